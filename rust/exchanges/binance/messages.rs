@@ -1,0 +1,279 @@
+//! Binance wire structs (spot, USD-M, COIN-M), borrowing `&str` from the frame.
+//!
+//! See shared/docs/exchanges.md §2.2–2.7 (spot) and §3.3–3.6 (futures). Prices and sizes stay
+//! strings here; the processor parses them with fast_float.
+
+use serde::Deserialize;
+use sonic_rs::LazyValue;
+
+/// Combined-stream envelope or control reply.
+///
+/// `{"stream":"nknusdt@aggTrade","data":{...}}`, `{"result":null,"id":1}`,
+/// `{"code":2,"msg":"Invalid request","id":1}`.
+#[derive(Debug, Deserialize)]
+pub struct BinanceEnvelope<'a> {
+    /// Stream name, e.g. `nknusdt@depth@100ms`.
+    #[serde(borrow, default)]
+    pub stream: Option<&'a str>,
+    /// The event payload, parsed later by stream kind.
+    #[serde(borrow, default)]
+    pub data: Option<LazyValue<'a>>,
+    /// Request id echoed by replies.
+    #[serde(borrow, default)]
+    pub id: Option<LazyValue<'a>>,
+    /// Error code of an error reply.
+    #[serde(default)]
+    pub code: Option<i64>,
+    /// Error message of an error reply.
+    #[serde(borrow, default)]
+    pub msg: Option<std::borrow::Cow<'a, str>>,
+    /// Event type when the frame is a raw (unwrapped) event such as `serverShutdown`.
+    #[serde(borrow, default)]
+    pub e: Option<&'a str>,
+}
+
+/// Diff depth event (`<symbol>@depth[@100ms]`); futures add `T` and `pu`.
+///
+/// `{"e":"depthUpdate","E":1633998512068,"s":"NKNUSDT","U":499869750,"u":499869752,
+///   "b":[["0.35130000","6195.00000000"]],"a":[]}`
+#[derive(Debug, Deserialize)]
+pub struct BinanceDepthUpdate<'a> {
+    /// Event time, ms.
+    #[serde(rename = "E")]
+    pub event_time: i64,
+    /// Transaction (matching) time, ms (futures only).
+    #[serde(rename = "T", default)]
+    pub tx_time: Option<i64>,
+    /// Symbol (uppercase).
+    #[serde(rename = "s")]
+    pub symbol: &'a str,
+    /// First update id in the event.
+    #[serde(rename = "U")]
+    pub first_id: u64,
+    /// Final update id in the event.
+    #[serde(rename = "u")]
+    pub last_id: u64,
+    /// Previous event's final update id (futures only).
+    #[serde(rename = "pu", default)]
+    pub prev_last_id: Option<u64>,
+    /// Bid changes `[price, qty]`, absolute quantities.
+    #[serde(rename = "b", borrow)]
+    pub bids: Vec<[&'a str; 2]>,
+    /// Ask changes.
+    #[serde(rename = "a", borrow)]
+    pub asks: Vec<[&'a str; 2]>,
+}
+
+/// Raw trade (`<symbol>@trade`).
+///
+/// `{"e":"trade","E":1,"s":"BNBBTC","t":12345,"p":"0.001","q":"100","T":1,"m":true,"M":true}`
+#[derive(Debug, Deserialize)]
+pub struct BinanceTrade<'a> {
+    /// Trade time, ms.
+    #[serde(rename = "T")]
+    pub trade_time: i64,
+    /// Symbol.
+    #[serde(rename = "s")]
+    pub symbol: &'a str,
+    /// Trade id.
+    #[serde(rename = "t")]
+    pub id: u64,
+    /// Price.
+    #[serde(rename = "p")]
+    pub price: &'a str,
+    /// Quantity.
+    #[serde(rename = "q")]
+    pub qty: &'a str,
+    /// Buyer is maker (aggressor = sell).
+    #[serde(rename = "m")]
+    pub buyer_is_maker: bool,
+}
+
+/// Aggregate trade (`<symbol>@aggTrade`).
+///
+/// `{"e":"aggTrade","E":1633998523963,"s":"NKNUSDT","a":15683430,"p":"0.35280000",
+///   "q":"58.00000000","f":19862790,"l":19862790,"T":1633998523963,"m":false,"M":true}`
+#[derive(Debug, Deserialize)]
+pub struct BinanceAggTrade<'a> {
+    /// Trade time, ms.
+    #[serde(rename = "T")]
+    pub trade_time: i64,
+    /// Symbol.
+    #[serde(rename = "s")]
+    pub symbol: &'a str,
+    /// Aggregate trade id.
+    #[serde(rename = "a")]
+    pub id: u64,
+    /// Price.
+    #[serde(rename = "p")]
+    pub price: &'a str,
+    /// Quantity.
+    #[serde(rename = "q")]
+    pub qty: &'a str,
+    /// Buyer is maker (aggressor = sell).
+    #[serde(rename = "m")]
+    pub buyer_is_maker: bool,
+}
+
+/// Best bid/ask (`<symbol>@bookTicker`). Spot has no times; futures add `E`, `T`.
+///
+/// `{"u":499869768,"s":"NKNUSDT","b":"0.35210000","B":"672.00000000","a":"0.35260000","A":"3199.00000000"}`
+#[derive(Debug, Deserialize)]
+pub struct BinanceBookTicker<'a> {
+    /// Order book update id.
+    #[serde(rename = "u")]
+    pub update_id: u64,
+    /// Symbol.
+    #[serde(rename = "s")]
+    pub symbol: &'a str,
+    /// Best bid price.
+    #[serde(rename = "b")]
+    pub bid_price: &'a str,
+    /// Best bid quantity.
+    #[serde(rename = "B")]
+    pub bid_qty: &'a str,
+    /// Best ask price.
+    #[serde(rename = "a")]
+    pub ask_price: &'a str,
+    /// Best ask quantity.
+    #[serde(rename = "A")]
+    pub ask_qty: &'a str,
+    /// Transaction time, ms (futures).
+    #[serde(rename = "T", default)]
+    pub tx_time: Option<i64>,
+    /// Event time, ms (futures).
+    #[serde(rename = "E", default)]
+    pub event_time: Option<i64>,
+}
+
+/// REST depth snapshot (`GET /api/v3/depth`, `/fapi/v1/depth`, `/dapi/v1/depth`).
+///
+/// `{"lastUpdateId":499869752,"bids":[["0.35210000","672.00000000"]],"asks":[...]}`
+#[derive(Debug, Deserialize)]
+pub struct BinanceDepthSnapshot<'a> {
+    /// Update id the snapshot reflects.
+    #[serde(rename = "lastUpdateId")]
+    pub last_update_id: u64,
+    /// Transaction time, ms (futures).
+    #[serde(rename = "T", default)]
+    pub tx_time: Option<i64>,
+    /// Bids, best first.
+    #[serde(borrow)]
+    pub bids: Vec<[&'a str; 2]>,
+    /// Asks, best first.
+    #[serde(borrow)]
+    pub asks: Vec<[&'a str; 2]>,
+}
+
+/// REST `exchangeInfo` (only what a market-data client needs).
+#[derive(Debug, Deserialize)]
+pub struct BinanceExchangeInfo<'a> {
+    /// Listed symbols.
+    #[serde(borrow)]
+    pub symbols: Vec<BinanceSymbolInfo<'a>>,
+}
+
+/// One `exchangeInfo` symbol entry.
+#[derive(Debug, Deserialize)]
+pub struct BinanceSymbolInfo<'a> {
+    /// Native symbol.
+    pub symbol: &'a str,
+    /// Trading status.
+    #[serde(default)]
+    pub status: Option<&'a str>,
+    /// Base asset.
+    #[serde(rename = "baseAsset")]
+    pub base_asset: &'a str,
+    /// Quote asset.
+    #[serde(rename = "quoteAsset")]
+    pub quote_asset: &'a str,
+    /// Filters (`PRICE_FILTER`, `LOT_SIZE`, ...).
+    #[serde(borrow, default)]
+    pub filters: Vec<BinanceFilter<'a>>,
+}
+
+/// One `exchangeInfo` filter; only the fields xtrader reads.
+#[derive(Debug, Deserialize)]
+pub struct BinanceFilter<'a> {
+    /// Filter type.
+    #[serde(rename = "filterType")]
+    pub filter_type: &'a str,
+    /// `PRICE_FILTER` tick size.
+    #[serde(rename = "tickSize", default)]
+    pub tick_size: Option<&'a str>,
+    /// `LOT_SIZE` step size.
+    #[serde(rename = "stepSize", default)]
+    pub step_size: Option<&'a str>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Frames from shared/data/captures/BINANCE.ws.1.0 and the docs.
+    const DEPTH: &str = r#"{"stream":"nknusdt@depth@100ms","data":{"e":"depthUpdate","E":1633998512068,"s":"NKNUSDT","U":499869750,"u":499869752,"b":[["0.35130000","6195.00000000"],["0.34750000","5548.00000000"]],"a":[]}}"#;
+    const AGG: &str = r#"{"stream":"nknusdt@aggTrade","data":{"e":"aggTrade","E":1633998523963,"s":"NKNUSDT","a":15683430,"p":"0.35280000","q":"58.00000000","f":19862790,"l":19862790,"T":1633998523963,"m":false,"M":true}}"#;
+    const BT: &str = r#"{"stream":"nknusdt@bookTicker","data":{"u":499869768,"s":"NKNUSDT","b":"0.35210000","B":"672.00000000","a":"0.35260000","A":"3199.00000000"}}"#;
+    const FUT_DEPTH: &str = r#"{"e":"depthUpdate","E":1626992741037,"T":1626992741024,"s":"SUSHIUSDT","U":600859599090,"u":600859600917,"pu":600859598061,"b":[["7.5040","813"]],"a":[["7.6150","1563"]]}"#;
+
+    #[test]
+    fn parses_depth_envelope_and_payload() {
+        let env: BinanceEnvelope = sonic_rs::from_str(DEPTH).unwrap();
+        assert_eq!(env.stream, Some("nknusdt@depth@100ms"));
+        let data = env.data.unwrap();
+        let d: BinanceDepthUpdate = sonic_rs::from_str(data.as_raw_str()).unwrap();
+        assert_eq!((d.first_id, d.last_id, d.symbol), (499869750, 499869752, "NKNUSDT"));
+        assert_eq!(d.bids[1], ["0.34750000", "5548.00000000"]);
+        assert!(d.asks.is_empty() && d.prev_last_id.is_none());
+    }
+
+    #[test]
+    fn parses_futures_depth_with_pu() {
+        let d: BinanceDepthUpdate = sonic_rs::from_str(FUT_DEPTH).unwrap();
+        assert_eq!(d.prev_last_id, Some(600859598061));
+        assert_eq!(d.tx_time, Some(1626992741024));
+    }
+
+    #[test]
+    fn parses_agg_trade_and_book_ticker() {
+        let env: BinanceEnvelope = sonic_rs::from_str(AGG).unwrap();
+        let data = env.data.unwrap();
+        let t: BinanceAggTrade = sonic_rs::from_str(data.as_raw_str()).unwrap();
+        assert_eq!((t.id, t.price, t.buyer_is_maker), (15683430, "0.35280000", false));
+        let env: BinanceEnvelope = sonic_rs::from_str(BT).unwrap();
+        let data = env.data.unwrap();
+        let b: BinanceBookTicker = sonic_rs::from_str(data.as_raw_str()).unwrap();
+        assert_eq!((b.update_id, b.ask_qty), (499869768, "3199.00000000"));
+        assert!(b.event_time.is_none());
+    }
+
+    #[test]
+    fn parses_trade_and_control_replies() {
+        let t: BinanceTrade = sonic_rs::from_str(
+            r#"{"e":"trade","E":1,"s":"BNBBTC","t":12345,"p":"0.001","q":"100","T":2,"m":true,"M":true}"#,
+        )
+        .unwrap();
+        assert_eq!((t.id, t.trade_time, t.buyer_is_maker), (12345, 2, true));
+        let ack: BinanceEnvelope = sonic_rs::from_str(r#"{"result":null,"id":1}"#).unwrap();
+        assert!(ack.stream.is_none() && ack.id.is_some() && ack.code.is_none());
+        let err: BinanceEnvelope =
+            sonic_rs::from_str(r#"{"code":2,"msg":"Invalid request","id":7}"#).unwrap();
+        assert_eq!(err.code, Some(2));
+        assert_eq!(err.msg.as_deref(), Some("Invalid request"));
+    }
+
+    #[test]
+    fn parses_snapshot_and_exchange_info() {
+        let s: BinanceDepthSnapshot = sonic_rs::from_str(
+            r#"{"lastUpdateId":1027024,"bids":[["4.00000000","431.00000000"]],"asks":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(s.last_update_id, 1027024);
+        let info: BinanceExchangeInfo = sonic_rs::from_str(
+            r#"{"timezone":"UTC","symbols":[{"symbol":"ETHBTC","status":"TRADING","baseAsset":"ETH","quoteAsset":"BTC","filters":[{"filterType":"PRICE_FILTER","minPrice":"0.00000100","tickSize":"0.00000100"},{"filterType":"LOT_SIZE","stepSize":"0.00010000"}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(info.symbols[0].base_asset, "ETH");
+        assert_eq!(info.symbols[0].filters[1].step_size, Some("0.00010000"));
+    }
+}

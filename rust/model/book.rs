@@ -1,0 +1,216 @@
+//! A price-level (L2) order book with sorted sides and its health state.
+//!
+//! Each side is a `Vec` sorted so that the best level sits at the end: updates cluster near
+//! the top of the book, so inserts and removals there move few elements, and the memory is
+//! contiguous. The book knows nothing about sequence rules: the venue processors own those.
+
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+/// One price level: price and size (size > 0 while the level exists).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Level {
+    /// Price in quote currency.
+    pub price: f64,
+    /// Size in normalized units (base asset, or quote currency for inverse contracts).
+    pub size: f64,
+}
+
+/// Health of a maintained book; a book that is not `Live` must not be trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BookState {
+    /// Waiting for the first snapshot and the first event that chains to it.
+    Syncing,
+    /// Every update so far chained to its predecessor.
+    Live,
+    /// An integrity check failed; a fresh snapshot is being fetched, diffs are buffered.
+    Resyncing,
+    /// The connection went silent or dropped; the content may be out of date.
+    Stale,
+}
+
+impl BookState {
+    /// The name used in status events, metrics and Python (`book.state`).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Syncing => "syncing",
+            Self::Live => "live",
+            Self::Resyncing => "resyncing",
+            Self::Stale => "stale",
+        }
+    }
+
+    /// Numeric code for the metrics gauge (0 syncing, 1 live, 2 resyncing, 3 stale).
+    #[must_use]
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Syncing => 0,
+            Self::Live => 1,
+            Self::Resyncing => 2,
+            Self::Stale => 3,
+        }
+    }
+}
+
+/// An L2 book: bids and asks, the last applied update id and times.
+#[derive(Debug, Clone)]
+pub struct OrderBook {
+    /// Bids in ascending price order: the best bid is the last element.
+    bids: Vec<Level>,
+    /// Asks in descending price order: the best ask is the last element.
+    asks: Vec<Level>,
+    /// Last applied venue update id (`lastUpdateId`/`u`, `seqId`).
+    pub seq: u64,
+    /// Exchange time of the last applied update, ns (0 when the venue gives none).
+    pub ts_exchange: i64,
+    /// Local receive time of the last applied update, ns.
+    pub ts_recv: i64,
+    /// Health state.
+    pub state: BookState,
+}
+
+impl Default for OrderBook {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl OrderBook {
+    /// An empty book in the `Syncing` state.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            bids: Vec::new(),
+            asks: Vec::new(),
+            seq: 0,
+            ts_exchange: 0,
+            ts_recv: 0,
+            state: BookState::Syncing,
+        }
+    }
+
+    /// Remove every level (the state and sequence are left to the caller).
+    pub fn clear(&mut self) {
+        self.bids.clear();
+        self.asks.clear();
+    }
+
+    /// Set a bid level to an absolute size; size 0 removes it (removing an absent level is normal).
+    pub fn set_bid(&mut self, price: f64, size: f64) {
+        // ascending: search by price
+        let pos = self.bids.binary_search_by(|l| l.price.total_cmp(&price));
+        Self::set_at(&mut self.bids, pos, price, size);
+    }
+
+    /// Set an ask level to an absolute size; size 0 removes it.
+    pub fn set_ask(&mut self, price: f64, size: f64) {
+        // descending: compare reversed
+        let pos = self.asks.binary_search_by(|l| price.total_cmp(&l.price));
+        Self::set_at(&mut self.asks, pos, price, size);
+    }
+
+    #[inline]
+    fn set_at(side: &mut Vec<Level>, pos: Result<usize, usize>, price: f64, size: f64) {
+        match pos {
+            Ok(i) => {
+                if size == 0.0 {
+                    side.remove(i);
+                } else if let Some(l) = side.get_mut(i) {
+                    l.size = size;
+                }
+            }
+            Err(i) => {
+                if size != 0.0 {
+                    side.insert(i, Level { price, size });
+                }
+            }
+        }
+    }
+
+    /// Best bid (highest price), if any.
+    #[must_use]
+    pub fn best_bid(&self) -> Option<Level> {
+        self.bids.last().copied()
+    }
+
+    /// Best ask (lowest price), if any.
+    #[must_use]
+    pub fn best_ask(&self) -> Option<Level> {
+        self.asks.last().copied()
+    }
+
+    /// Mid price when both sides exist.
+    #[must_use]
+    pub fn mid(&self) -> Option<f64> {
+        match (self.best_bid(), self.best_ask()) {
+            (Some(b), Some(a)) => Some((b.price + a.price) / 2.0),
+            _ => None,
+        }
+    }
+
+    /// Ask minus bid when both sides exist.
+    #[must_use]
+    pub fn spread(&self) -> Option<f64> {
+        match (self.best_bid(), self.best_ask()) {
+            (Some(b), Some(a)) => Some(a.price - b.price),
+            _ => None,
+        }
+    }
+
+    /// True when both sides exist and the best bid is not below the best ask.
+    #[must_use]
+    pub fn is_crossed(&self) -> bool {
+        matches!((self.best_bid(), self.best_ask()), (Some(b), Some(a)) if b.price >= a.price)
+    }
+
+    /// Bids from the best down, at most `n` (all when `None`).
+    pub fn bids(&self, n: Option<usize>) -> impl Iterator<Item = Level> + '_ {
+        self.bids.iter().rev().take(n.unwrap_or(usize::MAX)).copied()
+    }
+
+    /// Asks from the best up, at most `n` (all when `None`).
+    pub fn asks(&self, n: Option<usize>) -> impl Iterator<Item = Level> + '_ {
+        self.asks.iter().rev().take(n.unwrap_or(usize::MAX)).copied()
+    }
+
+    /// Number of (bid, ask) levels.
+    #[must_use]
+    pub fn depth(&self) -> (usize, usize) {
+        (self.bids.len(), self.asks.len())
+    }
+}
+
+/// A book shared between the connection task (writer) and readers (Python, metrics).
+pub type SharedBook = Arc<RwLock<OrderBook>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_stay_sorted_and_zero_removes() {
+        let mut b = OrderBook::new();
+        for (p, s) in [(10.0, 1.0), (12.0, 2.0), (11.0, 3.0)] {
+            b.set_bid(p, s);
+        }
+        for (p, s) in [(15.0, 1.0), (13.0, 2.0), (14.0, 3.0)] {
+            b.set_ask(p, s);
+        }
+        let bids: Vec<f64> = b.bids(None).map(|l| l.price).collect();
+        let asks: Vec<f64> = b.asks(None).map(|l| l.price).collect();
+        assert_eq!(bids, vec![12.0, 11.0, 10.0]);
+        assert_eq!(asks, vec![13.0, 14.0, 15.0]);
+        b.set_bid(12.0, 0.0);
+        b.set_ask(99.0, 0.0); // absent level: no-op
+        b.set_ask(13.0, 5.0);
+        assert_eq!(b.best_bid(), Some(Level { price: 11.0, size: 3.0 }));
+        assert_eq!(b.best_ask(), Some(Level { price: 13.0, size: 5.0 }));
+        assert_eq!(b.spread(), Some(2.0));
+        assert_eq!(b.mid(), Some(12.0));
+        assert!(!b.is_crossed());
+        assert_eq!(b.bids(Some(1)).count(), 1);
+        assert_eq!(b.depth(), (2, 3));
+    }
+}

@@ -1,0 +1,323 @@
+//! Normalized events. Errors and status reasons are enums carrying numbers and ids; they are
+//! rendered to text only when reported (never with `format!` on the hot path).
+
+use std::sync::Arc;
+
+use super::book::BookState;
+use super::instrument::{SymbolMeta, Venue};
+
+/// Aggressor side of a trade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The buyer took liquidity.
+    Buy,
+    /// The seller took liquidity.
+    Sell,
+}
+
+impl Side {
+    /// `"buy"` or `"sell"`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Buy => "buy",
+            Self::Sell => "sell",
+        }
+    }
+}
+
+/// A trade (channel `trades`).
+#[derive(Debug, Clone)]
+pub struct Trade {
+    /// Interned symbol.
+    pub sym: Arc<SymbolMeta>,
+    /// Exchange time, ns.
+    pub ts_exchange: i64,
+    /// Local receive time, ns.
+    pub ts_recv: i64,
+    /// Price.
+    pub price: f64,
+    /// Size (normalized units).
+    pub size: f64,
+    /// Aggressor side.
+    pub side: Side,
+    /// Venue trade id.
+    pub trade_id: u64,
+}
+
+/// Best bid and offer (channel `bbo`).
+#[derive(Debug, Clone)]
+pub struct Bbo {
+    /// Interned symbol.
+    pub sym: Arc<SymbolMeta>,
+    /// Exchange time, ns (0 when the venue sends none: Binance spot bookTicker).
+    pub ts_exchange: i64,
+    /// Local receive time, ns.
+    pub ts_recv: i64,
+    /// Best bid price.
+    pub bid_price: f64,
+    /// Best bid size.
+    pub bid_size: f64,
+    /// Best ask price.
+    pub ask_price: f64,
+    /// Best ask size.
+    pub ask_size: f64,
+}
+
+/// One depth message applied to a maintained book (channel `book`): the levels it set.
+#[derive(Debug, Clone)]
+pub struct BookDelta {
+    /// Interned symbol (its `book` is the maintained book).
+    pub sym: Arc<SymbolMeta>,
+    /// Exchange time, ns.
+    pub ts_exchange: i64,
+    /// Local receive time, ns.
+    pub ts_recv: i64,
+    /// Venue sequence after this update (`u`, `lastUpdateId`, `seqId`).
+    pub seq: u64,
+    /// True when this is a snapshot that replaced the whole book.
+    pub is_snapshot: bool,
+    /// Bid levels set (size 0 = removed).
+    pub bids: Vec<(f64, f64)>,
+    /// Ask levels set (size 0 = removed).
+    pub asks: Vec<(f64, f64)>,
+}
+
+/// What a status event reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusKind {
+    /// Socket open.
+    Connected,
+    /// Socket closed or failed.
+    Disconnected,
+    /// The venue acknowledged a subscription.
+    Subscribed,
+    /// A book started synchronising.
+    Syncing,
+    /// A book became live for the first time.
+    Live,
+    /// A book lost integrity and is being rebuilt.
+    Resync,
+    /// A book is live again after a resync or stale period.
+    Recovered,
+    /// A book or connection stopped receiving data.
+    Stale,
+    /// A problem that did not change a book's state (bad frame, failed request...).
+    Error,
+}
+
+impl StatusKind {
+    /// Name used in Python and metrics.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connected => "connected",
+            Self::Disconnected => "disconnected",
+            Self::Subscribed => "subscribed",
+            Self::Syncing => "syncing",
+            Self::Live => "live",
+            Self::Resync => "resync",
+            Self::Recovered => "recovered",
+            Self::Stale => "stale",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// Why a status was raised. Variants carry numbers and ids only; `render` makes the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusReason {
+    /// No particular reason (plain state change).
+    None,
+    /// A sequence gap: the update id expected and the one received.
+    Gap {
+        /// Id the chain required.
+        expected: u64,
+        /// Id that arrived.
+        got: u64,
+    },
+    /// The snapshot was older than the buffered diffs; fetched again.
+    SnapshotTooOld {
+        /// Snapshot `lastUpdateId`.
+        snapshot: u64,
+        /// First buffered `U`.
+        first_buffered: u64,
+    },
+    /// The diff buffer hit its bound while waiting for a snapshot.
+    BufferOverflow {
+        /// The bound.
+        capacity: usize,
+    },
+    /// A frame was not valid JSON or lacked required fields.
+    MalformedFrame {
+        /// Frame length in bytes.
+        len: usize,
+        /// Parser error position (byte offset) where known.
+        offset: usize,
+    },
+    /// A frame of an event type xtrader does not handle.
+    UnknownEvent {
+        /// The stream or event name.
+        name: Box<str>,
+    },
+    /// A symbol that is not subscribed or not listed by the venue.
+    UnknownSymbol {
+        /// The symbol as given.
+        symbol: Box<str>,
+    },
+    /// A REST snapshot request failed.
+    SnapshotFailed {
+        /// HTTP status (0 = transport error).
+        http_status: u16,
+        /// Attempts so far.
+        attempt: u32,
+    },
+    /// A REST reference-data request failed.
+    InstrumentsFailed {
+        /// HTTP status (0 = transport error).
+        http_status: u16,
+    },
+    /// The venue rejected a control request.
+    SubscribeError {
+        /// Venue error code.
+        code: i64,
+        /// Venue message.
+        msg: Box<str>,
+    },
+    /// The socket closed (close code when one was sent, 0 otherwise).
+    Closed {
+        /// Websocket close code.
+        code: u16,
+    },
+    /// Connecting failed; retrying after the given delay.
+    ConnectFailed {
+        /// Attempt number.
+        attempt: u32,
+        /// Next retry delay, ms.
+        retry_ms: u64,
+    },
+    /// Nothing received for this long.
+    Silent {
+        /// Milliseconds of silence.
+        ms: u64,
+    },
+    /// The venue announced a shutdown of this server.
+    ServerShutdown,
+    /// A task panicked; the connection is restarted.
+    Panic,
+}
+
+impl StatusReason {
+    /// Short machine-readable reason (`gap`, `malformed_frame`, ...), `None` for no reason.
+    #[must_use]
+    pub fn code(&self) -> Option<&'static str> {
+        Some(match self {
+            Self::None => return None,
+            Self::Gap { .. } => "gap",
+            Self::SnapshotTooOld { .. } => "snapshot_too_old",
+            Self::BufferOverflow { .. } => "buffer_overflow",
+            Self::MalformedFrame { .. } => "malformed_frame",
+            Self::UnknownEvent { .. } => "unknown_event",
+            Self::UnknownSymbol { .. } => "unknown_symbol",
+            Self::SnapshotFailed { .. } => "snapshot_failed",
+            Self::InstrumentsFailed { .. } => "instruments_failed",
+            Self::SubscribeError { .. } => "subscribe_error",
+            Self::Closed { .. } => "closed",
+            Self::ConnectFailed { .. } => "connect_failed",
+            Self::Silent { .. } => "stale",
+            Self::ServerShutdown => "server_shutdown",
+            Self::Panic => "panic",
+        })
+    }
+
+    /// Human-readable detail (called only when a status is reported).
+    #[must_use]
+    pub fn render(&self) -> String {
+        match self {
+            Self::None => String::new(),
+            Self::Gap { expected, got } => {
+                format!("sequence gap: expected update id {expected}, got {got}")
+            }
+            Self::SnapshotTooOld {
+                snapshot,
+                first_buffered,
+            } => format!(
+                "snapshot lastUpdateId {snapshot} older than first buffered diff U={first_buffered}; refetching"
+            ),
+            Self::BufferOverflow { capacity } => {
+                format!("diff buffer full ({capacity} diffs) while waiting for a snapshot; restarting sync")
+            }
+            Self::MalformedFrame { len, offset } => {
+                format!("malformed frame ({len} bytes): invalid JSON or missing fields near byte {offset}")
+            }
+            Self::UnknownEvent { name } => format!("unknown event type or stream '{name}'"),
+            Self::UnknownSymbol { symbol } => format!("unknown symbol '{symbol}'"),
+            Self::SnapshotFailed {
+                http_status,
+                attempt,
+            } => {
+                if *http_status == 0 {
+                    format!("depth snapshot request failed (transport error), attempt {attempt}")
+                } else {
+                    format!("depth snapshot request failed with HTTP {http_status}, attempt {attempt}")
+                }
+            }
+            Self::InstrumentsFailed { http_status } => {
+                format!("instrument request failed (HTTP {http_status})")
+            }
+            Self::SubscribeError { code, msg } => {
+                format!("venue rejected request: code {code}: {msg}")
+            }
+            Self::Closed { code } => format!("connection closed (code {code})"),
+            Self::ConnectFailed { attempt, retry_ms } => {
+                format!("connect failed (attempt {attempt}); retrying in {retry_ms} ms")
+            }
+            Self::Silent { ms } => format!("no data for {ms} ms"),
+            Self::ServerShutdown => "venue announced server shutdown".to_string(),
+            Self::Panic => "internal panic in connection task; restarting".to_string(),
+        }
+    }
+}
+
+/// A feed or book health event (channel `status`).
+#[derive(Debug, Clone)]
+pub struct Status {
+    /// Venue.
+    pub venue: Venue,
+    /// Symbol, when the status concerns one book.
+    pub sym: Option<Arc<SymbolMeta>>,
+    /// What happened.
+    pub kind: StatusKind,
+    /// Why.
+    pub reason: StatusReason,
+    /// Book state after the event, when it concerns a book.
+    pub state: Option<BookState>,
+    /// Local time, ns.
+    pub ts: i64,
+}
+
+/// Every normalized event.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A trade.
+    Trade(Trade),
+    /// A best bid/offer change.
+    Bbo(Bbo),
+    /// A book update.
+    Book(BookDelta),
+    /// A status.
+    Status(Status),
+}
+
+impl Event {
+    /// Channel name: `trades`, `bbo`, `book`, `status`.
+    #[must_use]
+    pub fn channel(&self) -> &'static str {
+        match self {
+            Self::Trade(_) => "trades",
+            Self::Bbo(_) => "bbo",
+            Self::Book(_) => "book",
+            Self::Status(_) => "status",
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! The normalized model: venues, instruments and interned symbols, events, the L2 order book.
+//!
+//! Pure data and pure functions; nothing here touches sockets, clocks or Python.
+
+pub mod book;
+pub mod event;
+pub mod instrument;
+
+pub use book::{BookState, Level, OrderBook, SharedBook};
+pub use event::{Bbo, BookDelta, Event, Side, Status, StatusKind, StatusReason, Trade};
+pub use instrument::{Instrument, InstrumentCache, SymbolMeta, Venue};

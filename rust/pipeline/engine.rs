@@ -1,0 +1,276 @@
+//! The engine: one multi-thread tokio runtime (built here, in one place), the feeds running on
+//! it, the bus they publish into, and the metrics server. Feed tasks are wrapped so that a
+//! panic becomes a status event and a restart, never an abort.
+
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use parking_lot::RwLock;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::bus::{EventBus, OverflowPolicy};
+use super::feed::{run_feed, FeedSpec};
+use crate::metrics::server::{serve, MetricsSource};
+use crate::metrics::{render, FeedShared};
+use crate::model::{Event, Status, StatusKind, StatusReason, SymbolMeta};
+use crate::net::{backoff, http_client, now_ns};
+
+/// Restarts allowed per feed after panics before it is left stopped.
+const MAX_PANIC_RESTARTS: u32 = 10;
+
+/// Engine errors (rendered at the boundary).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The tokio runtime could not be built.
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+    /// The HTTP client could not be built.
+    #[error("cannot build the HTTP client: {0}")]
+    Http(String),
+    /// The metrics address could not be bound.
+    #[error("cannot bind the metrics server to {addr}: {source}")]
+    MetricsBind {
+        /// Address.
+        addr: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Operation needs a started engine / a stopped engine.
+    #[error("{0}")]
+    State(&'static str),
+}
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Bus bound.
+    pub queue_capacity: usize,
+    /// Bus overflow policy.
+    pub overflow: OverflowPolicy,
+    /// Tokio worker threads.
+    pub worker_threads: usize,
+    /// Metrics listen address (`None` = no server).
+    pub metrics_addr: Option<String>,
+}
+
+/// The running core.
+pub struct Engine {
+    cfg: EngineConfig,
+    rt: Option<tokio::runtime::Runtime>,
+    bus: Arc<EventBus>,
+    specs: Vec<FeedSpec>,
+    feeds: Arc<RwLock<Vec<Arc<FeedShared>>>>,
+    tasks: Vec<JoinHandle<()>>,
+    cancel: CancellationToken,
+    metrics_bound: Option<SocketAddr>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("feeds", &self.specs.len())
+            .field("running", &self.is_running())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// A stopped engine.
+    #[must_use]
+    pub fn new(cfg: EngineConfig) -> Self {
+        let bus = Arc::new(EventBus::new(cfg.queue_capacity, cfg.overflow));
+        Self {
+            cfg,
+            rt: None,
+            bus,
+            specs: Vec::new(),
+            feeds: Arc::new(RwLock::new(Vec::new())),
+            tasks: Vec::new(),
+            cancel: CancellationToken::new(),
+            metrics_bound: None,
+        }
+    }
+
+    /// Add a feed (before `start`).
+    ///
+    /// # Errors
+    /// When the engine was already started.
+    pub fn add_feed(&mut self, spec: FeedSpec) -> Result<(), EngineError> {
+        if self.rt.is_some() {
+            return Err(EngineError::State("add feeds before start()"));
+        }
+        self.specs.push(spec);
+        Ok(())
+    }
+
+    /// True between `start` and `stop`.
+    #[must_use]
+    pub fn is_running(&self) -> bool {
+        self.rt.is_some() && !self.cancel.is_cancelled()
+    }
+
+    /// The bus.
+    #[must_use]
+    pub fn bus(&self) -> &Arc<EventBus> {
+        &self.bus
+    }
+
+    /// Bound metrics address, once started.
+    #[must_use]
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_bound
+    }
+
+    /// Build the runtime, start the metrics server and every feed.
+    ///
+    /// # Errors
+    /// Runtime, HTTP client or metrics bind failures.
+    pub fn start(&mut self) -> Result<(), EngineError> {
+        if self.rt.is_some() {
+            return Err(EngineError::State("engine already started"));
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(self.cfg.worker_threads.max(1))
+            .thread_name("xtrader-io")
+            .enable_all()
+            .build()
+            .map_err(EngineError::Runtime)?;
+        let http = rt.block_on(async { http_client() }).map_err(|e| EngineError::Http(e.to_string()))?;
+        if let Some(addr) = self.cfg.metrics_addr.clone() {
+            let src = MetricsSource {
+                feeds: self.feeds.clone(),
+                bus: self.bus.clone(),
+            };
+            let bound = rt
+                .block_on(serve(&addr, src, self.cancel.clone()))
+                .map_err(|source| EngineError::MetricsBind { addr, source })?;
+            self.metrics_bound = Some(bound);
+        }
+        for spec in &self.specs {
+            let shared = Arc::new(FeedShared::new(spec.venue));
+            self.feeds.write().push(shared.clone());
+            let task = supervise(spec.clone(), shared, self.bus.clone(), http.clone(), self.cancel.clone());
+            self.tasks.push(rt.spawn(task));
+        }
+        self.rt = Some(rt);
+        Ok(())
+    }
+
+    /// Stop intake: cancel every task, close sockets, join with a bound. Queued events stay
+    /// readable with [`Engine::next_batch`].
+    pub fn stop(&mut self, timeout: Duration) {
+        self.cancel.cancel();
+        if let Some(rt) = self.rt.take() {
+            let tasks = std::mem::take(&mut self.tasks);
+            rt.block_on(async {
+                let _ = tokio::time::timeout(timeout, futures_util::future::join_all(tasks)).await;
+            });
+            rt.shutdown_timeout(Duration::from_millis(500));
+        }
+        self.bus.wake();
+    }
+
+    /// Wait up to `timeout` and move at most `max` events into `out`.
+    pub fn next_batch(&self, out: &mut Vec<Event>, max: usize, timeout: Duration) -> usize {
+        self.bus.pop_batch(out, max, timeout)
+    }
+
+    /// Find a maintained book's symbol by exchange id and normalized or native symbol.
+    #[must_use]
+    pub fn find_symbol(&self, exchange: &str, symbol: &str) -> Option<Arc<SymbolMeta>> {
+        self.symbols()
+            .into_iter()
+            .find(|m| m.venue.id() == exchange && (&*m.symbol == symbol || &*m.native == symbol))
+    }
+
+    /// Every subscribed symbol of every feed.
+    #[must_use]
+    pub fn symbols(&self) -> Vec<Arc<SymbolMeta>> {
+        self.feeds
+            .read()
+            .iter()
+            .flat_map(|f| f.symbols.read().clone())
+            .collect()
+    }
+
+    /// Counters: per-feed sums plus bus counters.
+    #[must_use]
+    pub fn stats(&self) -> Vec<(String, u64)> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut totals: Vec<(String, u64)> = Vec::new();
+        for f in self.feeds.read().iter() {
+            for (k, v) in f.counters.lock().iter() {
+                match totals.iter_mut().find(|(n, _)| n == k) {
+                    Some((_, t)) => *t += v,
+                    None => totals.push(((*k).to_string(), *v)),
+                }
+            }
+            let extra = [
+                ("reconnects", f.reconnects.load(Relaxed)),
+                ("snapshot_requests", f.snapshot_requests.load(Relaxed)),
+            ];
+            for (k, v) in extra {
+                match totals.iter_mut().find(|(n, _)| n == k) {
+                    Some((_, t)) => *t += v,
+                    None => totals.push((k.to_string(), v)),
+                }
+            }
+        }
+        let c = &self.bus.counters;
+        totals.extend([
+            ("queue_depth".to_string(), self.bus.len() as u64),
+            ("queue_capacity".to_string(), self.bus.capacity() as u64),
+            ("queue_pushed".to_string(), c.pushed.load(Relaxed)),
+            ("queue_popped".to_string(), c.popped.load(Relaxed)),
+            ("queue_dropped".to_string(), c.dropped.load(Relaxed)),
+            ("queue_full_waits".to_string(), c.full_waits.load(Relaxed)),
+            ("queue_high_water".to_string(), c.high_water.load(Relaxed)),
+        ]);
+        totals
+    }
+
+    /// Prometheus text of the current metrics.
+    #[must_use]
+    pub fn metrics_text(&self) -> String {
+        render(&self.feeds.read(), &self.bus)
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.stop(Duration::from_millis(500));
+    }
+}
+
+/// Run a feed; a panic inside it is reported as a status and the feed restarted (bounded).
+async fn supervise(
+    spec: FeedSpec,
+    shared: Arc<FeedShared>,
+    bus: Arc<EventBus>,
+    http: reqwest::Client,
+    cancel: CancellationToken,
+) {
+    for restart in 0..=MAX_PANIC_RESTARTS {
+        let run = run_feed(spec.clone(), shared.clone(), bus.clone(), http.clone(), cancel.clone());
+        if AssertUnwindSafe(run).catch_unwind().await.is_ok() {
+            return;
+        }
+        let mut ev = vec![Event::Status(Status {
+            venue: spec.venue,
+            sym: None,
+            kind: StatusKind::Error,
+            reason: StatusReason::Panic,
+            state: None,
+            ts: now_ns(),
+        })];
+        bus.publish(&mut ev).await;
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(backoff(restart)) => {}
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! The pipeline: the event bus, connection tasks (feeds), the engine that runs them on a
+//! tokio runtime, and the replay driver.
+
+pub mod bus;
+pub mod engine;
+pub mod feed;
+pub mod replay;
