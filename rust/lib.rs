@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod model;
 pub mod net;
 pub mod pipeline;
+pub mod sim;
 
 #[cfg(feature = "python")]
 mod py;

@@ -9,6 +9,18 @@ __version__: str
 
 BookState = Literal["syncing", "live", "resyncing", "stale"]
 
+class XtraderError(Exception):
+    """Root of xtrader's exceptions."""
+
+class EngineError(XtraderError):
+    """The runtime could not start or was misused."""
+
+class ReplayError(XtraderError):
+    """A capture could not be replayed."""
+
+class SimulatorError(XtraderError):
+    """The simulator could not start."""
+
 class Trade:
     """One trade; `side` is the aggressor side."""
 
@@ -122,6 +134,7 @@ class Engine:
         rest_url: str | None = None,
         depth_limit: int = 1000,
         trade_stream: Literal["trade", "aggTrade"] = "trade",
+        stale_after_ms: int = 30000,
     ) -> None: ...
     def start(self) -> None: ...
     def next_batch(self, max_events: int = 4096, timeout_ms: int = 100) -> list[Event]:
@@ -151,7 +164,12 @@ class Simulator:
         rest: Sequence[str] | None = None,
         ping_interval_ms: int = 20000,
         depth_levels: int = 200,
+        speed: float = 1.0,
+        max_client_msgs_per_s: int | None = 5,
+        worker_threads: int = 1,
     ) -> None: ...
+    def __enter__(self) -> Simulator: ...
+    def __exit__(self, *exc: object) -> bool: ...
     def start(self) -> None: ...
     def stop(self) -> None: ...
     @property

@@ -129,6 +129,9 @@ impl ExchangeConnector for BinanceConnector {
     }
 
     fn instruments_url(&self, natives: &[String]) -> String {
+        if natives.is_empty() {
+            return format!("{}{}/exchangeInfo", self.rest_base, self.rest_prefix());
+        }
         // symbols=["A","B"] percent-encoded
         let mut q = String::from("%5B");
         for (i, n) in natives.iter().enumerate() {
@@ -180,6 +183,7 @@ mod tests {
         );
         assert_eq!(c.snapshot_url("BTCUSDT"), "https://api.binance.com/api/v3/depth?symbol=BTCUSDT&limit=1000");
         assert!(c.instruments_url(&["A".into(), "B".into()]).ends_with("symbols=%5B%22A%22%2C%22B%22%5D"));
+        assert_eq!(c.instruments_url(&[]), "https://api.binance.com/api/v3/exchangeInfo");
         let us = BinanceConnector::new(Venue::BinanceUs, None, None, 100, TradeStream::AggTrade);
         assert_eq!(us.ws_url(), "wss://stream.binance.us:9443/stream");
         let many: Vec<String> = (0..450).map(|i| format!("s{i}@trade")).collect();

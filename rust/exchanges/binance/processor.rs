@@ -96,6 +96,8 @@ pub struct Counters {
     pub unknown_symbols: u64,
     /// Venue error replies.
     pub venue_errors: u64,
+    /// Frames of streams the venue offers but xtrader does not normalize (klines, tickers).
+    pub ignored_streams: u64,
     /// Error statuses not emitted because of the per-second budget.
     pub statuses_suppressed: u64,
 }
@@ -478,6 +480,9 @@ fn parse_levels(levels: &[[&str; 2]]) -> Option<Vec<(f64, f64)>> {
     Some(v)
 }
 
+/// Binance streams that are valid but not normalized by this processor.
+const IGNORED_STREAMS: [&str; 7] = ["ticker", "miniTicker", "avgPrice", "rollingWindowTicker", "markPrice", "forceOrder", "continuousKline"];
+
 /// Stream kind from a stream name's suffix (`nknusdt@depth@100ms` to `depth`).
 fn stream_kind(stream: &str) -> &str {
     let rest = stream.split_once('@').map_or("", |(_, r)| r);
@@ -510,6 +515,10 @@ impl ExchangeProcessor for BinanceProcessor {
             "trade" => self.on_trade(data, frame, false, ts_recv, out),
             "aggTrade" => self.on_trade(data, frame, true, ts_recv, out),
             "bookTicker" => self.on_book_ticker(data, frame, ts_recv, out),
+            // offered by the venue, not part of the normalized model (yet): counted, not errors
+            k if IGNORED_STREAMS.contains(&k) || k.starts_with("kline_") || k.starts_with("depth") => {
+                self.counters.ignored_streams += 1;
+            }
             _ if stream == "!serverShutdown" => {
                 out.push(self.status(None, StatusKind::Error, StatusReason::ServerShutdown, ts_recv));
             }
@@ -646,6 +655,7 @@ impl ExchangeProcessor for BinanceProcessor {
             ("unknown_events", c.unknown_events),
             ("unknown_symbols", c.unknown_symbols),
             ("venue_errors", c.venue_errors),
+            ("ignored_streams", c.ignored_streams),
             ("statuses_suppressed", c.statuses_suppressed),
         ]
     }

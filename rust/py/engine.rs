@@ -1,0 +1,166 @@
+//! `xtrader._core.Engine`: builds feeds from Python arguments, runs them, and hands batches of
+//! events to the Python dispatcher with the GIL released while it waits.
+
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+use super::events::{to_py, PyBook};
+use super::EngineError;
+use crate::exchanges::binance::TradeStream;
+use crate::exchanges::Channels;
+use crate::model::Venue;
+use crate::pipeline::bus::OverflowPolicy;
+use crate::pipeline::engine::{Engine, EngineConfig};
+use crate::pipeline::feed::FeedSpec;
+
+/// Longest single GIL-free wait; between slices Python gets to handle signals (Ctrl-C).
+const WAIT_SLICE: Duration = Duration::from_millis(100);
+
+/// The runtime core (see `_core.pyi`).
+#[pyclass(frozen, module = "xtrader._core", name = "Engine")]
+pub struct PyEngine {
+    inner: Mutex<Engine>,
+}
+
+#[pymethods]
+impl PyEngine {
+    #[new]
+    #[pyo3(signature = (queue_capacity=65536, overflow="block", worker_threads=2, metrics_addr=None))]
+    fn new(queue_capacity: usize, overflow: &str, worker_threads: usize, metrics_addr: Option<String>) -> PyResult<Self> {
+        let overflow = OverflowPolicy::from_name(overflow).ok_or_else(|| {
+            PyValueError::new_err(format!("overflow: unknown policy '{overflow}' (expected 'block' or 'drop_oldest')"))
+        })?;
+        if queue_capacity == 0 {
+            return Err(PyValueError::new_err("queue_capacity: must be positive"));
+        }
+        Ok(Self {
+            inner: Mutex::new(Engine::new(EngineConfig {
+                queue_capacity,
+                overflow,
+                worker_threads,
+                metrics_addr: metrics_addr.filter(|a| !a.is_empty()),
+            })),
+        })
+    }
+
+    #[pyo3(signature = (exchange, symbols, channels=vec!["trades".to_string(), "book".to_string(), "bbo".to_string()], ws_url=None, rest_url=None, depth_limit=1000, trade_stream="trade", stale_after_ms=30000))]
+    #[allow(clippy::too_many_arguments)]
+    fn add_feed(
+        &self,
+        exchange: &str,
+        symbols: Vec<String>,
+        channels: Vec<String>,
+        ws_url: Option<String>,
+        rest_url: Option<String>,
+        depth_limit: u32,
+        trade_stream: &str,
+        stale_after_ms: u64,
+    ) -> PyResult<()> {
+        let venue = Venue::from_id(exchange)
+            .ok_or_else(|| PyValueError::new_err(format!("exchange: unknown exchange id '{exchange}'")))?;
+        if !matches!(venue, Venue::Binance | Venue::BinanceUs) {
+            return Err(PyValueError::new_err(format!(
+                "exchange: '{exchange}' is not supported yet (supported: binance, binance_us)"
+            )));
+        }
+        if symbols.is_empty() {
+            return Err(PyValueError::new_err("symbols: at least one symbol is required"));
+        }
+        let channels = Channels::parse(channels.iter().map(String::as_str))
+            .map_err(|c| PyValueError::new_err(format!("channels: unknown channel '{c}' (expected trades, book, bbo)")))?;
+        let trade_stream = match trade_stream {
+            "trade" => TradeStream::Trade,
+            "aggTrade" => TradeStream::AggTrade,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "trade_stream: unknown stream '{other}' (expected 'trade' or 'aggTrade')"
+                )))
+            }
+        };
+        self.inner
+            .lock()
+            .add_feed(FeedSpec {
+                venue,
+                symbols,
+                channels,
+                ws_url,
+                rest_url,
+                depth_limit,
+                trade_stream,
+                stale_after: Duration::from_millis(stale_after_ms.max(1000)),
+            })
+            .map_err(|e| EngineError::new_err(e.to_string()))
+    }
+
+    fn start(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.inner.lock().start())
+            .map_err(|e| EngineError::new_err(e.to_string()))
+    }
+
+    #[pyo3(signature = (max_events=4096, timeout_ms=100))]
+    fn next_batch<'py>(&self, py: Python<'py>, max_events: usize, timeout_ms: u64) -> PyResult<Bound<'py, PyList>> {
+        let bus = self.inner.lock().bus().clone();
+        let mut events = Vec::with_capacity(max_events.min(4096));
+        let deadline = std::time::Instant::now() + Duration::from_millis(timeout_ms);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let slice = left.min(WAIT_SLICE);
+            let n = py.detach(|| bus.pop_batch(&mut events, max_events.max(1), slice));
+            if n > 0 || left <= WAIT_SLICE {
+                break;
+            }
+            py.check_signals()?;
+        }
+        let objs: Vec<Py<PyAny>> = events.into_iter().map(|e| to_py(py, e)).collect::<PyResult<_>>()?;
+        PyList::new(py, objs)
+    }
+
+    fn book(&self, exchange: &str, symbol: &str) -> Option<PyBook> {
+        self.inner
+            .lock()
+            .find_symbol(exchange, symbol)
+            .filter(|m| m.book.is_some())
+            .map(PyBook)
+    }
+
+    fn books(&self) -> Vec<PyBook> {
+        self.inner
+            .lock()
+            .symbols()
+            .into_iter()
+            .filter(|m| m.book.is_some())
+            .map(PyBook)
+            .collect()
+    }
+
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (k, v) in self.inner.lock().stats() {
+            d.set_item(k, v)?;
+        }
+        Ok(d)
+    }
+
+    #[pyo3(signature = (timeout_ms=3000))]
+    fn stop(&self, py: Python<'_>, timeout_ms: u64) {
+        py.detach(|| self.inner.lock().stop(Duration::from_millis(timeout_ms)));
+    }
+
+    #[getter]
+    fn running(&self) -> bool {
+        self.inner.lock().is_running()
+    }
+
+    #[getter]
+    fn metrics_addr(&self) -> Option<String> {
+        self.inner.lock().metrics_addr().map(|a| a.to_string())
+    }
+
+    fn metrics_text(&self) -> String {
+        self.inner.lock().metrics_text()
+    }
+}

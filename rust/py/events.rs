@@ -1,0 +1,455 @@
+//! Python views of normalized events and of maintained books.
+
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use pyo3::IntoPyObjectExt;
+
+use crate::model::{Bbo, BookDelta, BookState, Event, Status, SymbolMeta, Trade};
+
+/// A trade.
+#[pyclass(frozen, module = "xtrader._core", name = "Trade")]
+pub struct PyTrade(pub Trade);
+
+#[pymethods]
+impl PyTrade {
+    #[getter]
+    fn exchange(&self) -> &'static str {
+        self.0.sym.venue.id()
+    }
+    #[getter]
+    fn symbol(&self) -> &str {
+        &self.0.sym.symbol
+    }
+    #[getter]
+    fn native_symbol(&self) -> &str {
+        &self.0.sym.native
+    }
+    #[getter]
+    fn ts_exchange(&self) -> i64 {
+        self.0.ts_exchange
+    }
+    #[getter]
+    fn ts_recv(&self) -> i64 {
+        self.0.ts_recv
+    }
+    #[getter]
+    fn price(&self) -> f64 {
+        self.0.price
+    }
+    #[getter]
+    fn size(&self) -> f64 {
+        self.0.size
+    }
+    #[getter]
+    fn side(&self) -> &'static str {
+        self.0.side.as_str()
+    }
+    #[getter]
+    fn trade_id(&self) -> u64 {
+        self.0.trade_id
+    }
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("exchange", self.exchange())?;
+        d.set_item("symbol", self.symbol())?;
+        d.set_item("native_symbol", self.native_symbol())?;
+        d.set_item("ts_exchange", self.0.ts_exchange)?;
+        d.set_item("ts_recv", self.0.ts_recv)?;
+        d.set_item("price", self.0.price)?;
+        d.set_item("size", self.0.size)?;
+        d.set_item("side", self.side())?;
+        d.set_item("trade_id", self.0.trade_id)?;
+        Ok(d)
+    }
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other.cast::<PyTrade>().is_ok_and(|o| {
+            let (a, b) = (&self.0, &o.get().0);
+            a.sym.native == b.sym.native
+                && a.sym.venue == b.sym.venue
+                && (a.ts_exchange, a.ts_recv, a.trade_id) == (b.ts_exchange, b.ts_recv, b.trade_id)
+                && a.price.to_bits() == b.price.to_bits()
+                && a.size.to_bits() == b.size.to_bits()
+                && a.side == b.side
+        })
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "Trade({} {} {} {}@{} id={} ts={})",
+            self.exchange(),
+            self.symbol(),
+            self.side(),
+            self.0.size,
+            self.0.price,
+            self.0.trade_id,
+            self.0.ts_exchange
+        )
+    }
+}
+
+/// Best bid and offer.
+#[pyclass(frozen, module = "xtrader._core", name = "Quote")]
+pub struct PyQuote(pub Bbo);
+
+#[pymethods]
+impl PyQuote {
+    #[getter]
+    fn exchange(&self) -> &'static str {
+        self.0.sym.venue.id()
+    }
+    #[getter]
+    fn symbol(&self) -> &str {
+        &self.0.sym.symbol
+    }
+    #[getter]
+    fn native_symbol(&self) -> &str {
+        &self.0.sym.native
+    }
+    #[getter]
+    fn ts_exchange(&self) -> i64 {
+        self.0.ts_exchange
+    }
+    #[getter]
+    fn ts_recv(&self) -> i64 {
+        self.0.ts_recv
+    }
+    #[getter]
+    fn bid_price(&self) -> f64 {
+        self.0.bid_price
+    }
+    #[getter]
+    fn bid_size(&self) -> f64 {
+        self.0.bid_size
+    }
+    #[getter]
+    fn ask_price(&self) -> f64 {
+        self.0.ask_price
+    }
+    #[getter]
+    fn ask_size(&self) -> f64 {
+        self.0.ask_size
+    }
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("exchange", self.exchange())?;
+        d.set_item("symbol", self.symbol())?;
+        d.set_item("native_symbol", self.native_symbol())?;
+        d.set_item("ts_exchange", self.0.ts_exchange)?;
+        d.set_item("ts_recv", self.0.ts_recv)?;
+        d.set_item("bid_price", self.0.bid_price)?;
+        d.set_item("bid_size", self.0.bid_size)?;
+        d.set_item("ask_price", self.0.ask_price)?;
+        d.set_item("ask_size", self.0.ask_size)?;
+        Ok(d)
+    }
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other.cast::<PyQuote>().is_ok_and(|o| {
+            let (a, b) = (&self.0, &o.get().0);
+            a.sym.native == b.sym.native
+                && (a.ts_exchange, a.ts_recv) == (b.ts_exchange, b.ts_recv)
+                && [a.bid_price, a.bid_size, a.ask_price, a.ask_size].map(f64::to_bits)
+                    == [b.bid_price, b.bid_size, b.ask_price, b.ask_size].map(f64::to_bits)
+        })
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "Quote({} {} {}x{} / {}x{})",
+            self.exchange(),
+            self.symbol(),
+            self.0.bid_size,
+            self.0.bid_price,
+            self.0.ask_price,
+            self.0.ask_size
+        )
+    }
+}
+
+/// One depth message applied to a maintained book.
+#[pyclass(frozen, module = "xtrader._core", name = "BookUpdate")]
+pub struct PyBookUpdate(pub BookDelta);
+
+#[pymethods]
+impl PyBookUpdate {
+    #[getter]
+    fn exchange(&self) -> &'static str {
+        self.0.sym.venue.id()
+    }
+    #[getter]
+    fn symbol(&self) -> &str {
+        &self.0.sym.symbol
+    }
+    #[getter]
+    fn native_symbol(&self) -> &str {
+        &self.0.sym.native
+    }
+    #[getter]
+    fn ts_exchange(&self) -> i64 {
+        self.0.ts_exchange
+    }
+    #[getter]
+    fn ts_recv(&self) -> i64 {
+        self.0.ts_recv
+    }
+    #[getter]
+    fn seq(&self) -> u64 {
+        self.0.seq
+    }
+    #[getter]
+    fn is_snapshot(&self) -> bool {
+        self.0.is_snapshot
+    }
+    #[getter]
+    fn bids(&self) -> Vec<(f64, f64)> {
+        self.0.bids.clone()
+    }
+    #[getter]
+    fn asks(&self) -> Vec<(f64, f64)> {
+        self.0.asks.clone()
+    }
+    #[getter]
+    fn book(&self) -> PyBook {
+        PyBook(self.0.sym.clone())
+    }
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("exchange", self.exchange())?;
+        d.set_item("symbol", self.symbol())?;
+        d.set_item("native_symbol", self.native_symbol())?;
+        d.set_item("ts_exchange", self.0.ts_exchange)?;
+        d.set_item("ts_recv", self.0.ts_recv)?;
+        d.set_item("seq", self.0.seq)?;
+        d.set_item("is_snapshot", self.0.is_snapshot)?;
+        d.set_item("bids", self.bids())?;
+        d.set_item("asks", self.asks())?;
+        Ok(d)
+    }
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other.cast::<PyBookUpdate>().is_ok_and(|o| {
+            let (a, b) = (&self.0, &o.get().0);
+            a.sym.native == b.sym.native
+                && (a.ts_exchange, a.ts_recv, a.seq, a.is_snapshot) == (b.ts_exchange, b.ts_recv, b.seq, b.is_snapshot)
+                && a.bids == b.bids
+                && a.asks == b.asks
+        })
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "BookUpdate({} {} seq={} {}bids={} asks={})",
+            self.exchange(),
+            self.symbol(),
+            self.0.seq,
+            if self.0.is_snapshot { "snapshot " } else { "" },
+            self.0.bids.len(),
+            self.0.asks.len()
+        )
+    }
+}
+
+/// A feed or book health event.
+#[pyclass(frozen, module = "xtrader._core", name = "Status")]
+pub struct PyStatus(pub Status);
+
+#[pymethods]
+impl PyStatus {
+    #[getter]
+    fn exchange(&self) -> &'static str {
+        self.0.venue.id()
+    }
+    #[getter]
+    fn symbol(&self) -> Option<&str> {
+        self.0.sym.as_ref().map(|m| &*m.symbol)
+    }
+    #[getter]
+    fn kind(&self) -> &'static str {
+        self.0.kind.as_str()
+    }
+    #[getter]
+    fn reason(&self) -> Option<&'static str> {
+        self.0.reason.code()
+    }
+    #[getter]
+    fn state(&self) -> Option<&'static str> {
+        self.0.state.map(BookState::as_str)
+    }
+    #[getter]
+    fn message(&self) -> String {
+        let detail = self.0.reason.render();
+        match (&self.0.sym, detail.is_empty()) {
+            (Some(m), true) => format!("{} {}: {}", self.0.venue.id(), m.symbol, self.0.kind.as_str()),
+            (Some(m), false) => format!("{} {}: {}: {detail}", self.0.venue.id(), m.symbol, self.0.kind.as_str()),
+            (None, true) => format!("{}: {}", self.0.venue.id(), self.0.kind.as_str()),
+            (None, false) => format!("{}: {}: {detail}", self.0.venue.id(), self.0.kind.as_str()),
+        }
+    }
+    #[getter]
+    fn ts(&self) -> i64 {
+        self.0.ts
+    }
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("exchange", self.exchange())?;
+        d.set_item("symbol", self.symbol())?;
+        d.set_item("kind", self.kind())?;
+        d.set_item("reason", self.reason())?;
+        d.set_item("state", self.state())?;
+        d.set_item("message", self.message())?;
+        d.set_item("ts", self.0.ts)?;
+        Ok(d)
+    }
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other.cast::<PyStatus>().is_ok_and(|o| {
+            let (a, b) = (&self.0, &o.get().0);
+            a.venue == b.venue
+                && a.kind == b.kind
+                && a.reason == b.reason
+                && a.ts == b.ts
+                && a.sym.as_ref().map(|m| &m.native) == b.sym.as_ref().map(|m| &m.native)
+        })
+    }
+    fn __repr__(&self) -> String {
+        format!("Status({})", self.message())
+    }
+}
+
+/// Read-only view of a maintained book; every read sees the current state.
+#[pyclass(frozen, module = "xtrader._core", name = "Book")]
+pub struct PyBook(pub Arc<SymbolMeta>);
+
+impl PyBook {
+    fn read<T>(&self, f: impl FnOnce(&crate::model::OrderBook) -> T, default: T) -> T {
+        match &self.0.book {
+            Some(b) => f(&b.read()),
+            None => default,
+        }
+    }
+}
+
+#[pymethods]
+impl PyBook {
+    #[getter]
+    fn exchange(&self) -> &'static str {
+        self.0.venue.id()
+    }
+    #[getter]
+    fn symbol(&self) -> &str {
+        &self.0.symbol
+    }
+    #[getter]
+    fn native_symbol(&self) -> &str {
+        &self.0.native
+    }
+    #[getter]
+    fn state(&self) -> &'static str {
+        self.read(|b| b.state.as_str(), BookState::Syncing.as_str())
+    }
+    #[getter]
+    fn seq(&self) -> u64 {
+        self.read(|b| b.seq, 0)
+    }
+    #[getter]
+    fn ts_exchange(&self) -> i64 {
+        self.read(|b| b.ts_exchange, 0)
+    }
+    #[getter]
+    fn ts_recv(&self) -> i64 {
+        self.read(|b| b.ts_recv, 0)
+    }
+    #[getter]
+    fn best_bid(&self) -> Option<(f64, f64)> {
+        self.read(|b| b.best_bid().map(|l| (l.price, l.size)), None)
+    }
+    #[getter]
+    fn best_ask(&self) -> Option<(f64, f64)> {
+        self.read(|b| b.best_ask().map(|l| (l.price, l.size)), None)
+    }
+    #[getter]
+    fn mid(&self) -> Option<f64> {
+        self.read(crate::model::OrderBook::mid, None)
+    }
+    #[getter]
+    fn spread(&self) -> Option<f64> {
+        self.read(crate::model::OrderBook::spread, None)
+    }
+    #[pyo3(signature = (n=None))]
+    fn bids(&self, n: Option<usize>) -> Vec<(f64, f64)> {
+        self.read(|b| b.bids(n).map(|l| (l.price, l.size)).collect(), Vec::new())
+    }
+    #[pyo3(signature = (n=None))]
+    fn asks(&self, n: Option<usize>) -> Vec<(f64, f64)> {
+        self.read(|b| b.asks(n).map(|l| (l.price, l.size)).collect(), Vec::new())
+    }
+    fn depth(&self) -> (usize, usize) {
+        self.read(crate::model::OrderBook::depth, (0, 0))
+    }
+    /// Levels as a polars DataFrame: side, level (0 = best), price, size.
+    #[pyo3(signature = (depth=None))]
+    fn to_polars<'py>(&self, py: Python<'py>, depth: Option<usize>) -> PyResult<Bound<'py, PyAny>> {
+        let (bids, asks) = self.read(
+            |b| {
+                (
+                    b.bids(depth).map(|l| (l.price, l.size)).collect::<Vec<_>>(),
+                    b.asks(depth).map(|l| (l.price, l.size)).collect::<Vec<_>>(),
+                )
+            },
+            (Vec::new(), Vec::new()),
+        );
+        let n = bids.len() + asks.len();
+        let mut side = Vec::with_capacity(n);
+        let mut level = Vec::with_capacity(n);
+        let mut price = Vec::with_capacity(n);
+        let mut size = Vec::with_capacity(n);
+        for (name, levels) in [("bid", &bids), ("ask", &asks)] {
+            for (i, (p, s)) in levels.iter().enumerate() {
+                side.push(name);
+                level.push(i as u32);
+                price.push(*p);
+                size.push(*s);
+            }
+        }
+        let cols = PyDict::new(py);
+        cols.set_item("exchange", PyList::new(py, std::iter::repeat_n(self.exchange(), n))?)?;
+        cols.set_item("symbol", PyList::new(py, std::iter::repeat_n(self.symbol(), n))?)?;
+        cols.set_item("side", side)?;
+        cols.set_item("level", level)?;
+        cols.set_item("price", price)?;
+        cols.set_item("size", size)?;
+        let pl = py.import("polars")?;
+        let schema = PyDict::new(py);
+        for (k, t) in [
+            ("exchange", "Utf8"),
+            ("symbol", "Utf8"),
+            ("side", "Utf8"),
+            ("level", "UInt32"),
+            ("price", "Float64"),
+            ("size", "Float64"),
+        ] {
+            schema.set_item(k, pl.getattr(t)?)?;
+        }
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("schema", schema)?;
+        pl.getattr("DataFrame")?.call((cols,), Some(&kwargs))
+    }
+    fn __repr__(&self) -> String {
+        let fmt = |l: Option<(f64, f64)>| l.map_or("-".to_string(), |(p, s)| format!("{s}@{p}"));
+        format!(
+            "Book({} {} {} bid={} ask={} seq={})",
+            self.exchange(),
+            self.symbol(),
+            self.state(),
+            fmt(self.best_bid()),
+            fmt(self.best_ask()),
+            self.seq()
+        )
+    }
+}
+
+/// Convert one event to its Python object.
+pub fn to_py(py: Python<'_>, ev: Event) -> PyResult<Py<PyAny>> {
+    match ev {
+        Event::Trade(t) => PyTrade(t).into_py_any(py),
+        Event::Bbo(b) => PyQuote(b).into_py_any(py),
+        Event::Book(d) => PyBookUpdate(d).into_py_any(py),
+        Event::Status(s) => PyStatus(s).into_py_any(py),
+    }
+}
