@@ -76,6 +76,7 @@ class Status:
     symbol: str | None
     kind: str
     reason: str | None
+    state: BookState | None
     message: str
     ts: int
     def to_dict(self) -> dict[str, Any]: ...
