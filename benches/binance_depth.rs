@@ -3,6 +3,9 @@
 //!
 //! `cargo bench --bench binance_depth`
 
+// A benchmark over fixed fixtures: a missing capture should stop it loudly with a message.
+#![allow(clippy::expect_used)]
+
 use std::hint::black_box;
 use std::path::PathBuf;
 
@@ -29,7 +32,8 @@ struct Fixture {
 
 fn load() -> Fixture {
     let dir = captures();
-    let ws = std::fs::read_to_string(dir.join("BINANCE.ws.1.0")).expect("BINANCE.ws.1.0 (set XTRADER_CAPTURES)");
+    let ws = std::fs::read_to_string(dir.join("BINANCE.ws.1.0"))
+        .expect("BINANCE.ws.1.0 (set XTRADER_CAPTURES)");
     let http = std::fs::read_to_string(dir.join("BINANCE.http.0.0")).expect("BINANCE.http.0.0");
     let frames: Vec<String> = ws
         .lines()
@@ -45,7 +49,10 @@ fn load() -> Fixture {
             Some((sym, rest.split_once(": ")?.1.to_string()))
         })
         .collect();
-    let symbols = snapshots.iter().map(|(s, _)| (s.clone(), s.clone())).collect();
+    let symbols = snapshots
+        .iter()
+        .map(|(s, _)| (s.clone(), s.clone()))
+        .collect();
     Fixture {
         symbols,
         snapshots,
@@ -59,7 +66,11 @@ fn primed(fx: &Fixture) -> BinanceProcessor {
     let (mut out, mut act) = (Vec::new(), Vec::new());
     // one recorded diff per symbol puts it in the buffering phase, then the snapshot lands
     for (i, (sym, body)) in fx.snapshots.iter().enumerate() {
-        let first = fx.frames.iter().find(|f| f.contains(&format!("\"s\":\"{sym}\""))).expect("a diff per symbol");
+        let first = fx
+            .frames
+            .iter()
+            .find(|f| f.contains(&format!("\"s\":\"{sym}\"")))
+            .expect("a diff per symbol");
         p.on_frame(first, 0, &mut out, &mut act);
         p.on_snapshot(i, body, 0, &mut out, &mut act);
     }

@@ -82,7 +82,13 @@ pub trait ExchangeConnector: Send + Sync {
 /// The parsing side of a venue: frames in, normalized events and actions out.
 pub trait ExchangeProcessor: Send {
     /// Handle one websocket text frame received at `ts_recv` (ns).
-    fn on_frame(&mut self, frame: &str, ts_recv: i64, out: &mut Vec<Event>, actions: &mut Vec<Action>);
+    fn on_frame(
+        &mut self,
+        frame: &str,
+        ts_recv: i64,
+        out: &mut Vec<Event>,
+        actions: &mut Vec<Action>,
+    );
     /// Handle a REST depth snapshot body for symbol index `sym`.
     fn on_snapshot(
         &mut self,
@@ -93,7 +99,14 @@ pub trait ExchangeProcessor: Send {
         actions: &mut Vec<Action>,
     );
     /// A snapshot request for `sym` failed (`http_status` 0 = transport error).
-    fn on_snapshot_failed(&mut self, sym: usize, http_status: u16, attempt: u32, ts: i64, out: &mut Vec<Event>);
+    fn on_snapshot_failed(
+        &mut self,
+        sym: usize,
+        http_status: u16,
+        attempt: u32,
+        ts: i64,
+        out: &mut Vec<Event>,
+    );
     /// The socket dropped: every book becomes stale and will resync.
     fn on_disconnect(&mut self, ts: i64, out: &mut Vec<Event>);
     /// The subscribed symbols, by index.

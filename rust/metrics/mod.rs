@@ -56,7 +56,9 @@ impl FeedShared {
 
 /// Escape a Prometheus label value.
 fn label(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Render every metric family in the Prometheus text exposition format.
@@ -64,28 +66,77 @@ fn label(v: &str) -> String {
 pub fn render(feeds: &[Arc<FeedShared>], bus: &EventBus) -> String {
     let mut s = String::with_capacity(4096);
     let per_feed: [(&str, &str, &str); 12] = [
-        ("xtrader_messages_total", "messages", "Websocket frames received"),
-        ("xtrader_bytes_total", "bytes", "Websocket payload bytes received"),
-        ("xtrader_parse_errors_total", "parse_errors", "Malformed frames"),
-        ("xtrader_unknown_events_total", "unknown_events", "Frames of unknown event types"),
-        ("xtrader_unknown_symbols_total", "unknown_symbols", "Frames for unknown symbols"),
+        (
+            "xtrader_messages_total",
+            "messages",
+            "Websocket frames received",
+        ),
+        (
+            "xtrader_bytes_total",
+            "bytes",
+            "Websocket payload bytes received",
+        ),
+        (
+            "xtrader_parse_errors_total",
+            "parse_errors",
+            "Malformed frames",
+        ),
+        (
+            "xtrader_unknown_events_total",
+            "unknown_events",
+            "Frames of unknown event types",
+        ),
+        (
+            "xtrader_unknown_symbols_total",
+            "unknown_symbols",
+            "Frames for unknown symbols",
+        ),
         ("xtrader_gaps_total", "gaps", "Sequence gaps detected"),
         ("xtrader_resyncs_total", "resyncs", "Book resyncs started"),
-        ("xtrader_snapshots_total", "snapshots", "Book snapshots applied"),
-        ("xtrader_snapshot_failures_total", "snapshot_failures", "Failed snapshot requests"),
-        ("xtrader_diffs_dropped_total", "diffs_dropped", "Diffs already contained in a snapshot"),
-        ("xtrader_venue_errors_total", "venue_errors", "Error replies from the venue"),
-        ("xtrader_statuses_suppressed_total", "statuses_suppressed", "Error statuses over budget"),
+        (
+            "xtrader_snapshots_total",
+            "snapshots",
+            "Book snapshots applied",
+        ),
+        (
+            "xtrader_snapshot_failures_total",
+            "snapshot_failures",
+            "Failed snapshot requests",
+        ),
+        (
+            "xtrader_diffs_dropped_total",
+            "diffs_dropped",
+            "Diffs already contained in a snapshot",
+        ),
+        (
+            "xtrader_venue_errors_total",
+            "venue_errors",
+            "Error replies from the venue",
+        ),
+        (
+            "xtrader_statuses_suppressed_total",
+            "statuses_suppressed",
+            "Error statuses over budget",
+        ),
     ];
     for (metric, key, help) in per_feed {
         let _ = writeln!(s, "# HELP {metric} {help}\n# TYPE {metric} counter");
         for f in feeds {
-            let _ = writeln!(s, "{metric}{{exchange=\"{}\"}} {}", f.venue.id(), f.counter(key));
+            let _ = writeln!(
+                s,
+                "{metric}{{exchange=\"{}\"}} {}",
+                f.venue.id(),
+                f.counter(key)
+            );
         }
     }
     let _ = writeln!(s, "# HELP xtrader_events_total Normalized events by channel\n# TYPE xtrader_events_total counter");
     for f in feeds {
-        for (channel, key) in [("trades", "trades"), ("bbo", "bbo"), ("book", "book_updates")] {
+        for (channel, key) in [
+            ("trades", "trades"),
+            ("bbo", "bbo"),
+            ("book", "book_updates"),
+        ] {
             let _ = writeln!(
                 s,
                 "xtrader_events_total{{exchange=\"{}\",channel=\"{channel}\"}} {}",
@@ -96,11 +147,24 @@ pub fn render(feeds: &[Arc<FeedShared>], bus: &EventBus) -> String {
     }
     let _ = writeln!(s, "# HELP xtrader_reconnects_total Reconnects after the first connection\n# TYPE xtrader_reconnects_total counter");
     for f in feeds {
-        let _ = writeln!(s, "xtrader_reconnects_total{{exchange=\"{}\"}} {}", f.venue.id(), f.reconnects.load(Ordering::Relaxed));
+        let _ = writeln!(
+            s,
+            "xtrader_reconnects_total{{exchange=\"{}\"}} {}",
+            f.venue.id(),
+            f.reconnects.load(Ordering::Relaxed)
+        );
     }
-    let _ = writeln!(s, "# HELP xtrader_connected Socket open (1) or not (0)\n# TYPE xtrader_connected gauge");
+    let _ = writeln!(
+        s,
+        "# HELP xtrader_connected Socket open (1) or not (0)\n# TYPE xtrader_connected gauge"
+    );
     for f in feeds {
-        let _ = writeln!(s, "xtrader_connected{{exchange=\"{}\"}} {}", f.venue.id(), u8::from(f.connected.load(Ordering::Relaxed)));
+        let _ = writeln!(
+            s,
+            "xtrader_connected{{exchange=\"{}\"}} {}",
+            f.venue.id(),
+            u8::from(f.connected.load(Ordering::Relaxed))
+        );
     }
     let _ = writeln!(s, "# HELP xtrader_book_state Book state: 0 syncing, 1 live, 2 resyncing, 3 stale\n# TYPE xtrader_book_state gauge");
     for f in feeds {
@@ -122,11 +186,27 @@ pub fn render(feeds: &[Arc<FeedShared>], bus: &EventBus) -> String {
     let _ = writeln!(s, "# HELP xtrader_queue_high_water Highest queue depth seen\n# TYPE xtrader_queue_high_water gauge\nxtrader_queue_high_water {}", c.high_water.load(Ordering::Relaxed));
     for (metric, v, help) in [
         ("xtrader_queue_pushed_total", &c.pushed, "Events queued"),
-        ("xtrader_queue_popped_total", &c.popped, "Events handed to the dispatcher"),
-        ("xtrader_queue_dropped_total", &c.dropped, "Events dropped by the drop_oldest policy"),
-        ("xtrader_queue_full_waits_total", &c.full_waits, "Producer waits on a full bus (block policy)"),
+        (
+            "xtrader_queue_popped_total",
+            &c.popped,
+            "Events handed to the dispatcher",
+        ),
+        (
+            "xtrader_queue_dropped_total",
+            &c.dropped,
+            "Events dropped by the drop_oldest policy",
+        ),
+        (
+            "xtrader_queue_full_waits_total",
+            &c.full_waits,
+            "Producer waits on a full bus (block policy)",
+        ),
     ] {
-        let _ = writeln!(s, "# HELP {metric} {help}\n# TYPE {metric} counter\n{metric} {}", v.load(Ordering::Relaxed));
+        let _ = writeln!(
+            s,
+            "# HELP {metric} {help}\n# TYPE {metric} counter\n{metric} {}",
+            v.load(Ordering::Relaxed)
+        );
     }
     s
 }

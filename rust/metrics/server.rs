@@ -47,10 +47,18 @@ fn respond(src: &MetricsSource, path: &str) -> Response<Full<Bytes>> {
             if all_books_live(&feeds) {
                 (StatusCode::OK, "text/plain", "ready\n".to_string())
             } else {
-                (StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready\n".to_string())
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain",
+                    "not ready\n".to_string(),
+                )
             }
         }
-        _ => (StatusCode::NOT_FOUND, "text/plain", "not found\n".to_string()),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found\n".to_string(),
+        ),
     };
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
@@ -64,7 +72,11 @@ fn respond(src: &MetricsSource, path: &str) -> Response<Full<Bytes>> {
 ///
 /// # Errors
 /// The bind error.
-pub async fn serve(addr: &str, src: MetricsSource, cancel: CancellationToken) -> std::io::Result<SocketAddr> {
+pub async fn serve(
+    addr: &str,
+    src: MetricsSource,
+    cancel: CancellationToken,
+) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));

@@ -167,12 +167,20 @@ impl OrderBook {
 
     /// Bids from the best down, at most `n` (all when `None`).
     pub fn bids(&self, n: Option<usize>) -> impl Iterator<Item = Level> + '_ {
-        self.bids.iter().rev().take(n.unwrap_or(usize::MAX)).copied()
+        self.bids
+            .iter()
+            .rev()
+            .take(n.unwrap_or(usize::MAX))
+            .copied()
     }
 
     /// Asks from the best up, at most `n` (all when `None`).
     pub fn asks(&self, n: Option<usize>) -> impl Iterator<Item = Level> + '_ {
-        self.asks.iter().rev().take(n.unwrap_or(usize::MAX)).copied()
+        self.asks
+            .iter()
+            .rev()
+            .take(n.unwrap_or(usize::MAX))
+            .copied()
     }
 
     /// Number of (bid, ask) levels.
@@ -205,8 +213,20 @@ mod tests {
         b.set_bid(12.0, 0.0);
         b.set_ask(99.0, 0.0); // absent level: no-op
         b.set_ask(13.0, 5.0);
-        assert_eq!(b.best_bid(), Some(Level { price: 11.0, size: 3.0 }));
-        assert_eq!(b.best_ask(), Some(Level { price: 13.0, size: 5.0 }));
+        assert_eq!(
+            b.best_bid(),
+            Some(Level {
+                price: 11.0,
+                size: 3.0
+            })
+        );
+        assert_eq!(
+            b.best_ask(),
+            Some(Level {
+                price: 13.0,
+                size: 5.0
+            })
+        );
         assert_eq!(b.spread(), Some(2.0));
         assert_eq!(b.mid(), Some(12.0));
         assert!(!b.is_crossed());

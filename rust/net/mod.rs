@@ -50,7 +50,10 @@ pub async fn get(client: &reqwest::Client, url: &str) -> RestReply {
             let status = resp.status().as_u16();
             match resp.text().await {
                 Ok(body) => RestReply { status, body },
-                Err(_) => RestReply { status: 0, body: String::new() },
+                Err(_) => RestReply {
+                    status: 0,
+                    body: String::new(),
+                },
             }
         }
         Err(_) => RestReply {

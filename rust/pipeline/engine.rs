@@ -139,7 +139,9 @@ impl Engine {
             .enable_all()
             .build()
             .map_err(EngineError::Runtime)?;
-        let http = rt.block_on(async { http_client() }).map_err(|e| EngineError::Http(e.to_string()))?;
+        let http = rt
+            .block_on(async { http_client() })
+            .map_err(|e| EngineError::Http(e.to_string()))?;
         if let Some(addr) = self.cfg.metrics_addr.clone() {
             let src = MetricsSource {
                 feeds: self.feeds.clone(),
@@ -153,7 +155,13 @@ impl Engine {
         for spec in &self.specs {
             let shared = Arc::new(FeedShared::new(spec.venue));
             self.feeds.write().push(shared.clone());
-            let task = supervise(spec.clone(), shared, self.bus.clone(), http.clone(), self.cancel.clone());
+            let task = supervise(
+                spec.clone(),
+                shared,
+                self.bus.clone(),
+                http.clone(),
+                self.cancel.clone(),
+            );
             self.tasks.push(rt.spawn(task));
         }
         self.rt = Some(rt);
@@ -255,7 +263,13 @@ async fn supervise(
     cancel: CancellationToken,
 ) {
     for restart in 0..=MAX_PANIC_RESTARTS {
-        let run = run_feed(spec.clone(), shared.clone(), bus.clone(), http.clone(), cancel.clone());
+        let run = run_feed(
+            spec.clone(),
+            shared.clone(),
+            bus.clone(),
+            http.clone(),
+            cancel.clone(),
+        );
         if AssertUnwindSafe(run).catch_unwind().await.is_ok() {
             return;
         }

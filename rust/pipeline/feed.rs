@@ -13,7 +13,9 @@ use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-use crate::exchanges::binance::{instruments_from_exchange_info, BinanceConnector, BinanceProcessor, TradeStream};
+use crate::exchanges::binance::{
+    instruments_from_exchange_info, BinanceConnector, BinanceProcessor, TradeStream,
+};
 use crate::exchanges::{Action, Channels, ExchangeConnector, ExchangeProcessor};
 use crate::metrics::FeedShared;
 use crate::model::{Event, Instrument, Status, StatusKind, StatusReason, Venue};
@@ -80,7 +82,9 @@ async fn load_instruments(
                 let mut ev = vec![status(
                     conn.venue(),
                     StatusKind::Error,
-                    StatusReason::InstrumentsFailed { http_status: reply.status },
+                    StatusReason::InstrumentsFailed {
+                        http_status: reply.status,
+                    },
                 )];
                 bus.publish(&mut ev).await;
                 break;
@@ -142,7 +146,10 @@ pub async fn run_feed(
     let mut attempt = 0u32;
     let mut first = true;
     while !cancel.is_cancelled() {
-        let outcome = run_connection(&spec, &conn, &streams, &mut proc, &shared, &bus, &http, &cancel).await;
+        let outcome = run_connection(
+            &spec, &conn, &streams, &mut proc, &shared, &bus, &http, &cancel,
+        )
+        .await;
         shared.connected.store(false, Ordering::Relaxed);
         *shared.counters.lock() = proc.counters();
         let mut out = Vec::new();
@@ -192,13 +199,20 @@ async fn run_connection(
     cancel: &CancellationToken,
 ) -> Result<StatusReason, ()> {
     let url = conn.ws_url();
-    let connect = tokio::time::timeout(Duration::from_secs(10), tokio_tungstenite::connect_async(url.as_str()));
+    let connect = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio_tungstenite::connect_async(url.as_str()),
+    );
     let mut ws = match connect.await {
         Ok(Ok((ws, _))) => ws,
         _ => return Err(()),
     };
     shared.connected.store(true, Ordering::Relaxed);
-    let mut out = vec![status(spec.venue, StatusKind::Connected, StatusReason::None)];
+    let mut out = vec![status(
+        spec.venue,
+        StatusKind::Connected,
+        StatusReason::None,
+    )];
     bus.publish(&mut out).await;
 
     // pace SUBSCRIBE frames under the venue's per-connection message rate
@@ -218,7 +232,11 @@ async fn run_connection(
     let mut actions = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut last_rx = Instant::now();
-    let urls: Vec<String> = proc.symbols().iter().map(|m| conn.snapshot_url(&m.native)).collect();
+    let urls: Vec<String> = proc
+        .symbols()
+        .iter()
+        .map(|m| conn.snapshot_url(&m.native))
+        .collect();
     let spawn_fetch = |fetches: &mut JoinSet<()>, idx: usize, delay: Duration| {
         let Some(url) = urls.get(idx).cloned() else {
             return;

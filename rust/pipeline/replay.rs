@@ -82,7 +82,13 @@ fn read(path: &Path) -> Result<String, ReplayError> {
 }
 
 fn venue_of(url: &str) -> Option<Venue> {
-    let host = url.split("://").nth(1).unwrap_or(url).split(['/', ':']).next().unwrap_or("");
+    let host = url
+        .split("://")
+        .nth(1)
+        .unwrap_or(url)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("");
     if host.ends_with("binance.us") {
         Some(Venue::BinanceUs)
     } else if host.starts_with("fstream") && host.ends_with("binance.com") {
@@ -154,12 +160,18 @@ fn query_param<'a>(url: &'a str, key: &str) -> Option<&'a str> {
 ///
 /// # Errors
 /// Unreadable files, a missing header, or a venue that cannot be replayed.
-pub fn replay_cryptofeed(ws: &Path, rest: &[PathBuf], exchange: Option<&str>) -> Result<ReplayOutput, ReplayError> {
+pub fn replay_cryptofeed(
+    ws: &Path,
+    rest: &[PathBuf],
+    exchange: Option<&str>,
+) -> Result<ReplayOutput, ReplayError> {
     let text = read(ws)?;
     let mut lines = text.lines();
     let header = lines.next().unwrap_or("");
     let Some((url, _)) = header.split_once(" <-> ") else {
-        return Err(ReplayError::Header { path: ws.to_path_buf() });
+        return Err(ReplayError::Header {
+            path: ws.to_path_buf(),
+        });
     };
     let venue = match exchange {
         Some(id) => Venue::from_id(id).ok_or_else(|| ReplayError::Exchange(id.to_string()))?,
@@ -193,7 +205,10 @@ pub fn replay_cryptofeed(ws: &Path, rest: &[PathBuf], exchange: Option<&str>) ->
                 }
             } else if r.url.contains("/depth") {
                 if let Some(sym) = query_param(r.url, "symbol") {
-                    snapshots.entry(sym.to_string()).or_default().push_back((r.ts, r.body.to_string()));
+                    snapshots
+                        .entry(sym.to_string())
+                        .or_default()
+                        .push_back((r.ts, r.body.to_string()));
                 }
             }
         }
@@ -203,7 +218,12 @@ pub fn replay_cryptofeed(ws: &Path, rest: &[PathBuf], exchange: Option<&str>) ->
     }
     let symbols: Vec<(String, String)> = natives
         .iter()
-        .map(|n| (n.clone(), normalized.get(n).cloned().unwrap_or_else(|| n.clone())))
+        .map(|n| {
+            (
+                n.clone(),
+                normalized.get(n).cloned().unwrap_or_else(|| n.clone()),
+            )
+        })
         .collect();
     let mut proc = BinanceProcessor::new(venue, market, &symbols, channels);
 
@@ -223,7 +243,11 @@ pub fn replay_cryptofeed(ws: &Path, rest: &[PathBuf], exchange: Option<&str>) ->
                      now: i64| {
         for a in actions.drain(..) {
             let Action::FetchSnapshot(idx) = a;
-            let native = proc.symbols().get(idx).map(|m| m.native.to_string()).unwrap_or_default();
+            let native = proc
+                .symbols()
+                .get(idx)
+                .map(|m| m.native.to_string())
+                .unwrap_or_default();
             let queue = snapshots.entry(native).or_default();
             // the first recorded answer at or after the request, else the oldest unused one
             let pos = queue.iter().position(|(ts, _)| *ts >= now).unwrap_or(0);
@@ -293,7 +317,10 @@ mod tests {
 
     #[test]
     fn timestamps_parse_exactly() {
-        assert_eq!(parse_ts_ns("1633998512.0633569"), Some(1_633_998_512_063_356_900));
+        assert_eq!(
+            parse_ts_ns("1633998512.0633569"),
+            Some(1_633_998_512_063_356_900)
+        );
         assert_eq!(parse_ts_ns("1633998512"), Some(1_633_998_512_000_000_000));
         assert_eq!(parse_ts_ns("x"), None);
     }
@@ -302,7 +329,10 @@ mod tests {
     fn venue_and_streams_from_url() {
         let url = "wss://stream.binance.com:9443/stream?streams=nknusdt@depth@100ms/blzeth@bookTicker/nknusdt@aggTrade/runeeur@kline_1m";
         assert_eq!(venue_of(url), Some(Venue::Binance));
-        assert_eq!(venue_of("wss://stream.binance.us:9443/stream"), Some(Venue::BinanceUs));
+        assert_eq!(
+            venue_of("wss://stream.binance.us:9443/stream"),
+            Some(Venue::BinanceUs)
+        );
         assert_eq!(venue_of("wss://ws.okx.com:8443/ws/v5/public"), None);
         let (syms, ch) = streams_in_url(url);
         assert_eq!(syms, vec!["NKNUSDT", "BLZETH"]);

@@ -30,9 +30,16 @@ pub struct PyEngine {
 impl PyEngine {
     #[new]
     #[pyo3(signature = (queue_capacity=65536, overflow="block", worker_threads=2, metrics_addr=None))]
-    fn new(queue_capacity: usize, overflow: &str, worker_threads: usize, metrics_addr: Option<String>) -> PyResult<Self> {
+    fn new(
+        queue_capacity: usize,
+        overflow: &str,
+        worker_threads: usize,
+        metrics_addr: Option<String>,
+    ) -> PyResult<Self> {
         let overflow = OverflowPolicy::from_name(overflow).ok_or_else(|| {
-            PyValueError::new_err(format!("overflow: unknown policy '{overflow}' (expected 'block' or 'drop_oldest')"))
+            PyValueError::new_err(format!(
+                "overflow: unknown policy '{overflow}' (expected 'block' or 'drop_oldest')"
+            ))
         })?;
         if queue_capacity == 0 {
             return Err(PyValueError::new_err("queue_capacity: must be positive"));
@@ -60,18 +67,24 @@ impl PyEngine {
         trade_stream: &str,
         stale_after_ms: u64,
     ) -> PyResult<()> {
-        let venue = Venue::from_id(exchange)
-            .ok_or_else(|| PyValueError::new_err(format!("exchange: unknown exchange id '{exchange}'")))?;
+        let venue = Venue::from_id(exchange).ok_or_else(|| {
+            PyValueError::new_err(format!("exchange: unknown exchange id '{exchange}'"))
+        })?;
         if !matches!(venue, Venue::Binance | Venue::BinanceUs) {
             return Err(PyValueError::new_err(format!(
                 "exchange: '{exchange}' is not supported yet (supported: binance, binance_us)"
             )));
         }
         if symbols.is_empty() {
-            return Err(PyValueError::new_err("symbols: at least one symbol is required"));
+            return Err(PyValueError::new_err(
+                "symbols: at least one symbol is required",
+            ));
         }
-        let channels = Channels::parse(channels.iter().map(String::as_str))
-            .map_err(|c| PyValueError::new_err(format!("channels: unknown channel '{c}' (expected trades, book, bbo)")))?;
+        let channels = Channels::parse(channels.iter().map(String::as_str)).map_err(|c| {
+            PyValueError::new_err(format!(
+                "channels: unknown channel '{c}' (expected trades, book, bbo)"
+            ))
+        })?;
         let trade_stream = match trade_stream {
             "trade" => TradeStream::Trade,
             "aggTrade" => TradeStream::AggTrade,
@@ -102,7 +115,12 @@ impl PyEngine {
     }
 
     #[pyo3(signature = (max_events=4096, timeout_ms=100))]
-    fn next_batch<'py>(&self, py: Python<'py>, max_events: usize, timeout_ms: u64) -> PyResult<Bound<'py, PyList>> {
+    fn next_batch<'py>(
+        &self,
+        py: Python<'py>,
+        max_events: usize,
+        timeout_ms: u64,
+    ) -> PyResult<Bound<'py, PyList>> {
         let bus = self.inner.lock().bus().clone();
         let mut events = Vec::with_capacity(max_events.min(4096));
         let deadline = std::time::Instant::now() + Duration::from_millis(timeout_ms);
@@ -115,7 +133,10 @@ impl PyEngine {
             }
             py.check_signals()?;
         }
-        let objs: Vec<Py<PyAny>> = events.into_iter().map(|e| to_py(py, e)).collect::<PyResult<_>>()?;
+        let objs: Vec<Py<PyAny>> = events
+            .into_iter()
+            .map(|e| to_py(py, e))
+            .collect::<PyResult<_>>()?;
         PyList::new(py, objs)
     }
 

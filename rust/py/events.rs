@@ -228,7 +228,8 @@ impl PyBookUpdate {
         other.cast::<PyBookUpdate>().is_ok_and(|o| {
             let (a, b) = (&self.0, &o.get().0);
             a.sym.native == b.sym.native
-                && (a.ts_exchange, a.ts_recv, a.seq, a.is_snapshot) == (b.ts_exchange, b.ts_recv, b.seq, b.is_snapshot)
+                && (a.ts_exchange, a.ts_recv, a.seq, a.is_snapshot)
+                    == (b.ts_exchange, b.ts_recv, b.seq, b.is_snapshot)
                 && a.bids == b.bids
                 && a.asks == b.asks
         })
@@ -276,8 +277,18 @@ impl PyStatus {
     fn message(&self) -> String {
         let detail = self.0.reason.render();
         match (&self.0.sym, detail.is_empty()) {
-            (Some(m), true) => format!("{} {}: {}", self.0.venue.id(), m.symbol, self.0.kind.as_str()),
-            (Some(m), false) => format!("{} {}: {}: {detail}", self.0.venue.id(), m.symbol, self.0.kind.as_str()),
+            (Some(m), true) => format!(
+                "{} {}: {}",
+                self.0.venue.id(),
+                m.symbol,
+                self.0.kind.as_str()
+            ),
+            (Some(m), false) => format!(
+                "{} {}: {}: {detail}",
+                self.0.venue.id(),
+                m.symbol,
+                self.0.kind.as_str()
+            ),
             (None, true) => format!("{}: {}", self.0.venue.id(), self.0.kind.as_str()),
             (None, false) => format!("{}: {}: {detail}", self.0.venue.id(), self.0.kind.as_str()),
         }
@@ -373,11 +384,17 @@ impl PyBook {
     }
     #[pyo3(signature = (n=None))]
     fn bids(&self, n: Option<usize>) -> Vec<(f64, f64)> {
-        self.read(|b| b.bids(n).map(|l| (l.price, l.size)).collect(), Vec::new())
+        self.read(
+            |b| b.bids(n).map(|l| (l.price, l.size)).collect(),
+            Vec::new(),
+        )
     }
     #[pyo3(signature = (n=None))]
     fn asks(&self, n: Option<usize>) -> Vec<(f64, f64)> {
-        self.read(|b| b.asks(n).map(|l| (l.price, l.size)).collect(), Vec::new())
+        self.read(
+            |b| b.asks(n).map(|l| (l.price, l.size)).collect(),
+            Vec::new(),
+        )
     }
     fn depth(&self) -> (usize, usize) {
         self.read(crate::model::OrderBook::depth, (0, 0))
@@ -408,8 +425,14 @@ impl PyBook {
             }
         }
         let cols = PyDict::new(py);
-        cols.set_item("exchange", PyList::new(py, std::iter::repeat_n(self.exchange(), n))?)?;
-        cols.set_item("symbol", PyList::new(py, std::iter::repeat_n(self.symbol(), n))?)?;
+        cols.set_item(
+            "exchange",
+            PyList::new(py, std::iter::repeat_n(self.exchange(), n))?,
+        )?;
+        cols.set_item(
+            "symbol",
+            PyList::new(py, std::iter::repeat_n(self.symbol(), n))?,
+        )?;
         cols.set_item("side", side)?;
         cols.set_item("level", level)?;
         cols.set_item("price", price)?;

@@ -10,10 +10,30 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 
-create_exception!(_core, XtraderError, PyException, "Root of xtrader's exceptions.");
-create_exception!(_core, EngineError, XtraderError, "The runtime could not start or was misused.");
-create_exception!(_core, ReplayError, XtraderError, "A capture could not be replayed.");
-create_exception!(_core, SimulatorError, XtraderError, "The simulator could not start.");
+create_exception!(
+    _core,
+    XtraderError,
+    PyException,
+    "Root of xtrader's exceptions."
+);
+create_exception!(
+    _core,
+    EngineError,
+    XtraderError,
+    "The runtime could not start or was misused."
+);
+create_exception!(
+    _core,
+    ReplayError,
+    XtraderError,
+    "A capture could not be replayed."
+);
+create_exception!(
+    _core,
+    SimulatorError,
+    XtraderError,
+    "The simulator could not start."
+);
 
 /// The compiled core of xtrader.
 #[pymodule(gil_used = true)]

@@ -155,7 +155,11 @@ pub fn replay_capture(
     for (k, v) in &out.counters {
         stats.set_item(*k, *v)?;
     }
-    let errors = out.events.iter().filter(|e| matches!(e, Event::Status(s) if s.kind == crate::model::StatusKind::Error)).count();
+    let errors = out
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Status(s) if s.kind == crate::model::StatusKind::Error))
+        .count();
     stats.set_item("errors", errors)?;
     stats.set_item("checksum_ok", 0)?;
     stats.set_item("checksum_failed", 0)?;

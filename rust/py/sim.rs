@@ -29,7 +29,9 @@ impl PySimulator {
     fn with<T>(&self, f: impl FnOnce(&SimHandle) -> T) -> PyResult<T> {
         match &*self.running.lock() {
             Some(r) => Ok(f(&r.handle)),
-            None => Err(SimulatorError::new_err("simulator is not running: call start() first")),
+            None => Err(SimulatorError::new_err(
+                "simulator is not running: call start() first",
+            )),
         }
     }
 }
@@ -54,7 +56,9 @@ impl PySimulator {
         worker_threads: usize,
     ) -> PyResult<Self> {
         if symbols.is_empty() && capture.is_none() {
-            return Err(PyValueError::new_err("symbols: at least one symbol is required"));
+            return Err(PyValueError::new_err(
+                "symbols: at least one symbol is required",
+            ));
         }
         if !rate.is_finite() {
             return Err(PyValueError::new_err("rate: must be a finite number"));
@@ -62,7 +66,10 @@ impl PySimulator {
         let cfg = SimConfig {
             host,
             port,
-            symbols: symbols.into_iter().map(|s| s.replace('-', "").to_ascii_uppercase()).collect(),
+            symbols: symbols
+                .into_iter()
+                .map(|s| s.replace('-', "").to_ascii_uppercase())
+                .collect(),
             rate,
             seed,
             ping_interval: Duration::from_millis(ping_interval_ms.max(10)),
@@ -133,7 +140,9 @@ impl PySimulator {
         if self.with(|h| h.inject_gap(&native))? {
             Ok(())
         } else {
-            Err(PyValueError::new_err(format!("symbol: '{symbol}' is not served by this simulator")))
+            Err(PyValueError::new_err(format!(
+                "symbol: '{symbol}' is not served by this simulator"
+            )))
         }
     }
 
@@ -161,7 +170,13 @@ impl PySimulator {
         Ok(slf)
     }
 
-    fn __exit__(&self, py: Python<'_>, _t: Option<Bound<'_, PyAny>>, _v: Option<Bound<'_, PyAny>>, _tb: Option<Bound<'_, PyAny>>) -> bool {
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _t: Option<Bound<'_, PyAny>>,
+        _v: Option<Bound<'_, PyAny>>,
+        _tb: Option<Bound<'_, PyAny>>,
+    ) -> bool {
         self.stop(py);
         false
     }

@@ -74,7 +74,13 @@ impl SyncRules {
 
     /// A diff while the book is live with id `last`.
     #[must_use]
-    pub fn next(&self, last: u64, first_id: u64, last_id: u64, prev_last_id: Option<u64>) -> Verdict {
+    pub fn next(
+        &self,
+        last: u64,
+        first_id: u64,
+        last_id: u64,
+        prev_last_id: Option<u64>,
+    ) -> Verdict {
         match self.market {
             Market::Spot => {
                 if last_id <= last {
@@ -107,8 +113,14 @@ mod tests {
         assert!(!r.snapshot_too_old(499869752, 499869750));
         assert_eq!(r.first(499869752, 499869750, 499869752), Verdict::Drop);
         assert_eq!(r.first(499869752, 499869753, 499869754), Verdict::Apply);
-        assert_eq!(r.next(499869754, 499869755, 499869757, None), Verdict::Apply);
-        assert_eq!(r.next(499869757, 499869760, 499869760, None), Verdict::Gap(499869758, 499869760));
+        assert_eq!(
+            r.next(499869754, 499869755, 499869757, None),
+            Verdict::Apply
+        );
+        assert_eq!(
+            r.next(499869757, 499869760, 499869760, None),
+            Verdict::Gap(499869758, 499869760)
+        );
         assert_eq!(r.first(100, 103, 105), Verdict::Gap(101, 103));
         assert!(r.snapshot_too_old(100, 102));
     }
@@ -120,8 +132,14 @@ mod tests {
         let l = 600859605926;
         assert_eq!(r.first(l, 600859599090, 600859600917), Verdict::Drop);
         assert_eq!(r.first(l, 600859605926, 600859607423), Verdict::Apply);
-        assert_eq!(r.next(600859607423, 600859607950, 600859609417, Some(600859607423)), Verdict::Apply);
-        assert_eq!(r.next(600859607423, 600859607950, 600859609417, Some(1)), Verdict::Gap(600859607423, 1));
+        assert_eq!(
+            r.next(600859607423, 600859607950, 600859609417, Some(600859607423)),
+            Verdict::Apply
+        );
+        assert_eq!(
+            r.next(600859607423, 600859607950, 600859609417, Some(1)),
+            Verdict::Gap(600859607423, 1)
+        );
         // u == L on the first event is kept (harmless, already in the snapshot)
         assert_eq!(r.first(50, 40, 50), Verdict::Apply);
     }

@@ -38,10 +38,26 @@ impl BinanceConnector {
         trade_stream: TradeStream,
     ) -> Self {
         let (ws, rest, market) = match venue {
-            Venue::BinanceUs => ("wss://stream.binance.us:9443", "https://api.binance.us", Market::Spot),
-            Venue::BinanceUsdm => ("wss://fstream.binance.com", "https://fapi.binance.com", Market::Futures),
-            Venue::BinanceCoinm => ("wss://dstream.binance.com", "https://dapi.binance.com", Market::Futures),
-            _ => ("wss://stream.binance.com:9443", "https://api.binance.com", Market::Spot),
+            Venue::BinanceUs => (
+                "wss://stream.binance.us:9443",
+                "https://api.binance.us",
+                Market::Spot,
+            ),
+            Venue::BinanceUsdm => (
+                "wss://fstream.binance.com",
+                "https://fapi.binance.com",
+                Market::Futures,
+            ),
+            Venue::BinanceCoinm => (
+                "wss://dstream.binance.com",
+                "https://dapi.binance.com",
+                Market::Futures,
+            ),
+            _ => (
+                "wss://stream.binance.com:9443",
+                "https://api.binance.com",
+                Market::Spot,
+            ),
         };
         Self {
             venue,
@@ -143,7 +159,12 @@ impl ExchangeConnector for BinanceConnector {
             q.push_str("%22");
         }
         q.push_str("%5D");
-        format!("{}{}/exchangeInfo?symbols={}", self.rest_base, self.rest_prefix(), q)
+        format!(
+            "{}{}/exchangeInfo?symbols={}",
+            self.rest_base,
+            self.rest_prefix(),
+            q
+        )
     }
 
     fn to_native(&self, symbol: &str) -> String {
@@ -171,19 +192,38 @@ mod tests {
 
     #[test]
     fn builds_urls_streams_and_frames() {
-        let c = BinanceConnector::new(Venue::Binance, Some("ws://127.0.0.1:9/"), None, 1000, TradeStream::Trade);
+        let c = BinanceConnector::new(
+            Venue::Binance,
+            Some("ws://127.0.0.1:9/"),
+            None,
+            1000,
+            TradeStream::Trade,
+        );
         assert_eq!(c.ws_url(), "ws://127.0.0.1:9/stream");
         assert_eq!(c.to_native("btc-usdt"), "BTCUSDT");
         let s = c.stream_names("BTCUSDT", Channels::ALL);
-        assert_eq!(s, vec!["btcusdt@depth@100ms", "btcusdt@bookTicker", "btcusdt@trade"]);
+        assert_eq!(
+            s,
+            vec!["btcusdt@depth@100ms", "btcusdt@bookTicker", "btcusdt@trade"]
+        );
         let f = c.subscribe_frames(&s, 1);
         assert_eq!(
             f,
-            vec![r#"{"method":"SUBSCRIBE","params":["btcusdt@depth@100ms","btcusdt@bookTicker","btcusdt@trade"],"id":1}"#]
+            vec![
+                r#"{"method":"SUBSCRIBE","params":["btcusdt@depth@100ms","btcusdt@bookTicker","btcusdt@trade"],"id":1}"#
+            ]
         );
-        assert_eq!(c.snapshot_url("BTCUSDT"), "https://api.binance.com/api/v3/depth?symbol=BTCUSDT&limit=1000");
-        assert!(c.instruments_url(&["A".into(), "B".into()]).ends_with("symbols=%5B%22A%22%2C%22B%22%5D"));
-        assert_eq!(c.instruments_url(&[]), "https://api.binance.com/api/v3/exchangeInfo");
+        assert_eq!(
+            c.snapshot_url("BTCUSDT"),
+            "https://api.binance.com/api/v3/depth?symbol=BTCUSDT&limit=1000"
+        );
+        assert!(c
+            .instruments_url(&["A".into(), "B".into()])
+            .ends_with("symbols=%5B%22A%22%2C%22B%22%5D"));
+        assert_eq!(
+            c.instruments_url(&[]),
+            "https://api.binance.com/api/v3/exchangeInfo"
+        );
         let us = BinanceConnector::new(Venue::BinanceUs, None, None, 100, TradeStream::AggTrade);
         assert_eq!(us.ws_url(), "wss://stream.binance.us:9443/stream");
         let many: Vec<String> = (0..450).map(|i| format!("s{i}@trade")).collect();

@@ -222,7 +222,10 @@ mod tests {
         assert_eq!(env.stream, Some("nknusdt@depth@100ms"));
         let data = env.data.unwrap();
         let d: BinanceDepthUpdate = sonic_rs::from_str(data.as_raw_str()).unwrap();
-        assert_eq!((d.first_id, d.last_id, d.symbol), (499869750, 499869752, "NKNUSDT"));
+        assert_eq!(
+            (d.first_id, d.last_id, d.symbol),
+            (499869750, 499869752, "NKNUSDT")
+        );
         assert_eq!(d.bids[1], ["0.34750000", "5548.00000000"]);
         assert!(d.asks.is_empty() && d.prev_last_id.is_none());
     }
@@ -239,7 +242,10 @@ mod tests {
         let env: BinanceEnvelope = sonic_rs::from_str(AGG).unwrap();
         let data = env.data.unwrap();
         let t: BinanceAggTrade = sonic_rs::from_str(data.as_raw_str()).unwrap();
-        assert_eq!((t.id, t.price, t.buyer_is_maker), (15683430, "0.35280000", false));
+        assert_eq!(
+            (t.id, t.price, t.buyer_is_maker),
+            (15683430, "0.35280000", false)
+        );
         let env: BinanceEnvelope = sonic_rs::from_str(BT).unwrap();
         let data = env.data.unwrap();
         let b: BinanceBookTicker = sonic_rs::from_str(data.as_raw_str()).unwrap();

@@ -14,8 +14,8 @@ use super::messages::{
 };
 use crate::exchanges::{Action, Channels, ExchangeProcessor};
 use crate::model::{
-    Bbo, BookDelta, BookState, Event, Instrument, OrderBook, Side, Status, StatusKind, StatusReason,
-    SymbolMeta, Trade, Venue,
+    Bbo, BookDelta, BookState, Event, Instrument, OrderBook, Side, Status, StatusKind,
+    StatusReason, SymbolMeta, Trade, Venue,
 };
 
 const MS: i64 = 1_000_000;
@@ -153,7 +153,12 @@ pub fn instruments_from_exchange_info(body: &str) -> Result<Vec<Instrument>, usi
 impl BinanceProcessor {
     /// A processor for these (native, normalized) symbols and channels.
     #[must_use]
-    pub fn new(venue: Venue, market: Market, symbols: &[(String, String)], channels: Channels) -> Self {
+    pub fn new(
+        venue: Venue,
+        market: Market,
+        symbols: &[(String, String)],
+        channels: Channels,
+    ) -> Self {
         let mut p = Self {
             venue,
             rules: SyncRules::new(market),
@@ -222,7 +227,13 @@ impl BinanceProcessor {
     }
 
     /// Emit an error status unless this second's budget is spent (then only count it).
-    fn error_status(&mut self, sym: Option<usize>, reason: StatusReason, ts: i64, out: &mut Vec<Event>) {
+    fn error_status(
+        &mut self,
+        sym: Option<usize>,
+        reason: StatusReason,
+        ts: i64,
+        out: &mut Vec<Event>,
+    ) {
         let window = ts / 1_000_000_000;
         if window != self.budget_window {
             self.budget_window = window;
@@ -271,7 +282,14 @@ impl BinanceProcessor {
         idx
     }
 
-    fn on_depth(&mut self, data: &str, frame: &str, ts_recv: i64, out: &mut Vec<Event>, actions: &mut Vec<Action>) {
+    fn on_depth(
+        &mut self,
+        data: &str,
+        frame: &str,
+        ts_recv: i64,
+        out: &mut Vec<Event>,
+        actions: &mut Vec<Action>,
+    ) {
         let d: BinanceDepthUpdate = match sonic_rs::from_str(data) {
             Ok(d) => d,
             Err(e) => return self.malformed(frame, e.offset(), ts_recv, out),
@@ -315,7 +333,13 @@ impl BinanceProcessor {
     }
 
     /// Check one diff against the chain and apply it, or start a resync.
-    fn apply_chained(&mut self, idx: usize, diff: Diff, out: &mut Vec<Event>, actions: &mut Vec<Action>) {
+    fn apply_chained(
+        &mut self,
+        idx: usize,
+        diff: Diff,
+        out: &mut Vec<Event>,
+        actions: &mut Vec<Action>,
+    ) {
         let Some(st) = self.states.get(idx) else {
             return;
         };
@@ -357,7 +381,13 @@ impl BinanceProcessor {
             }
             Verdict::Gap(expected, got) => {
                 self.counters.gaps += 1;
-                self.start_resync(idx, StatusReason::Gap { expected, got }, diff.ts_recv, out, actions);
+                self.start_resync(
+                    idx,
+                    StatusReason::Gap { expected, got },
+                    diff.ts_recv,
+                    out,
+                    actions,
+                );
                 if let Some(st) = self.states.get_mut(idx) {
                     // the diff that revealed the gap is the first of the new buffer
                     st.buffer.push_back(diff);
@@ -384,7 +414,14 @@ impl BinanceProcessor {
         }
     }
 
-    fn start_resync(&mut self, idx: usize, reason: StatusReason, ts: i64, out: &mut Vec<Event>, actions: &mut Vec<Action>) {
+    fn start_resync(
+        &mut self,
+        idx: usize,
+        reason: StatusReason,
+        ts: i64,
+        out: &mut Vec<Event>,
+        actions: &mut Vec<Action>,
+    ) {
         self.counters.resyncs += 1;
         let Some(st) = self.states.get_mut(idx) else {
             return;
@@ -407,11 +444,27 @@ impl BinanceProcessor {
 
     fn on_trade(&mut self, data: &str, frame: &str, agg: bool, ts_recv: i64, out: &mut Vec<Event>) {
         let parsed = if agg {
-            sonic_rs::from_str::<BinanceAggTrade>(data)
-                .map(|t| (t.symbol, t.id, t.price, t.qty, t.trade_time, t.buyer_is_maker))
+            sonic_rs::from_str::<BinanceAggTrade>(data).map(|t| {
+                (
+                    t.symbol,
+                    t.id,
+                    t.price,
+                    t.qty,
+                    t.trade_time,
+                    t.buyer_is_maker,
+                )
+            })
         } else {
-            sonic_rs::from_str::<BinanceTrade>(data)
-                .map(|t| (t.symbol, t.id, t.price, t.qty, t.trade_time, t.buyer_is_maker))
+            sonic_rs::from_str::<BinanceTrade>(data).map(|t| {
+                (
+                    t.symbol,
+                    t.id,
+                    t.price,
+                    t.qty,
+                    t.trade_time,
+                    t.buyer_is_maker,
+                )
+            })
         };
         let (symbol, id, price, qty, time, buyer_is_maker) = match parsed {
             Ok(t) => t,
@@ -431,7 +484,11 @@ impl BinanceProcessor {
             price,
             size,
             // the buyer was the maker, so the seller took liquidity
-            side: if buyer_is_maker { Side::Sell } else { Side::Buy },
+            side: if buyer_is_maker {
+                Side::Sell
+            } else {
+                Side::Buy
+            },
             trade_id: id,
         }));
     }
@@ -444,9 +501,12 @@ impl BinanceProcessor {
         let Some(idx) = self.lookup(t.symbol, ts_recv, out) else {
             return;
         };
-        let (Some(bp), Some(bs), Some(ap), Some(az)) =
-            (num(t.bid_price), num(t.bid_qty), num(t.ask_price), num(t.ask_qty))
-        else {
+        let (Some(bp), Some(bs), Some(ap), Some(az)) = (
+            num(t.bid_price),
+            num(t.bid_qty),
+            num(t.ask_price),
+            num(t.ask_qty),
+        ) else {
             return self.malformed(frame, 0, ts_recv, out);
         };
         self.counters.bbo += 1;
@@ -465,7 +525,12 @@ impl BinanceProcessor {
         if let Some(code) = env.code {
             self.counters.venue_errors += 1;
             let msg: Box<str> = env.msg.as_deref().unwrap_or("").into();
-            self.error_status(None, StatusReason::SubscribeError { code, msg }, ts_recv, out);
+            self.error_status(
+                None,
+                StatusReason::SubscribeError { code, msg },
+                ts_recv,
+                out,
+            );
         } else {
             out.push(self.status(None, StatusKind::Subscribed, StatusReason::None, ts_recv));
         }
@@ -481,7 +546,15 @@ fn parse_levels(levels: &[[&str; 2]]) -> Option<Vec<(f64, f64)>> {
 }
 
 /// Binance streams that are valid but not normalized by this processor.
-const IGNORED_STREAMS: [&str; 7] = ["ticker", "miniTicker", "avgPrice", "rollingWindowTicker", "markPrice", "forceOrder", "continuousKline"];
+const IGNORED_STREAMS: [&str; 7] = [
+    "ticker",
+    "miniTicker",
+    "avgPrice",
+    "rollingWindowTicker",
+    "markPrice",
+    "forceOrder",
+    "continuousKline",
+];
 
 /// Stream kind from a stream name's suffix (`nknusdt@depth@100ms` to `depth`).
 fn stream_kind(stream: &str) -> &str {
@@ -490,7 +563,13 @@ fn stream_kind(stream: &str) -> &str {
 }
 
 impl ExchangeProcessor for BinanceProcessor {
-    fn on_frame(&mut self, frame: &str, ts_recv: i64, out: &mut Vec<Event>, actions: &mut Vec<Action>) {
+    fn on_frame(
+        &mut self,
+        frame: &str,
+        ts_recv: i64,
+        out: &mut Vec<Event>,
+        actions: &mut Vec<Action>,
+    ) {
         self.counters.messages += 1;
         self.counters.bytes += frame.len() as u64;
         let env: BinanceEnvelope = match sonic_rs::from_str(frame) {
@@ -499,7 +578,12 @@ impl ExchangeProcessor for BinanceProcessor {
         };
         let (Some(stream), Some(data)) = (env.stream, env.data.as_ref()) else {
             if env.e == Some("serverShutdown") {
-                out.push(self.status(None, StatusKind::Error, StatusReason::ServerShutdown, ts_recv));
+                out.push(self.status(
+                    None,
+                    StatusKind::Error,
+                    StatusReason::ServerShutdown,
+                    ts_recv,
+                ));
                 return;
             }
             if env.id.is_some() || env.code.is_some() {
@@ -516,11 +600,19 @@ impl ExchangeProcessor for BinanceProcessor {
             "aggTrade" => self.on_trade(data, frame, true, ts_recv, out),
             "bookTicker" => self.on_book_ticker(data, frame, ts_recv, out),
             // offered by the venue, not part of the normalized model (yet): counted, not errors
-            k if IGNORED_STREAMS.contains(&k) || k.starts_with("kline_") || k.starts_with("depth") => {
+            k if IGNORED_STREAMS.contains(&k)
+                || k.starts_with("kline_")
+                || k.starts_with("depth") =>
+            {
                 self.counters.ignored_streams += 1;
             }
             _ if stream == "!serverShutdown" => {
-                out.push(self.status(None, StatusKind::Error, StatusReason::ServerShutdown, ts_recv));
+                out.push(self.status(
+                    None,
+                    StatusKind::Error,
+                    StatusReason::ServerShutdown,
+                    ts_recv,
+                ));
             }
             _ => {
                 self.counters.unknown_events += 1;
@@ -530,7 +622,14 @@ impl ExchangeProcessor for BinanceProcessor {
         }
     }
 
-    fn on_snapshot(&mut self, idx: usize, body: &str, ts_recv: i64, out: &mut Vec<Event>, actions: &mut Vec<Action>) {
+    fn on_snapshot(
+        &mut self,
+        idx: usize,
+        body: &str,
+        ts_recv: i64,
+        out: &mut Vec<Event>,
+        actions: &mut Vec<Action>,
+    ) {
         let snap: BinanceDepthSnapshot = match sonic_rs::from_str(body) {
             Ok(s) => s,
             Err(e) => {
@@ -609,13 +708,28 @@ impl ExchangeProcessor for BinanceProcessor {
         }
     }
 
-    fn on_snapshot_failed(&mut self, idx: usize, http_status: u16, attempt: u32, ts: i64, out: &mut Vec<Event>) {
+    fn on_snapshot_failed(
+        &mut self,
+        idx: usize,
+        http_status: u16,
+        attempt: u32,
+        ts: i64,
+        out: &mut Vec<Event>,
+    ) {
         self.counters.snapshot_failures += 1;
         if let Some(st) = self.states.get_mut(idx) {
             // the feed retries; keep the pending flag so diffs don't trigger extra requests
             st.snapshot_pending = true;
         }
-        self.error_status(Some(idx), StatusReason::SnapshotFailed { http_status, attempt }, ts, out);
+        self.error_status(
+            Some(idx),
+            StatusReason::SnapshotFailed {
+                http_status,
+                attempt,
+            },
+            ts,
+            out,
+        );
     }
 
     fn on_disconnect(&mut self, ts: i64, out: &mut Vec<Event>) {
@@ -628,7 +742,12 @@ impl ExchangeProcessor for BinanceProcessor {
             st.snapshot_pending = false;
             if self.metas.get(idx).is_some_and(|m| m.book.is_some()) {
                 self.set_state(idx, BookState::Stale);
-                out.push(self.status(Some(idx), StatusKind::Stale, StatusReason::Closed { code: 0 }, ts));
+                out.push(self.status(
+                    Some(idx),
+                    StatusKind::Stale,
+                    StatusReason::Closed { code: 0 },
+                    ts,
+                ));
             }
         }
     }

@@ -12,7 +12,10 @@ fn proc2() -> BinanceProcessor {
     BinanceProcessor::new(
         Venue::Binance,
         Market::Spot,
-        &[("AAAUSDT".into(), "AAA-USDT".into()), ("BBBUSDT".into(), "BBB-USDT".into())],
+        &[
+            ("AAAUSDT".into(), "AAA-USDT".into()),
+            ("BBBUSDT".into(), "BBB-USDT".into()),
+        ],
         Channels::ALL,
     )
 }
@@ -20,7 +23,11 @@ fn proc2() -> BinanceProcessor {
 fn statuses(out: &[Event]) -> Vec<(StatusKind, Option<&'static str>, Option<String>)> {
     out.iter()
         .filter_map(|e| match e {
-            Event::Status(s) => Some((s.kind, s.reason.code(), s.sym.as_ref().map(|m| m.native.to_string()))),
+            Event::Status(s) => Some((
+                s.kind,
+                s.reason.code(),
+                s.sym.as_ref().map(|m| m.native.to_string()),
+            )),
             _ => None,
         })
         .collect()
@@ -30,10 +37,21 @@ fn statuses(out: &[Event]) -> Vec<(StatusKind, Option<&'static str>, Option<Stri
 fn syncs_from_snapshot_then_resyncs_one_symbol_on_a_gap() {
     let mut p = proc2();
     let (mut out, mut act) = (Vec::new(), Vec::new());
-    p.on_frame(&depth("AAAUSDT", 10, 12, r#"["1.0","5"]"#, r#"["2.0","5"]"#), 1, &mut out, &mut act);
+    p.on_frame(
+        &depth("AAAUSDT", 10, 12, r#"["1.0","5"]"#, r#"["2.0","5"]"#),
+        1,
+        &mut out,
+        &mut act,
+    );
     assert_eq!(act, vec![Action::FetchSnapshot(0)]);
     act.clear();
-    p.on_snapshot(0, r#"{"lastUpdateId":11,"bids":[["1.0","1"],["0.9","2"]],"asks":[["2.0","1"]]}"#, 2, &mut out, &mut act);
+    p.on_snapshot(
+        0,
+        r#"{"lastUpdateId":11,"bids":[["1.0","1"],["0.9","2"]],"asks":[["2.0","1"]]}"#,
+        2,
+        &mut out,
+        &mut act,
+    );
     assert!(act.is_empty());
     let book = p.symbols()[0].book.clone().unwrap();
     assert_eq!(book.read().state, BookState::Live);
@@ -42,18 +60,37 @@ fn syncs_from_snapshot_then_resyncs_one_symbol_on_a_gap() {
     assert!(statuses(&out).contains(&(StatusKind::Live, None, Some("AAAUSDT".into()))));
     out.clear();
     // gap: U=15 while L=12
-    p.on_frame(&depth("AAAUSDT", 15, 16, "", r#"["2.0","0"]"#), 3, &mut out, &mut act);
+    p.on_frame(
+        &depth("AAAUSDT", 15, 16, "", r#"["2.0","0"]"#),
+        3,
+        &mut out,
+        &mut act,
+    );
     assert_eq!(act, vec![Action::FetchSnapshot(0)]);
     assert_eq!(book.read().state, BookState::Resyncing);
-    assert_eq!(statuses(&out), vec![(StatusKind::Resync, Some("gap"), Some("AAAUSDT".into()))]);
+    assert_eq!(
+        statuses(&out),
+        vec![(StatusKind::Resync, Some("gap"), Some("AAAUSDT".into()))]
+    );
     assert_eq!(p.counters.gaps, 1);
     // the other symbol is unaffected
-    p.on_frame(&depth("BBBUSDT", 1, 1, r#"["5","1"]"#, ""), 4, &mut out, &mut act);
+    p.on_frame(
+        &depth("BBBUSDT", 1, 1, r#"["5","1"]"#, ""),
+        4,
+        &mut out,
+        &mut act,
+    );
     assert_eq!(act.len(), 2);
     act.clear();
     out.clear();
     // fresh snapshot at 15 → buffered diff (15..16) applies, book recovers
-    p.on_snapshot(0, r#"{"lastUpdateId":15,"bids":[["1.0","3"]],"asks":[["2.0","4"],["2.1","1"]]}"#, 5, &mut out, &mut act);
+    p.on_snapshot(
+        0,
+        r#"{"lastUpdateId":15,"bids":[["1.0","3"]],"asks":[["2.0","4"],["2.1","1"]]}"#,
+        5,
+        &mut out,
+        &mut act,
+    );
     assert_eq!(book.read().state, BookState::Live);
     assert_eq!(book.read().seq, 16);
     assert_eq!(book.read().best_ask().unwrap().price, 2.1);
@@ -66,9 +103,17 @@ fn snapshot_too_old_is_refetched() {
     let (mut out, mut act) = (Vec::new(), Vec::new());
     p.on_frame(&depth("AAAUSDT", 100, 101, "", ""), 1, &mut out, &mut act);
     act.clear();
-    p.on_snapshot(0, r#"{"lastUpdateId":50,"bids":[],"asks":[]}"#, 2, &mut out, &mut act);
+    p.on_snapshot(
+        0,
+        r#"{"lastUpdateId":50,"bids":[],"asks":[]}"#,
+        2,
+        &mut out,
+        &mut act,
+    );
     assert_eq!(act, vec![Action::FetchSnapshot(0)]);
-    assert!(statuses(&out).iter().any(|s| s.1 == Some("snapshot_too_old")));
+    assert!(statuses(&out)
+        .iter()
+        .any(|s| s.1 == Some("snapshot_too_old")));
 }
 
 #[test]
@@ -118,6 +163,9 @@ fn error_statuses_are_budgeted_per_second() {
         p.on_frame("{", 5, &mut out, &mut act);
     }
     assert_eq!(out.len(), STATUS_BUDGET_PER_S as usize);
-    assert_eq!(p.counters.statuses_suppressed, 100 - u64::from(STATUS_BUDGET_PER_S));
+    assert_eq!(
+        p.counters.statuses_suppressed,
+        100 - u64::from(STATUS_BUDGET_PER_S)
+    );
     assert_eq!(p.counters.parse_errors, 100);
 }

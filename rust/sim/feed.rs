@@ -1,0 +1,180 @@
+//! Paces the synthetic market and publishes its frames.
+//!
+//! Owns the generator task: a 1 ms ticker with a fractional message budget (`rate` messages per
+//! second over all symbols and streams), or, with `rate <= 0`, generation limited only by the
+//! slowest client's queue. It serialises only the topics somebody listens to, but advances the
+//! market identically either way so that books depend on the seed alone. It must not hold the
+//! market lock while sending or sleeping.
+//!
+//! Unlike the venue, depth diffs are paced by `rate`, not by 100 ms / 1000 ms timers: every
+//! generator step is one diff (k = 1..3 merged updates), published under both `<sym>@depth`
+//! and `<sym>@depth@100ms`, so a load test controls the diff volume directly.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::time::MissedTickBehavior;
+
+use super::frames::{self, Frame, Grid};
+use super::market::{Market, StepOut};
+use super::{Shared, BROADCAST_CAPACITY};
+
+/// Stream kinds of every synthetic symbol, in topic order (`topic = symbol * 5 + kind`).
+pub(crate) const KINDS: [&str; 5] = ["depth@100ms", "depth", "trade", "aggTrade", "bookTicker"];
+const K_DEPTH100: u32 = 0;
+const K_DEPTH: u32 = 1;
+const K_TRADE: u32 = 2;
+const K_AGG: u32 = 3;
+const K_BOOK: u32 = 4;
+
+const TICK: Duration = Duration::from_millis(1);
+/// Steps per lock hold: keeps REST snapshots from waiting behind a long burst.
+const STEPS_PER_LOCK: usize = 64;
+/// Budget carried over a stall is capped so a paused process does not flood clients after.
+const MAX_CATCH_UP_S: f64 = 0.1;
+/// Unbounded mode stops filling once the slowest receiver has this many frames queued.
+const HIGH_WATER: usize = BROADCAST_CAPACITY / 2;
+/// Lock batches per tick in unbounded mode, bounding the time between cancellation checks.
+const MAX_BATCHES_PER_TICK: usize = 256;
+
+/// Wall-clock milliseconds for `E`/`T` fields.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+struct Scratch {
+    out: StepOut,
+    text: String,
+    frames: Vec<Arc<Frame>>,
+}
+
+/// Runs the generator until the sim is cancelled.
+pub(crate) async fn run(shared: Arc<Shared>, market: Arc<Market>) {
+    let mut ticker = tokio::time::interval(TICK);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut scratch = Scratch {
+        out: StepOut::default(),
+        text: String::with_capacity(4096),
+        frames: Vec::with_capacity(STEPS_PER_LOCK * 4),
+    };
+    let rate = shared.rate;
+    let max_budget = (rate * MAX_CATCH_UP_S).min((BROADCAST_CAPACITY / 4) as f64) + 8.0;
+    let mut budget = 0.0f64;
+    let mut last = Instant::now();
+    loop {
+        tokio::select! {
+            () = shared.cancel.cancelled() => break,
+            _ = ticker.tick() => {}
+        }
+        if rate > 0.0 {
+            let now = Instant::now();
+            budget = (budget + rate * now.duration_since(last).as_secs_f64()).min(max_budget);
+            last = now;
+            while budget >= 1.0 {
+                let want = budget.floor() as u64;
+                let made = generate(&shared, &market, &mut scratch, want);
+                budget -= made as f64;
+                publish(&shared, &mut scratch.frames);
+                if made == 0 {
+                    break;
+                }
+            }
+        } else {
+            for _ in 0..MAX_BATCHES_PER_TICK {
+                // Nobody wants data, or the slowest client is behind: let the tick pass.
+                if !shared.topics.any_listened() || shared.tx.len() >= HIGH_WATER {
+                    break;
+                }
+                generate(&shared, &market, &mut scratch, STEPS_PER_LOCK as u64 * 4);
+                publish(&shared, &mut scratch.frames);
+                tokio::task::yield_now().await;
+                if shared.cancel.is_cancelled() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+fn publish(shared: &Shared, frames: &mut Vec<Arc<Frame>>) {
+    for f in frames.drain(..) {
+        // An error only means no receiver exists right now; the frame is simply dropped.
+        let _ = shared.tx.send(f);
+    }
+}
+
+/// Runs steps until `want` messages are produced (or one lock batch ends); returns the count.
+fn generate(shared: &Shared, market: &Market, s: &mut Scratch, want: u64) -> u64 {
+    let now = now_ms();
+    let mut made = 0u64;
+    let mut state = market.state.lock();
+    for _ in 0..STEPS_PER_LOCK {
+        if made >= want {
+            break;
+        }
+        state.step(&mut s.out);
+        made += u64::from(s.out.message_count());
+        serialise(shared, market, s, now);
+    }
+    drop(state);
+    shared
+        .stats
+        .messages_generated
+        .fetch_add(made, Ordering::Relaxed);
+    made
+}
+
+fn serialise(shared: &Shared, market: &Market, s: &mut Scratch, now: u64) {
+    let out = &s.out;
+    let Some(spec) = market.specs.get(out.sym) else {
+        return;
+    };
+    let base = u32::try_from(out.sym)
+        .unwrap_or(u32::MAX / 8)
+        .saturating_mul(5);
+    let grid = Grid {
+        symbol: &spec.symbol,
+        tick_e8: spec.tick_e8,
+        step_e8: spec.step_e8,
+    };
+    let topics = &shared.topics;
+    let emit = |topic: u32, text: &str, frames: &mut Vec<Arc<Frame>>| {
+        frames.push(Frame::wrap(topic, topics.name(topic), text));
+    };
+    if out.trade.is_some() {
+        if topics.listened(base + K_TRADE) {
+            for i in 0..out.fills.len() {
+                frames::trade(&mut s.text, grid, out, i, now);
+                emit(base + K_TRADE, &s.text, &mut s.frames);
+            }
+        }
+        if topics.listened(base + K_AGG) {
+            frames::agg_trade(&mut s.text, grid, out, now);
+            emit(base + K_AGG, &s.text, &mut s.frames);
+        }
+    }
+    if out.top.is_some() && topics.listened(base + K_BOOK) {
+        frames::book_ticker(&mut s.text, grid, out);
+        emit(base + K_BOOK, &s.text, &mut s.frames);
+    }
+    if out.suppressed {
+        shared.stats.gaps_injected.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let (fast, slow) = (
+        topics.listened(base + K_DEPTH100),
+        topics.listened(base + K_DEPTH),
+    );
+    if fast || slow {
+        frames::depth_update(&mut s.text, grid, out, now);
+        if fast {
+            emit(base + K_DEPTH100, &s.text, &mut s.frames);
+        }
+        if slow {
+            emit(base + K_DEPTH, &s.text, &mut s.frames);
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! Serialisation of synthetic Binance spot frames into reusable `String`s.
+//!
+//! Owns the wire text of the synthetic events (exchanges.md 2.5: `trade`, `aggTrade`,
+//! `depthUpdate`, `bookTicker`) and the fixed-decimal number format Binance uses
+//! ("27123.45000000"). It must not decide *what* happens in the market (that is `market.rs`)
+//! nor who receives a frame (that is `feed.rs` and `ws.rs`). Numbers are written by hand
+//! because `format!` per field is the dominant cost at high message rates.
+
+use std::sync::Arc;
+
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use super::market::{Level, StepOut};
+
+/// Binance spot prints every price and quantity with eight decimals.
+pub(crate) const DECIMALS: u32 = 8;
+const SCALE: i64 = 100_000_000;
+
+/// One pre-serialised data frame, shared by every connection through the broadcast channel.
+#[derive(Debug)]
+pub(crate) struct Frame {
+    /// Topic index (see `Topics`), or [`TOPIC_ALL`] for frames every client receives.
+    pub topic: u32,
+    /// Bare event object, sent on raw (`/ws`) connections.
+    pub raw: Utf8Bytes,
+    /// `{"stream":..,"data":..}` wrapper, sent on combined connections.
+    pub combined: Utf8Bytes,
+}
+
+/// Topic value of frames sent to every connection whatever its subscriptions.
+pub(crate) const TOPIC_ALL: u32 = u32::MAX;
+
+impl Frame {
+    /// Frame delivered verbatim to every client (injection, server notices).
+    pub(crate) fn to_all(raw: String, combined: String) -> Arc<Frame> {
+        Arc::new(Frame {
+            topic: TOPIC_ALL,
+            raw: raw.into(),
+            combined: combined.into(),
+        })
+    }
+
+    /// Text sent unchanged to every client whatever its mode (`inject_raw`).
+    pub(crate) fn verbatim(text: String) -> Arc<Frame> {
+        let text = Utf8Bytes::from(text);
+        Arc::new(Frame {
+            topic: TOPIC_ALL,
+            raw: text.clone(),
+            combined: text,
+        })
+    }
+
+    /// Wraps a bare event for `stream`; the raw text is kept as is.
+    pub(crate) fn wrap(topic: u32, stream: &str, raw: &str) -> Arc<Frame> {
+        let mut combined = String::with_capacity(raw.len() + stream.len() + 22);
+        combined.push_str("{\"stream\":\"");
+        combined.push_str(stream);
+        combined.push_str("\",\"data\":");
+        combined.push_str(raw);
+        combined.push('}');
+        Arc::new(Frame {
+            topic,
+            raw: Utf8Bytes::from(raw),
+            combined: combined.into(),
+        })
+    }
+}
+
+/// Appends the decimal digits of `v` without going through `core::fmt`.
+pub(crate) fn push_u64(out: &mut String, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        // `v % 10` is below 10, so the narrowing cannot lose anything.
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for &b in &buf[i..] {
+        out.push(char::from(b));
+    }
+}
+
+/// Appends a non-negative amount given in units of 1e-8 as "I.FFFFFFFF".
+pub(crate) fn push_e8(out: &mut String, v: i64) {
+    let v = v.max(0);
+    push_u64(out, v.unsigned_abs() / SCALE.unsigned_abs());
+    out.push('.');
+    let mut frac = v % SCALE;
+    let mut digits = [b'0'; DECIMALS as usize];
+    for d in digits.iter_mut().rev() {
+        // Remainder of a division by 10 always fits in a byte.
+        *d = b'0' + (frac % 10) as u8;
+        frac /= 10;
+    }
+    for &b in &digits {
+        out.push(char::from(b));
+    }
+}
+
+/// Quoted fixed-decimal string, as every Binance price and quantity is a JSON string.
+pub(crate) fn push_quoted_e8(out: &mut String, v: i64) {
+    out.push('"');
+    push_e8(out, v);
+    out.push('"');
+}
+
+fn push_levels(out: &mut String, levels: &[Level], tick_e8: i64, step_e8: i64) {
+    out.push('[');
+    for (i, &(px, qty)) in levels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('[');
+        push_quoted_e8(out, px * tick_e8);
+        out.push(',');
+        push_quoted_e8(out, qty * step_e8);
+        out.push(']');
+    }
+    out.push(']');
+}
+
+/// Book side list for REST snapshots (same shape as diff levels).
+pub(crate) fn push_book_side(out: &mut String, levels: &[Level], tick_e8: i64, step_e8: i64) {
+    push_levels(out, levels, tick_e8, step_e8);
+}
+
+/// Grid of one symbol, needed to turn ticks and lots back into decimal strings.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Grid<'a> {
+    pub symbol: &'a str,
+    pub tick_e8: i64,
+    pub step_e8: i64,
+}
+
+/// Writes `{"e":"trade",...}` for fill `i` of the step's taker order.
+pub(crate) fn trade(out: &mut String, g: Grid<'_>, step: &StepOut, i: usize, now_ms: u64) {
+    let Some(t) = step.trade.as_ref() else { return };
+    let Some(&(id, qty)) = step.fills.get(i) else {
+        return;
+    };
+    out.clear();
+    out.push_str("{\"e\":\"trade\",\"E\":");
+    push_u64(out, now_ms);
+    out.push_str(",\"s\":\"");
+    out.push_str(g.symbol);
+    out.push_str("\",\"t\":");
+    push_u64(out, id);
+    out.push_str(",\"p\":");
+    push_quoted_e8(out, t.price * g.tick_e8);
+    out.push_str(",\"q\":");
+    push_quoted_e8(out, qty * g.step_e8);
+    out.push_str(",\"T\":");
+    push_u64(out, now_ms);
+    out.push_str(if t.buyer_maker {
+        ",\"m\":true"
+    } else {
+        ",\"m\":false"
+    });
+    out.push_str(",\"M\":true}");
+}
+
+/// Writes the `aggTrade` event that groups all fills of the step's taker order.
+pub(crate) fn agg_trade(out: &mut String, g: Grid<'_>, step: &StepOut, now_ms: u64) {
+    let Some(t) = step.trade.as_ref() else { return };
+    let (Some(first), Some(last)) = (step.fills.first(), step.fills.last()) else {
+        return;
+    };
+    let total: i64 = step.fills.iter().map(|f| f.1).sum();
+    out.clear();
+    out.push_str("{\"e\":\"aggTrade\",\"E\":");
+    push_u64(out, now_ms);
+    out.push_str(",\"s\":\"");
+    out.push_str(g.symbol);
+    out.push_str("\",\"a\":");
+    push_u64(out, t.agg_id);
+    out.push_str(",\"p\":");
+    push_quoted_e8(out, t.price * g.tick_e8);
+    out.push_str(",\"q\":");
+    push_quoted_e8(out, total * g.step_e8);
+    out.push_str(",\"f\":");
+    push_u64(out, first.0);
+    out.push_str(",\"l\":");
+    push_u64(out, last.0);
+    out.push_str(",\"T\":");
+    push_u64(out, now_ms);
+    out.push_str(if t.buyer_maker {
+        ",\"m\":true"
+    } else {
+        ",\"m\":false"
+    });
+    out.push_str(",\"M\":true}");
+}
+
+/// Writes the spot `bookTicker` (no `e`/`E` on spot, exchanges.md 2.5).
+pub(crate) fn book_ticker(out: &mut String, g: Grid<'_>, step: &StepOut) {
+    let Some(top) = step.top.as_ref() else { return };
+    out.clear();
+    out.push_str("{\"u\":");
+    push_u64(out, top.update_id);
+    out.push_str(",\"s\":\"");
+    out.push_str(g.symbol);
+    out.push_str("\",\"b\":");
+    push_quoted_e8(out, top.bid.0 * g.tick_e8);
+    out.push_str(",\"B\":");
+    push_quoted_e8(out, top.bid.1 * g.step_e8);
+    out.push_str(",\"a\":");
+    push_quoted_e8(out, top.ask.0 * g.tick_e8);
+    out.push_str(",\"A\":");
+    push_quoted_e8(out, top.ask.1 * g.step_e8);
+    out.push('}');
+}
+
+/// Writes the `depthUpdate` diff of the step (bids best first, asks best first).
+pub(crate) fn depth_update(out: &mut String, g: Grid<'_>, step: &StepOut, now_ms: u64) {
+    out.clear();
+    out.push_str("{\"e\":\"depthUpdate\",\"E\":");
+    push_u64(out, now_ms);
+    out.push_str(",\"s\":\"");
+    out.push_str(g.symbol);
+    out.push_str("\",\"U\":");
+    push_u64(out, step.first_id);
+    out.push_str(",\"u\":");
+    push_u64(out, step.last_id);
+    out.push_str(",\"b\":");
+    push_levels(out, &step.bids, g.tick_e8, g.step_e8);
+    out.push_str(",\"a\":");
+    push_levels(out, &step.asks, g.tick_e8, g.step_e8);
+    out.push('}');
+}
+
+/// `serverShutdown` notice sent before the sim closes its connections (exchanges.md 2.4).
+pub(crate) fn server_shutdown(now_ms: u64) -> Arc<Frame> {
+    let mut raw = String::with_capacity(48);
+    raw.push_str("{\"e\":\"serverShutdown\",\"E\":");
+    push_u64(&mut raw, now_ms);
+    raw.push('}');
+    let mut combined = String::with_capacity(80);
+    combined.push_str("{\"stream\":\"!serverShutdown\",\"data\":");
+    combined.push_str(&raw);
+    combined.push('}');
+    Frame::to_all(raw, combined)
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn test_frames_fixed_decimals() {
+        let mut s = String::new();
+        push_e8(&mut s, 2_712_345_000_000);
+        assert_eq!(s, "27123.45000000");
+        s.clear();
+        push_e8(&mut s, 1);
+        assert_eq!(s, "0.00000001");
+        s.clear();
+        push_e8(&mut s, 0);
+        assert_eq!(s, "0.00000000");
+        s.clear();
+        push_u64(&mut s, u64::MAX);
+        assert_eq!(s, u64::MAX.to_string());
+    }
+}

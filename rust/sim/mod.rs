@@ -1,0 +1,498 @@
+//! Binance spot exchange simulator: one local port serving the REST endpoints and websocket
+//! market streams a market-data client uses (exchanges.md sections 2 and 8).
+//!
+//! This module owns the public API (`SimConfig`, `start`, `SimHandle`, `SimStats`, `SimError`)
+//! and the state shared by the tasks; the work itself lives in the submodules:
+//! `market` (synthetic books), `frames` (wire text), `feed` (pacing the synthetic market),
+//! `capture` (replaying recorded traffic), `server` (accept loop, HTTP and the websocket
+//! handshake), `rest` (REST answers), `ws` and `control` (websocket sessions and their
+//! control messages). It is pure Rust and depends on no other module of the crate, so the
+//! Python binding and the connector tests can both drive it.
+
+mod capture;
+mod control;
+mod feed;
+mod frames;
+mod market;
+mod rest;
+mod server;
+mod symbols;
+mod ws;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_capture;
+#[cfg(test)]
+mod tests_ws;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::net::TcpListener;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use self::capture::CaptureData;
+use self::frames::Frame;
+use self::market::{Market, MarketState, SymbolSpec};
+
+/// Frames queued per connection before a slow reader is dropped (the venue disconnects
+/// clients that cannot keep up; a bound keeps the sim's memory flat).
+const BROADCAST_CAPACITY: usize = 65_536;
+/// Largest websocket stream count per connection on Binance spot (exchanges.md 2.4).
+pub(crate) const MAX_STREAMS_PER_CONNECTION: usize = 1024;
+/// How long `shutdown` waits for each task before aborting it.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
+
+/// Settings of one simulator instance.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Interface to bind, default "127.0.0.1".
+    pub host: String,
+    /// Port to bind, default 0 (ephemeral; read it back with [`SimHandle::local_addr`]).
+    pub port: u16,
+    /// Native Binance symbols of the synthetic market, default `["BTCUSDT", "ETHUSDT"]`.
+    pub symbols: Vec<String>,
+    /// Data messages per second over all symbols and streams (default 1000); `<= 0` generates
+    /// as fast as the slowest connected client drains them.
+    pub rate: f64,
+    /// Seed of the synthetic market: the same seed gives the same books and trades.
+    pub seed: u64,
+    /// Interval of the server's websocket pings (Binance spot: 20 s).
+    pub ping_interval: Duration,
+    /// A client that leaves a ping unanswered this long is closed (Binance spot: 60 s).
+    pub pong_timeout: Duration,
+    /// Incoming messages per second allowed per connection (Binance spot: 5); `None` disables.
+    pub max_client_msgs_per_s: Option<u32>,
+    /// Levels per side kept in each synthetic book.
+    pub depth_levels: usize,
+    /// Serve a recorded capture instead of the synthetic market.
+    pub capture: Option<CaptureSource>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            host: "127.0.0.1".to_string(),
+            port: 0,
+            symbols: vec!["BTCUSDT".to_string(), "ETHUSDT".to_string()],
+            rate: 1000.0,
+            seed: 1,
+            ping_interval: Duration::from_secs(20),
+            pong_timeout: Duration::from_secs(60),
+            max_client_msgs_per_s: Some(5),
+            depth_levels: 200,
+            capture: None,
+        }
+    }
+}
+
+/// Recorded traffic to replay (cryptofeed raw format, see shared/data/README.md).
+#[derive(Debug, Clone)]
+pub struct CaptureSource {
+    /// Websocket capture (`*.ws.N.0`).
+    pub ws: PathBuf,
+    /// REST captures (`*.http.N.0` depth snapshots, `*.0` exchangeInfo).
+    pub rest: Vec<PathBuf>,
+    /// 1.0 replays at the recorded pace, 2.0 twice as fast; 0 as fast as clients read.
+    pub speed: f64,
+}
+
+/// Why the simulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The listening socket could not be bound.
+    #[error("cannot bind the simulator socket: {0}")]
+    Bind(#[source] std::io::Error),
+    /// `start` was called outside a tokio runtime.
+    #[error("sim::start must be called inside a tokio runtime")]
+    NoRuntime,
+    /// A configuration value is out of range.
+    #[error("invalid simulator config `{field}`: {reason}")]
+    InvalidConfig {
+        /// Name of the `SimConfig` field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A capture file could not be read.
+    #[error("cannot read capture {path:?}: {source}")]
+    CaptureIo {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A capture line is not in the expected format.
+    #[error("capture {path:?} line {line}: {reason}")]
+    Capture {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What was expected.
+        reason: &'static str,
+    },
+}
+
+macro_rules! counters {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+        /// Live counters of the simulator (atomics, updated by every task).
+        #[derive(Debug, Default)]
+        pub(crate) struct Counters { $(pub $name: AtomicU64,)* }
+
+        /// A copy of the simulator counters at one moment.
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+        pub struct SimStats { $($(#[$doc])* pub $name: u64,)* }
+
+        impl Counters {
+            fn snapshot(&self) -> SimStats {
+                SimStats { $($name: self.$name.load(Ordering::Relaxed),)* }
+            }
+        }
+
+        impl SimStats {
+            /// (name, value) pairs in declaration order, for dict-like export.
+            pub fn to_pairs(&self) -> Vec<(&'static str, u64)> {
+                vec![$((stringify!($name), self.$name),)*]
+            }
+        }
+    };
+}
+
+counters! {
+    /// TCP connections accepted.
+    connections_accepted,
+    /// TCP connections refused because the connection bound was reached.
+    connections_rejected,
+    /// TCP connections open now.
+    connections_open,
+    /// HTTP requests received (REST and websocket handshakes).
+    http_requests,
+    /// Websocket sessions started.
+    ws_sessions,
+    /// Websocket sessions open now.
+    ws_open,
+    /// Text control messages received from clients.
+    control_messages,
+    /// Control messages answered with an error object.
+    control_errors,
+    /// Data messages produced by the synthetic market or the capture player.
+    messages_generated,
+    /// Data frames written to clients.
+    frames_sent,
+    /// Server pings sent.
+    pings_sent,
+    /// Client pongs received.
+    pongs_received,
+    /// Client pings received (answered with pongs).
+    client_pings,
+    /// Clients closed for not answering a ping in time.
+    pong_timeouts,
+    /// Clients closed for exceeding `max_client_msgs_per_s`.
+    rate_limit_closes,
+    /// Clients closed because they fell behind the broadcast queue.
+    lagged_disconnects,
+    /// Clients closed because a write could not complete within `pong_timeout`.
+    slow_write_closes,
+    /// SUBSCRIBE requests refused for exceeding the streams-per-connection cap.
+    stream_limit_rejects,
+    /// Depth diffs withheld by `inject_gap`.
+    gaps_injected,
+    /// Depth snapshots served.
+    snapshots_served,
+    /// Depth snapshots answered with HTTP 500 by `fail_snapshots`.
+    snapshots_failed,
+    /// Frames injected with `inject_raw`.
+    raw_injected,
+    /// Times a capture playback was started.
+    capture_playbacks,
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Stream names and their subscriber counts; a topic nobody listens to is never serialised.
+#[derive(Debug)]
+pub(crate) struct Topics {
+    names: Vec<String>,
+    by_name: HashMap<String, u32>,
+    subs: Vec<AtomicU32>,
+    /// Sum of `subs`: lets the unbounded feed idle when nobody wants any data.
+    total: AtomicU32,
+}
+
+impl Topics {
+    fn new(names: Vec<String>) -> Topics {
+        let by_name = names
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| Some((n.clone(), u32::try_from(i).ok()?)))
+            .collect();
+        let subs = names.iter().map(|_| AtomicU32::new(0)).collect();
+        Topics {
+            names,
+            by_name,
+            subs,
+            total: AtomicU32::new(0),
+        }
+    }
+
+    /// Topic of a stream name, `None` for valid names that never carry data here.
+    pub(crate) fn lookup(&self, name: &str) -> Option<u32> {
+        self.by_name.get(name).copied()
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        self.names.len()
+    }
+
+    pub(crate) fn name(&self, topic: u32) -> &str {
+        self.names.get(topic as usize).map_or("", String::as_str)
+    }
+
+    pub(crate) fn listened(&self, topic: u32) -> bool {
+        self.subs
+            .get(topic as usize)
+            .is_some_and(|c| c.load(Ordering::Relaxed) > 0)
+    }
+
+    /// True when at least one connection subscribed to a topic that carries data.
+    pub(crate) fn any_listened(&self) -> bool {
+        self.total.load(Ordering::Relaxed) > 0
+    }
+
+    pub(crate) fn add(&self, topic: u32) {
+        if let Some(c) = self.subs.get(topic as usize) {
+            c.fetch_add(1, Ordering::Relaxed);
+            self.total.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn remove(&self, topic: u32) {
+        let dec = |v: u32| v.checked_sub(1);
+        if let Some(c) = self.subs.get(topic as usize) {
+            if c.fetch_update(Ordering::Relaxed, Ordering::Relaxed, dec)
+                .is_ok()
+            {
+                let _ = self
+                    .total
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, dec);
+            }
+        }
+    }
+}
+
+/// Where the data comes from.
+#[derive(Debug)]
+pub(crate) enum Source {
+    Synthetic(Arc<Market>),
+    Capture(Arc<CaptureData>),
+}
+
+/// State shared by the accept loop, the sessions, the REST handlers and the feed.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub ping_interval: Duration,
+    pub pong_timeout: Duration,
+    pub max_client_msgs_per_s: Option<u32>,
+    pub rate: f64,
+    pub stats: Counters,
+    pub tx: broadcast::Sender<Arc<Frame>>,
+    pub topics: Topics,
+    pub source: Source,
+    /// Remaining forced HTTP 500 answers per native symbol.
+    pub fail_snapshots: HashMap<String, AtomicU32>,
+    /// (minute number, weight used in it) for `X-MBX-USED-WEIGHT-1M`.
+    pub weight: Mutex<(u64, u64)>,
+    pub cancel: CancellationToken,
+}
+
+/// A running simulator. Dropping it stops the tasks without waiting; prefer `shutdown`.
+#[derive(Debug)]
+pub struct SimHandle {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl SimHandle {
+    /// Address the simulator listens on (REST and websocket share it).
+    #[must_use]
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Applies the next depth diff of `native_symbol` to the sim's book without sending it,
+    /// so clients see `U > L + 1`. Returns false for an unknown symbol or in capture mode.
+    pub fn inject_gap(&self, native_symbol: &str) -> bool {
+        let Source::Synthetic(market) = &self.shared.source else {
+            return false;
+        };
+        let Some(i) = market.index(native_symbol) else {
+            return false;
+        };
+        market.state.lock().mark_gap(i)
+    }
+
+    /// Sends `text` as one text frame, unchanged, to every connected websocket client.
+    pub fn inject_raw(&self, text: String) {
+        bump(&self.shared.stats.raw_injected);
+        let _ = self.shared.tx.send(Frame::verbatim(text));
+    }
+
+    /// Makes the next `count` `GET /api/v3/depth` requests for `native_symbol` answer HTTP 500
+    /// (a later call replaces the remaining count; unknown symbols are ignored).
+    pub fn fail_snapshots(&self, native_symbol: &str, count: u32) {
+        if let Some(c) = self.shared.fail_snapshots.get(native_symbol) {
+            c.store(count, Ordering::Relaxed);
+        }
+    }
+
+    /// Current counters.
+    #[must_use]
+    pub fn stats(&self) -> SimStats {
+        self.shared.stats.snapshot()
+    }
+
+    /// Stops accepting, closes every client (after a `serverShutdown` event) and joins the
+    /// tasks, aborting any that take longer than a few seconds.
+    pub async fn shutdown(mut self) {
+        self.shared.cancel.cancel();
+        for mut task in std::mem::take(&mut self.tasks) {
+            if tokio::time::timeout(SHUTDOWN_WAIT, &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.shared.cancel.cancel();
+    }
+}
+
+fn validate(cfg: &SimConfig) -> Result<(), SimError> {
+    let bad = |field, reason| Err(SimError::InvalidConfig { field, reason });
+    if cfg.rate.is_nan() {
+        return bad("rate", "must be a number");
+    }
+    if cfg.ping_interval.is_zero() {
+        return bad("ping_interval", "must be positive");
+    }
+    if cfg.pong_timeout.is_zero() {
+        return bad("pong_timeout", "must be positive");
+    }
+    if cfg.max_client_msgs_per_s == Some(0) {
+        return bad("max_client_msgs_per_s", "must be positive or None");
+    }
+    if cfg.depth_levels == 0 || cfg.depth_levels > 5000 {
+        return bad("depth_levels", "must be between 1 and 5000");
+    }
+    match &cfg.capture {
+        Some(c) if !(c.speed >= 0.0 && c.speed.is_finite()) => {
+            bad("capture.speed", "must be a finite number >= 0")
+        }
+        None if cfg.symbols.is_empty() => bad("symbols", "must not be empty"),
+        None if cfg.symbols.len() > 1000 => bad("symbols", "at most 1000 symbols"),
+        _ => Ok(()),
+    }
+}
+
+/// Synthetic topics: five per symbol, in the order `feed` indexes them.
+fn synthetic_topics(specs: &[SymbolSpec]) -> Vec<String> {
+    specs
+        .iter()
+        .flat_map(|s| {
+            feed::KINDS
+                .iter()
+                .map(move |k| format!("{}@{}", s.lower, k))
+        })
+        .collect()
+}
+
+/// Starts a simulator on the current tokio runtime.
+///
+/// # Errors
+///
+/// [`SimError::NoRuntime`] outside a tokio runtime, [`SimError::InvalidConfig`] for out-of-range
+/// settings or a symbol without a known quote asset, [`SimError::Capture`] /
+/// [`SimError::CaptureIo`] for unreadable captures, [`SimError::Bind`] when the port is taken.
+pub async fn start(cfg: SimConfig) -> Result<SimHandle, SimError> {
+    let rt = tokio::runtime::Handle::try_current().map_err(|_| SimError::NoRuntime)?;
+    validate(&cfg)?;
+    let (source, topic_names, symbols) = match &cfg.capture {
+        Some(src) => {
+            let src = src.clone();
+            let data = rt
+                .spawn_blocking(move || CaptureData::load(&src))
+                .await
+                .map_err(|_| SimError::InvalidConfig {
+                    field: "capture",
+                    reason: "capture loader stopped",
+                })??;
+            let names = data.stream_names.clone();
+            let symbols = data.snapshot_symbols();
+            (Source::Capture(Arc::new(data)), names, symbols)
+        }
+        None => {
+            let specs = cfg
+                .symbols
+                .iter()
+                .map(|s| SymbolSpec::infer(s, cfg.depth_levels))
+                .collect::<Result<Vec<_>, _>>()?;
+            let names = synthetic_topics(&specs);
+            let symbols = specs.iter().map(|s| s.symbol.clone()).collect();
+            let state = MarketState::new(&specs, cfg.seed, cfg.depth_levels);
+            let market = Market {
+                specs,
+                state: Mutex::new(state),
+            };
+            (Source::Synthetic(Arc::new(market)), names, symbols)
+        }
+    };
+    let listener = TcpListener::bind((cfg.host.as_str(), cfg.port))
+        .await
+        .map_err(SimError::Bind)?;
+    let addr = listener.local_addr().map_err(SimError::Bind)?;
+    let (tx, _) = broadcast::channel(BROADCAST_CAPACITY);
+    let shared = Arc::new(Shared {
+        ping_interval: cfg.ping_interval,
+        pong_timeout: cfg.pong_timeout,
+        max_client_msgs_per_s: cfg.max_client_msgs_per_s,
+        rate: cfg.rate,
+        stats: Counters::default(),
+        tx,
+        topics: Topics::new(topic_names),
+        source,
+        fail_snapshots: symbols
+            .into_iter()
+            .map(|s: String| (s, AtomicU32::new(0)))
+            .collect(),
+        weight: Mutex::new((0, 0)),
+        cancel: CancellationToken::new(),
+    });
+    let mut tasks = vec![rt.spawn(server::run_accept(listener, shared.clone(), rt.clone()))];
+    match &shared.source {
+        Source::Synthetic(m) => tasks.push(rt.spawn(feed::run(shared.clone(), m.clone()))),
+        Source::Capture(c) => tasks.push(rt.spawn(capture::run_player(shared.clone(), c.clone()))),
+    }
+    Ok(SimHandle {
+        addr,
+        shared,
+        tasks,
+    })
+}
