@@ -5,9 +5,24 @@
 
 pub mod binance;
 
+/// The connector for a feed's venue, or `None` when the venue is not implemented yet.
+#[must_use]
+pub fn connector_for(spec: &crate::pipeline::feed::FeedSpec) -> Option<Box<dyn ExchangeConnector>> {
+    match spec.venue {
+        Venue::Binance | Venue::BinanceUs => Some(Box::new(binance::BinanceConnector::new(
+            spec.venue,
+            spec.ws_url.as_deref(),
+            spec.rest_url.as_deref(),
+            spec.depth_limit,
+            spec.trade_stream,
+        ))),
+        _ => None,
+    }
+}
+
 use std::sync::Arc;
 
-use crate::model::{Event, SymbolMeta, Venue};
+use crate::model::{Event, Instrument, SymbolMeta, Venue};
 
 /// Which channels a feed subscribes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,26 +72,58 @@ pub enum Action {
     FetchSnapshot(usize),
 }
 
+/// One websocket a feed opens: where, which streams, for which symbols and channels.
+#[derive(Debug, Clone)]
+pub struct SocketPlan {
+    /// Websocket URL.
+    pub url: String,
+    /// Venue stream names (or subscription args) carried by this socket.
+    pub streams: Vec<String>,
+    /// Symbols whose data arrives on this socket.
+    pub symbols: Vec<Arc<SymbolMeta>>,
+    /// Channels this socket carries.
+    pub channels: Channels,
+}
+
+/// How a connection is kept alive beyond answering the server's pings (done automatically).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keepalive {
+    /// The venue pings; answering is enough.
+    ServerPings,
+    /// Send this text frame when nothing arrived for `after` (OKX: `ping` under 30 s).
+    IdleText {
+        /// Idle time before the frame is sent.
+        after: std::time::Duration,
+        /// The frame.
+        frame: &'static str,
+    },
+}
+
 /// The network side of a venue: where to connect and what to send.
 pub trait ExchangeConnector: Send + Sync {
     /// The venue.
     fn venue(&self) -> Venue;
-    /// Websocket URL to connect to.
-    fn ws_url(&self) -> String;
-    /// Stream names for one symbol and the requested channels.
-    fn stream_names(&self, native: &str, channels: Channels) -> Vec<String>;
-    /// Subscribe frames for these streams, split to respect per-message limits.
-    fn subscribe_frames(&self, streams: &[String], first_id: u64) -> Vec<String>;
-    /// REST URL of a depth snapshot.
-    fn snapshot_url(&self, native: &str) -> String;
-    /// REST URL of instrument metadata for these symbols.
-    fn instruments_url(&self, natives: &[String]) -> String;
     /// Venue symbol for a configured symbol (`BTC-USDT` or `BTCUSDT` to `BTCUSDT`).
     fn to_native(&self, symbol: &str) -> String;
-    /// Streams one socket may carry.
-    fn max_streams_per_connection(&self) -> usize;
+    /// Instrument metadata URLs, tried in order until one answers 200.
+    fn instruments_urls(&self, natives: &[String]) -> Vec<String>;
+    /// Parse an instrument metadata body; the error is the parser's byte offset.
+    ///
+    /// # Errors
+    /// The byte offset where the body stopped making sense.
+    fn parse_instruments(&self, body: &str) -> Result<Vec<Instrument>, usize>;
+    /// Split subscriptions over sockets, within the venue's per-connection limits and routes.
+    fn plan(&self, symbols: &[Arc<SymbolMeta>], channels: Channels) -> Vec<SocketPlan>;
+    /// Subscribe frames for one socket, split to respect per-message limits.
+    fn subscribe_frames(&self, plan: &SocketPlan, first_id: u64) -> Vec<String>;
+    /// REST URL of a depth snapshot.
+    fn snapshot_url(&self, native: &str) -> String;
+    /// Keepalive the venue requires.
+    fn keepalive(&self) -> Keepalive;
     /// Client messages per second the venue tolerates on one socket.
     fn max_client_msgs_per_s(&self) -> u32;
+    /// A processor for one socket's frames.
+    fn processor(&self, plan: &SocketPlan) -> Box<dyn ExchangeProcessor>;
 }
 
 /// The parsing side of a venue: frames in, normalized events and actions out.

@@ -4,7 +4,7 @@
 pub mod server;
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -19,12 +19,18 @@ pub struct FeedShared {
     pub venue: Venue,
     /// Subscribed symbols (set once instruments are known).
     pub symbols: RwLock<Vec<Arc<SymbolMeta>>>,
-    /// Latest copy of the processor counters.
-    pub counters: Mutex<Vec<(&'static str, u64)>>,
+    /// Latest copy of each socket's processor counters.
+    pub counters: Mutex<Vec<Vec<(&'static str, u64)>>>,
     /// Successful reconnects after the first connection.
     pub reconnects: AtomicU64,
-    /// Socket currently open.
-    pub connected: AtomicBool,
+    /// Sockets currently open.
+    pub connected: AtomicU64,
+    /// Sockets planned.
+    pub sockets: AtomicU64,
+    /// Instruments in the feed's bounded cache.
+    pub instruments: AtomicU64,
+    /// Instruments evicted by the cache bound.
+    pub instrument_evictions: AtomicU64,
     /// Snapshot requests sent.
     pub snapshot_requests: AtomicU64,
 }
@@ -38,19 +44,56 @@ impl FeedShared {
             symbols: RwLock::new(Vec::new()),
             counters: Mutex::new(Vec::new()),
             reconnects: AtomicU64::new(0),
-            connected: AtomicBool::new(false),
+            connected: AtomicU64::new(0),
+            sockets: AtomicU64::new(0),
+            instruments: AtomicU64::new(0),
+            instrument_evictions: AtomicU64::new(0),
             snapshot_requests: AtomicU64::new(0),
         }
     }
 
-    /// One counter by name (0 when absent).
+    /// Declare how many sockets the feed runs.
+    pub fn set_sockets(&self, n: usize) {
+        self.sockets.store(n as u64, Ordering::Relaxed);
+        self.counters.lock().resize(n, Vec::new());
+    }
+
+    /// Store one socket's latest processor counters.
+    pub fn set_counters(&self, socket: usize, values: Vec<(&'static str, u64)>) {
+        let mut c = self.counters.lock();
+        if c.len() <= socket {
+            c.resize(socket + 1, Vec::new());
+        }
+        if let Some(slot) = c.get_mut(socket) {
+            *slot = values;
+        }
+    }
+
+    /// One counter by name, summed over sockets (0 when absent).
     #[must_use]
     pub fn counter(&self, name: &str) -> u64 {
         self.counters
             .lock()
             .iter()
-            .find(|(n, _)| *n == name)
-            .map_or(0, |(_, v)| *v)
+            .flat_map(|s| s.iter())
+            .filter(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
+            .sum()
+    }
+
+    /// Every counter name with its sum over sockets, in first-seen order.
+    #[must_use]
+    pub fn totals(&self) -> Vec<(&'static str, u64)> {
+        let mut out: Vec<(&'static str, u64)> = Vec::new();
+        for socket in self.counters.lock().iter() {
+            for &(k, v) in socket {
+                match out.iter_mut().find(|(n, _)| *n == k) {
+                    Some((_, t)) => *t += v,
+                    None => out.push((k, v)),
+                }
+            }
+        }
+        out
     }
 }
 
@@ -156,14 +199,32 @@ pub fn render(feeds: &[Arc<FeedShared>], bus: &EventBus) -> String {
     }
     let _ = writeln!(
         s,
-        "# HELP xtrader_connected Socket open (1) or not (0)\n# TYPE xtrader_connected gauge"
+        "# HELP xtrader_connected Sockets open\n# TYPE xtrader_connected gauge"
     );
     for f in feeds {
         let _ = writeln!(
             s,
             "xtrader_connected{{exchange=\"{}\"}} {}",
             f.venue.id(),
-            u8::from(f.connected.load(Ordering::Relaxed))
+            f.connected.load(Ordering::Relaxed)
+        );
+    }
+    let _ = writeln!(s, "# HELP xtrader_instruments Instruments in the bounded cache\n# TYPE xtrader_instruments gauge");
+    for f in feeds {
+        let _ = writeln!(
+            s,
+            "xtrader_instruments{{exchange=\"{}\"}} {}",
+            f.venue.id(),
+            f.instruments.load(Ordering::Relaxed)
+        );
+    }
+    let _ = writeln!(s, "# HELP xtrader_instrument_evictions_total Instruments evicted by the cache bound\n# TYPE xtrader_instrument_evictions_total counter");
+    for f in feeds {
+        let _ = writeln!(
+            s,
+            "xtrader_instrument_evictions_total{{exchange=\"{}\"}} {}",
+            f.venue.id(),
+            f.instrument_evictions.load(Ordering::Relaxed)
         );
     }
     let _ = writeln!(s, "# HELP xtrader_book_state Book state: 0 syncing, 1 live, 2 resyncing, 3 stale\n# TYPE xtrader_book_state gauge");

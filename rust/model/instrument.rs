@@ -51,9 +51,30 @@ impl Venue {
     }
 }
 
+/// What kind of instrument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstrumentKind {
+    /// Spot pair.
+    Spot,
+    /// Perpetual swap.
+    Perpetual,
+    /// Dated future.
+    Future,
+    /// Option.
+    Option,
+}
+
 /// Instrument metadata from the venue's REST reference data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Instrument {
+    /// Kind.
+    pub kind: InstrumentKind,
+    /// Contract value (1 for spot); sizes in contracts are multiplied by it to normalize.
+    pub contract_size: f64,
+    /// Inverse contract: normalized sizes are in quote currency.
+    pub inverse: bool,
+    /// Expiry, ms since the epoch (dated futures and options).
+    pub expiry_ms: Option<i64>,
     /// Venue symbol, e.g. `BTCUSDT`.
     pub native: String,
     /// Normalized symbol, e.g. `BTC-USDT`.
@@ -81,6 +102,26 @@ pub struct SymbolMeta {
     pub symbol: Box<str>,
     /// The maintained book, when the book channel is subscribed.
     pub book: Option<SharedBook>,
+}
+
+impl Instrument {
+    /// A spot instrument with unit contract size.
+    #[must_use]
+    pub fn spot(native: &str, base: &str, quote: &str) -> Self {
+        Self {
+            kind: InstrumentKind::Spot,
+            contract_size: 1.0,
+            inverse: false,
+            expiry_ms: None,
+            native: native.to_string(),
+            symbol: format!("{base}-{quote}"),
+            base: base.to_string(),
+            quote: quote.to_string(),
+            tick_size: 0.0,
+            step_size: 0.0,
+            status: String::new(),
+        }
+    }
 }
 
 impl SymbolMeta {
@@ -155,15 +196,7 @@ mod tests {
     use super::*;
 
     fn inst(n: &str) -> Instrument {
-        Instrument {
-            native: n.into(),
-            symbol: n.into(),
-            base: String::new(),
-            quote: String::new(),
-            tick_size: 0.0,
-            step_size: 0.0,
-            status: String::new(),
-        }
+        Instrument::spot(n, n, "X")
     }
 
     #[test]

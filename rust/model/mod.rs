@@ -8,4 +8,4 @@ pub mod instrument;
 
 pub use book::{BookState, Level, OrderBook, SharedBook};
 pub use event::{Bbo, BookDelta, Event, Side, Status, StatusKind, StatusReason, Trade};
-pub use instrument::{Instrument, InstrumentCache, SymbolMeta, Venue};
+pub use instrument::{Instrument, InstrumentCache, InstrumentKind, SymbolMeta, Venue};

@@ -211,17 +211,15 @@ impl Engine {
         use std::sync::atomic::Ordering::Relaxed;
         let mut totals: Vec<(String, u64)> = Vec::new();
         for f in self.feeds.read().iter() {
-            for (k, v) in f.counters.lock().iter() {
-                match totals.iter_mut().find(|(n, _)| n == k) {
-                    Some((_, t)) => *t += v,
-                    None => totals.push(((*k).to_string(), *v)),
-                }
-            }
             let extra = [
                 ("reconnects", f.reconnects.load(Relaxed)),
                 ("snapshot_requests", f.snapshot_requests.load(Relaxed)),
+                ("sockets", f.sockets.load(Relaxed)),
+                ("connected", f.connected.load(Relaxed)),
+                ("instruments", f.instruments.load(Relaxed)),
+                ("instrument_evictions", f.instrument_evictions.load(Relaxed)),
             ];
-            for (k, v) in extra {
+            for (k, v) in f.totals().into_iter().chain(extra) {
                 match totals.iter_mut().find(|(n, _)| n == k) {
                     Some((_, t)) => *t += v,
                     None => totals.push((k.to_string(), v)),

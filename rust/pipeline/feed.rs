@@ -1,6 +1,9 @@
-//! One connection task per socket: read, stamp `ts_recv`, parse, normalize, apply to the book,
-//! publish. It also fetches snapshots the processor asks for (with retries), detects a silent
-//! socket and reconnects with backoff, resubscribing and resyncing every book.
+//! Feeds and their connection tasks. A feed loads instrument metadata into a bounded cache,
+//! interns its symbols once, asks the venue's connector how to spread them over sockets, and
+//! runs one task per socket: read, stamp `ts_recv`, parse, normalize, apply to the book,
+//! publish. A socket task also fetches the snapshots its processor asks for (with retries),
+//! sends keepalives, detects silence and reconnects with backoff, resubscribing and resyncing
+//! its books.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -8,19 +11,25 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
+use parking_lot::RwLock;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-use crate::exchanges::binance::{
-    instruments_from_exchange_info, BinanceConnector, BinanceProcessor, TradeStream,
+use crate::exchanges::binance::TradeStream;
+use crate::exchanges::{
+    connector_for, Action, Channels, ExchangeConnector, ExchangeProcessor, Keepalive, SocketPlan,
 };
-use crate::exchanges::{Action, Channels, ExchangeConnector, ExchangeProcessor};
 use crate::metrics::FeedShared;
-use crate::model::{Event, Instrument, Status, StatusKind, StatusReason, Venue};
+use crate::model::{
+    Event, InstrumentCache, OrderBook, Status, StatusKind, StatusReason, SymbolMeta, Venue,
+};
 use crate::net::{backoff, get, now_ns};
 use crate::pipeline::bus::EventBus;
+
+/// Instruments kept per feed; more are evicted least-recently-used and counted.
+pub const INSTRUMENT_CACHE_CAPACITY: usize = 8192;
 
 /// What one feed subscribes to and where.
 #[derive(Debug, Clone)]
@@ -43,12 +52,6 @@ pub struct FeedSpec {
     pub stale_after: Duration,
 }
 
-struct SnapshotReply {
-    idx: usize,
-    status: u16,
-    body: String,
-}
-
 fn status(venue: Venue, kind: StatusKind, reason: StatusReason) -> Event {
     Event::Status(Status {
         venue,
@@ -60,22 +63,29 @@ fn status(venue: Venue, kind: StatusKind, reason: StatusReason) -> Event {
     })
 }
 
-/// Fetch instrument metadata, retrying with backoff until it answers or `cancel` fires.
+/// Fetch instrument metadata into a bounded cache, retrying with backoff until a URL answers
+/// or `cancel` fires.
 async fn load_instruments(
-    conn: &BinanceConnector,
+    conn: &dyn ExchangeConnector,
     natives: &[String],
     http: &reqwest::Client,
     bus: &EventBus,
     cancel: &CancellationToken,
-) -> Option<HashMap<String, Instrument>> {
+) -> Option<InstrumentCache> {
     let mut attempt = 0u32;
     loop {
-        // the venue rejects the whole request when one symbol is unknown: then ask for all
-        for url in [conn.instruments_url(natives), conn.instruments_url(&[])] {
+        for url in conn.instruments_urls(natives) {
             let reply = get(http, &url).await;
             if reply.status == 200 {
-                if let Ok(list) = instruments_from_exchange_info(&reply.body) {
-                    return Some(list.into_iter().map(|i| (i.native.clone(), i)).collect());
+                if let Ok(list) = conn.parse_instruments(&reply.body) {
+                    let mut cache = InstrumentCache::new(INSTRUMENT_CACHE_CAPACITY);
+                    // subscribed symbols last, so the bound never evicts them
+                    let (mine, rest): (Vec<_>, Vec<_>) =
+                        list.into_iter().partition(|i| natives.contains(&i.native));
+                    for inst in rest.into_iter().chain(mine) {
+                        cache.insert(inst);
+                    }
+                    return Some(cache);
                 }
             }
             if reply.status == 0 || reply.status >= 500 {
@@ -106,52 +116,110 @@ pub async fn run_feed(
     http: reqwest::Client,
     cancel: CancellationToken,
 ) {
-    let conn = BinanceConnector::new(
-        spec.venue,
-        spec.ws_url.as_deref(),
-        spec.rest_url.as_deref(),
-        spec.depth_limit,
-        spec.trade_stream,
-    );
-    let mut natives: Vec<String> = spec.symbols.iter().map(|s| conn.to_native(s)).collect();
-    natives.dedup();
-    let Some(instruments) = load_instruments(&conn, &natives, &http, &bus, &cancel).await else {
+    let Some(conn) = connector_for(&spec) else {
+        let mut ev = vec![status(
+            spec.venue,
+            StatusKind::Error,
+            StatusReason::UnknownEvent {
+                name: spec.venue.id().into(),
+            },
+        )];
+        bus.publish(&mut ev).await;
         return;
     };
-    let mut known = Vec::new();
+    let conn: Arc<dyn ExchangeConnector> = Arc::from(conn);
+    let mut natives: Vec<String> = Vec::new();
+    let mut configured: Vec<&str> = Vec::new();
+    for s in &spec.symbols {
+        let n = conn.to_native(s);
+        if !natives.contains(&n) {
+            natives.push(n);
+            configured.push(s);
+        }
+    }
+    let Some(mut cache) = load_instruments(conn.as_ref(), &natives, &http, &bus, &cancel).await
+    else {
+        return;
+    };
+    let mut metas: Vec<Arc<SymbolMeta>> = Vec::new();
     let mut events = Vec::new();
-    for (configured, native) in spec.symbols.iter().zip(&natives) {
-        match instruments.get(native) {
-            Some(inst) => known.push((native.clone(), inst.symbol.clone())),
+    for (symbol, native) in configured.iter().zip(&natives) {
+        match cache.get(native) {
+            Some(inst) => {
+                let book = spec
+                    .channels
+                    .book
+                    .then(|| Arc::new(RwLock::new(OrderBook::new())));
+                metas.push(SymbolMeta::new(spec.venue, native, &inst.symbol, book));
+            }
             None => events.push(status(
                 spec.venue,
                 StatusKind::Error,
                 StatusReason::UnknownSymbol {
-                    symbol: configured.as_str().into(),
+                    symbol: (*symbol).into(),
                 },
             )),
         }
     }
+    shared
+        .instruments
+        .store(cache.len() as u64, Ordering::Relaxed);
+    shared
+        .instrument_evictions
+        .store(cache.evictions(), Ordering::Relaxed);
     bus.publish(&mut events).await;
-    if known.is_empty() {
+    if metas.is_empty() {
         return;
     }
-    let mut proc = BinanceProcessor::new(spec.venue, conn.market(), &known, spec.channels);
-    *shared.symbols.write() = proc.symbols().to_vec();
-    let streams: Vec<String> = known
-        .iter()
-        .flat_map(|(n, _)| conn.stream_names(n, spec.channels))
-        .collect();
+    *shared.symbols.write() = metas.clone();
+    let plans = conn.plan(&metas, spec.channels);
+    shared.set_sockets(plans.len());
+    let mut sockets = JoinSet::new();
+    for (id, plan) in plans.into_iter().enumerate() {
+        let task = run_socket(
+            id,
+            spec.clone(),
+            conn.clone(),
+            plan,
+            shared.clone(),
+            bus.clone(),
+            http.clone(),
+            cancel.clone(),
+        );
+        sockets.spawn_on(task, &tokio::runtime::Handle::current());
+    }
+    while sockets.join_next().await.is_some() {}
+}
 
+/// One socket, reconnected until `cancel` fires.
+#[allow(clippy::too_many_arguments)]
+async fn run_socket(
+    id: usize,
+    spec: FeedSpec,
+    conn: Arc<dyn ExchangeConnector>,
+    plan: SocketPlan,
+    shared: Arc<FeedShared>,
+    bus: Arc<EventBus>,
+    http: reqwest::Client,
+    cancel: CancellationToken,
+) {
+    let mut proc = conn.processor(&plan);
     let mut attempt = 0u32;
     let mut first = true;
     while !cancel.is_cancelled() {
         let outcome = run_connection(
-            &spec, &conn, &streams, &mut proc, &shared, &bus, &http, &cancel,
+            &spec,
+            conn.as_ref(),
+            &plan,
+            proc.as_mut(),
+            id,
+            &shared,
+            &bus,
+            &http,
+            &cancel,
         )
         .await;
-        shared.connected.store(false, Ordering::Relaxed);
-        *shared.counters.lock() = proc.counters();
+        shared.set_counters(id, proc.counters());
         let mut out = Vec::new();
         proc.on_disconnect(now_ns(), &mut out);
         match outcome {
@@ -190,48 +258,76 @@ pub async fn run_feed(
 #[allow(clippy::too_many_arguments, clippy::too_many_lines)]
 async fn run_connection(
     spec: &FeedSpec,
-    conn: &BinanceConnector,
-    streams: &[String],
-    proc: &mut BinanceProcessor,
+    conn: &dyn ExchangeConnector,
+    plan: &SocketPlan,
+    proc: &mut dyn ExchangeProcessor,
+    id: usize,
     shared: &FeedShared,
     bus: &EventBus,
     http: &reqwest::Client,
     cancel: &CancellationToken,
 ) -> Result<StatusReason, ()> {
-    let url = conn.ws_url();
     let connect = tokio::time::timeout(
         Duration::from_secs(10),
-        tokio_tungstenite::connect_async(url.as_str()),
+        tokio_tungstenite::connect_async(plan.url.as_str()),
     );
     let mut ws = match connect.await {
         Ok(Ok((ws, _))) => ws,
         _ => return Err(()),
     };
-    shared.connected.store(true, Ordering::Relaxed);
+    shared.connected.fetch_add(1, Ordering::Relaxed);
     let mut out = vec![status(
         spec.venue,
         StatusKind::Connected,
         StatusReason::None,
     )];
     bus.publish(&mut out).await;
+    let reason = serve_socket(
+        spec, conn, plan, proc, id, shared, bus, http, cancel, &mut ws, &mut out,
+    )
+    .await;
+    shared.connected.fetch_sub(1, Ordering::Relaxed);
+    if !out.is_empty() {
+        bus.publish(&mut out).await;
+    }
+    Ok(reason)
+}
 
-    // pace SUBSCRIBE frames under the venue's per-connection message rate
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+#[allow(clippy::too_many_arguments, clippy::too_many_lines)]
+async fn serve_socket(
+    spec: &FeedSpec,
+    conn: &dyn ExchangeConnector,
+    plan: &SocketPlan,
+    proc: &mut dyn ExchangeProcessor,
+    id: usize,
+    shared: &FeedShared,
+    bus: &EventBus,
+    http: &reqwest::Client,
+    cancel: &CancellationToken,
+    ws: &mut Ws,
+    out: &mut Vec<Event>,
+) -> StatusReason {
+    // pace subscribe frames under the venue's per-connection message rate
     let gap = Duration::from_millis(1000 / u64::from(conn.max_client_msgs_per_s().max(1)) + 10);
-    for (i, frame) in conn.subscribe_frames(streams, 1).into_iter().enumerate() {
+    for (i, frame) in conn.subscribe_frames(plan, 1).into_iter().enumerate() {
         if i > 0 {
             tokio::time::sleep(gap).await;
         }
         if ws.send(Message::text(frame)).await.is_err() {
-            return Ok(StatusReason::Closed { code: 0 });
+            return StatusReason::Closed { code: 0 };
         }
     }
 
-    let (tx, mut rx) = mpsc::channel::<SnapshotReply>(proc.symbols().len() + 16);
+    let (tx, mut rx) = mpsc::channel::<(usize, u16, String)>(proc.symbols().len() + 16);
     let mut fetches: JoinSet<()> = JoinSet::new();
     let mut attempts: HashMap<usize, u32> = HashMap::new();
     let mut actions = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut last_rx = Instant::now();
+    let mut keepalive_sent = false;
     let urls: Vec<String> = proc
         .symbols()
         .iter()
@@ -249,13 +345,7 @@ async fn run_connection(
                 tokio::time::sleep(delay).await;
             }
             let r = get(&http, &url).await;
-            let _ = tx
-                .send(SnapshotReply {
-                    idx,
-                    status: r.status,
-                    body: r.body,
-                })
-                .await;
+            let _ = tx.send((idx, r.status, r.body)).await;
         });
     };
 
@@ -267,13 +357,17 @@ async fn run_connection(
             }
             msg = ws.next() => {
                 last_rx = Instant::now();
+                keepalive_sent = false;
                 let ts_recv = now_ns();
                 match msg {
-                    Some(Ok(Message::Text(t))) => proc.on_frame(t.as_str(), ts_recv, &mut out, &mut actions),
+                    Some(Ok(Message::Text(t))) => proc.on_frame(t.as_str(), ts_recv, out, &mut actions),
                     Some(Ok(Message::Binary(b))) => match std::str::from_utf8(&b) {
-                        Ok(t) => proc.on_frame(t, ts_recv, &mut out, &mut actions),
-                        // not UTF-8: malformed; the processor reports it
-                        Err(e) => proc.on_frame(&String::from_utf8_lossy(&b[..e.valid_up_to()]), ts_recv, &mut out, &mut actions),
+                        Ok(t) => proc.on_frame(t, ts_recv, out, &mut actions),
+                        // not UTF-8: hand over the valid prefix so the processor reports it
+                        Err(e) => {
+                            let valid = b.get(..e.valid_up_to()).unwrap_or_default();
+                            proc.on_frame(&String::from_utf8_lossy(valid), ts_recv, out, &mut actions);
+                        }
                     },
                     // tungstenite queues the pong itself and flushes it with the next read
                     Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
@@ -283,25 +377,33 @@ async fn run_connection(
                     Some(Err(_)) | None => break StatusReason::Closed { code: 0 },
                 }
             }
-            Some(reply) = rx.recv() => {
+            Some((idx, http_status, body)) = rx.recv() => {
                 let ts = now_ns();
-                if reply.status == 200 {
-                    attempts.remove(&reply.idx);
-                    proc.on_snapshot(reply.idx, &reply.body, ts, &mut out, &mut actions);
+                if http_status == 200 {
+                    attempts.remove(&idx);
+                    proc.on_snapshot(idx, &body, ts, out, &mut actions);
                 } else {
-                    let n = attempts.entry(reply.idx).or_insert(0);
+                    let n = attempts.entry(idx).or_insert(0);
                     *n += 1;
-                    proc.on_snapshot_failed(reply.idx, reply.status, *n, ts, &mut out);
+                    proc.on_snapshot_failed(idx, http_status, *n, ts, out);
                     let delay = backoff(*n);
-                    spawn_fetch(&mut fetches, reply.idx, delay);
+                    spawn_fetch(&mut fetches, idx, delay);
                 }
             }
             _ = tick.tick() => {
-                *shared.counters.lock() = proc.counters();
+                shared.set_counters(id, proc.counters());
                 let silent = last_rx.elapsed();
                 if silent > spec.stale_after {
                     let ms = u64::try_from(silent.as_millis()).unwrap_or(u64::MAX);
                     break StatusReason::Silent { ms };
+                }
+                if let Keepalive::IdleText { after, frame } = conn.keepalive() {
+                    if silent > after && !keepalive_sent {
+                        keepalive_sent = true;
+                        if ws.send(Message::text(frame)).await.is_err() {
+                            break StatusReason::Closed { code: 0 };
+                        }
+                    }
                 }
                 while fetches.try_join_next().is_some() {}
             }
@@ -311,12 +413,9 @@ async fn run_connection(
             spawn_fetch(&mut fetches, idx, Duration::ZERO);
         }
         if !out.is_empty() {
-            bus.publish(&mut out).await;
+            bus.publish(out).await;
         }
     };
     fetches.abort_all();
-    if !out.is_empty() {
-        bus.publish(&mut out).await;
-    }
-    Ok(reason)
+    reason
 }

@@ -3,9 +3,12 @@
 
 use std::fmt::Write as _;
 
+use std::sync::Arc;
+
 use super::book::Market;
-use crate::exchanges::{Channels, ExchangeConnector};
-use crate::model::Venue;
+use super::processor::{instruments_from_exchange_info, BinanceProcessor};
+use crate::exchanges::{Channels, ExchangeConnector, ExchangeProcessor, Keepalive, SocketPlan};
+use crate::model::{Instrument, SymbolMeta, Venue};
 
 /// Which trade stream to subscribe to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,17 +87,16 @@ impl BinanceConnector {
     }
 }
 
-impl ExchangeConnector for BinanceConnector {
-    fn venue(&self) -> Venue {
-        self.venue
-    }
-
-    fn ws_url(&self) -> String {
-        // combined endpoint, streams added by live SUBSCRIBE
+impl BinanceConnector {
+    /// The combined-stream websocket URL (streams are added by live SUBSCRIBE).
+    #[must_use]
+    pub fn ws_url(&self) -> String {
         format!("{}/stream", self.ws_base)
     }
 
-    fn stream_names(&self, native: &str, channels: Channels) -> Vec<String> {
+    /// Stream names for one symbol and the requested channels.
+    #[must_use]
+    pub fn stream_names(&self, native: &str, channels: Channels) -> Vec<String> {
         let lower = native.to_ascii_lowercase();
         let mut v = Vec::with_capacity(3);
         if channels.book {
@@ -112,9 +114,18 @@ impl ExchangeConnector for BinanceConnector {
         v
     }
 
-    fn subscribe_frames(&self, streams: &[String], first_id: u64) -> Vec<String> {
-        // One SUBSCRIBE per 200 streams keeps frames small; the caller paces them under the
-        // per-connection message rate.
+    /// Streams one socket may carry.
+    #[must_use]
+    pub fn max_streams_per_connection(&self) -> usize {
+        match self.market {
+            Market::Spot => 1024,
+            Market::Futures => 200,
+        }
+    }
+
+    /// SUBSCRIBE frames for these stream names, at most 200 per frame.
+    #[must_use]
+    pub fn subscribe_streams(&self, streams: &[String], first_id: u64) -> Vec<String> {
         streams
             .chunks(200)
             .enumerate()
@@ -134,17 +145,7 @@ impl ExchangeConnector for BinanceConnector {
             .collect()
     }
 
-    fn snapshot_url(&self, native: &str) -> String {
-        format!(
-            "{}{}/depth?symbol={}&limit={}",
-            self.rest_base,
-            self.rest_prefix(),
-            native,
-            self.depth_limit
-        )
-    }
-
-    fn instruments_url(&self, natives: &[String]) -> String {
+    fn exchange_info_url(&self, natives: &[String]) -> String {
         if natives.is_empty() {
             return format!("{}{}/exchangeInfo", self.rest_base, self.rest_prefix());
         }
@@ -166,16 +167,59 @@ impl ExchangeConnector for BinanceConnector {
             q
         )
     }
+}
+
+impl ExchangeConnector for BinanceConnector {
+    fn venue(&self) -> Venue {
+        self.venue
+    }
 
     fn to_native(&self, symbol: &str) -> String {
         symbol.replace(['-', '/', '_'], "").to_ascii_uppercase()
     }
 
-    fn max_streams_per_connection(&self) -> usize {
-        match self.market {
-            Market::Spot => 1024,
-            Market::Futures => 200,
-        }
+    fn instruments_urls(&self, natives: &[String]) -> Vec<String> {
+        // the venue rejects the whole request when one symbol is unknown: then ask for all
+        vec![self.exchange_info_url(natives), self.exchange_info_url(&[])]
+    }
+
+    fn parse_instruments(&self, body: &str) -> Result<Vec<Instrument>, usize> {
+        instruments_from_exchange_info(body)
+    }
+
+    fn plan(&self, symbols: &[Arc<SymbolMeta>], channels: Channels) -> Vec<SocketPlan> {
+        let per_symbol = self.stream_names("X", channels).len().max(1);
+        let symbols_per_socket = (self.max_streams_per_connection() / per_symbol).max(1);
+        symbols
+            .chunks(symbols_per_socket)
+            .map(|chunk| SocketPlan {
+                url: self.ws_url(),
+                streams: chunk
+                    .iter()
+                    .flat_map(|m| self.stream_names(&m.native, channels))
+                    .collect(),
+                symbols: chunk.to_vec(),
+                channels,
+            })
+            .collect()
+    }
+
+    fn subscribe_frames(&self, plan: &SocketPlan, first_id: u64) -> Vec<String> {
+        self.subscribe_streams(&plan.streams, first_id)
+    }
+
+    fn snapshot_url(&self, native: &str) -> String {
+        format!(
+            "{}{}/depth?symbol={}&limit={}",
+            self.rest_base,
+            self.rest_prefix(),
+            native,
+            self.depth_limit
+        )
+    }
+
+    fn keepalive(&self) -> Keepalive {
+        Keepalive::ServerPings
     }
 
     fn max_client_msgs_per_s(&self) -> u32 {
@@ -183,6 +227,15 @@ impl ExchangeConnector for BinanceConnector {
             Market::Spot => 5,
             Market::Futures => 10,
         }
+    }
+
+    fn processor(&self, plan: &SocketPlan) -> Box<dyn ExchangeProcessor> {
+        Box::new(BinanceProcessor::from_metas(
+            self.venue,
+            self.market,
+            &plan.symbols,
+            plan.channels,
+        ))
     }
 }
 
@@ -206,7 +259,7 @@ mod tests {
             s,
             vec!["btcusdt@depth@100ms", "btcusdt@bookTicker", "btcusdt@trade"]
         );
-        let f = c.subscribe_frames(&s, 1);
+        let f = c.subscribe_streams(&s, 1);
         assert_eq!(
             f,
             vec![
@@ -217,16 +270,20 @@ mod tests {
             c.snapshot_url("BTCUSDT"),
             "https://api.binance.com/api/v3/depth?symbol=BTCUSDT&limit=1000"
         );
-        assert!(c
-            .instruments_url(&["A".into(), "B".into()])
-            .ends_with("symbols=%5B%22A%22%2C%22B%22%5D"));
-        assert_eq!(
-            c.instruments_url(&[]),
-            "https://api.binance.com/api/v3/exchangeInfo"
-        );
+        let urls = c.instruments_urls(&["A".into(), "B".into()]);
+        assert!(urls[0].ends_with("symbols=%5B%22A%22%2C%22B%22%5D"));
+        assert_eq!(urls[1], "https://api.binance.com/api/v3/exchangeInfo");
         let us = BinanceConnector::new(Venue::BinanceUs, None, None, 100, TradeStream::AggTrade);
         assert_eq!(us.ws_url(), "wss://stream.binance.us:9443/stream");
         let many: Vec<String> = (0..450).map(|i| format!("s{i}@trade")).collect();
-        assert_eq!(us.subscribe_frames(&many, 10).len(), 3);
+        assert_eq!(us.subscribe_streams(&many, 10).len(), 3);
+        // 500 symbols x 3 streams: 341 symbols fit under 1024 streams, so two sockets
+        let metas: Vec<_> = (0..500)
+            .map(|i| SymbolMeta::new(Venue::Binance, &format!("S{i}USDT"), "x", None))
+            .collect();
+        let plans = c.plan(&metas, Channels::ALL);
+        assert_eq!(plans.len(), 2);
+        assert!(plans.iter().all(|p| p.streams.len() <= 1024));
+        assert_eq!(plans.iter().map(|p| p.symbols.len()).sum::<usize>(), 500);
     }
 }

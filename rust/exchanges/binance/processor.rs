@@ -137,15 +137,11 @@ pub fn instruments_from_exchange_info(body: &str) -> Result<Vec<Instrument>, usi
                     _ => {}
                 }
             }
-            Instrument {
-                native: s.symbol.to_string(),
-                symbol: format!("{}-{}", s.base_asset, s.quote_asset),
-                base: s.base_asset.to_string(),
-                quote: s.quote_asset.to_string(),
-                tick_size: tick,
-                step_size: step,
-                status: s.status.unwrap_or("").to_string(),
-            }
+            let mut inst = Instrument::spot(s.symbol, s.base_asset, s.quote_asset);
+            inst.tick_size = tick;
+            inst.step_size = step;
+            inst.status = s.status.unwrap_or("").to_string();
+            inst
         })
         .collect())
 }
@@ -177,6 +173,21 @@ impl BinanceProcessor {
         p
     }
 
+    /// A processor over symbols interned by the caller (the feed shares them between sockets).
+    #[must_use]
+    pub fn from_metas(
+        venue: Venue,
+        market: Market,
+        metas: &[Arc<SymbolMeta>],
+        channels: Channels,
+    ) -> Self {
+        let mut p = Self::new(venue, market, &[], channels);
+        for m in metas {
+            p.add_meta(m.clone());
+        }
+        p
+    }
+
     /// Register a symbol (replay registers what the capture contains); returns its index.
     pub fn add_symbol(&mut self, native: &str, symbol: &str) -> usize {
         if let Some(&i) = self.by_native.get(native) {
@@ -186,7 +197,15 @@ impl BinanceProcessor {
             .channels
             .book
             .then(|| Arc::new(RwLock::new(OrderBook::new())));
-        let meta = SymbolMeta::new(self.venue, native, symbol, book);
+        self.add_meta(SymbolMeta::new(self.venue, native, symbol, book))
+    }
+
+    /// Register an interned symbol; returns its index.
+    pub fn add_meta(&mut self, meta: Arc<SymbolMeta>) -> usize {
+        if let Some(&i) = self.by_native.get(&*meta.native) {
+            return i;
+        }
+        let native: Box<str> = meta.native.clone();
         let idx = self.metas.len();
         self.metas.push(meta);
         self.states.push(SymState {
@@ -196,7 +215,7 @@ impl BinanceProcessor {
             ever_live: false,
             last_id: 0,
         });
-        self.by_native.insert(native.into(), idx);
+        self.by_native.insert(native, idx);
         idx
     }
 

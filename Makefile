@@ -1,0 +1,67 @@
+# xtrader workflow. `make help` lists the targets; CI runs `make lint` and `make test`.
+.DEFAULT_GOAL := help
+SHELL := bash
+
+PYTHON ?= python3
+CARGO ?= cargo
+PY_SOURCES := python/xtrader tests
+
+.PHONY: help
+help:  ## Show this help
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+.PHONY: install
+install:  ## Install the package (release build of the core) with the test extras
+	$(PYTHON) -m pip install --upgrade pip
+	$(PYTHON) -m pip install '.[test]'
+
+.PHONY: build
+build:  ## Build the core in debug mode into the source tree (maturin develop)
+	$(PYTHON) -m maturin develop
+
+.PHONY: build-release
+build-release:  ## Build an optimised wheel into target/wheels
+	$(PYTHON) -m maturin build --release
+
+.PHONY: fmt
+fmt:  ## Format Rust and Python sources
+	$(CARGO) fmt
+	$(PYTHON) -m ruff format $(PY_SOURCES)
+	$(PYTHON) -m ruff check --fix $(PY_SOURCES)
+
+.PHONY: lint
+lint:  ## Check formatting, clippy, ruff and the PyO3 confinement rule
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --features python --all-targets -- -D warnings
+	$(PYTHON) -m ruff check $(PY_SOURCES)
+	$(PYTHON) -m ruff format --check $(PY_SOURCES)
+	@# STYLE.md 1: only rust/lib.rs and rust/py/ may use pyo3
+	@bad="$$(grep -rlE 'use pyo3|pyo3::' rust/ | grep -vE '^rust/(lib\.rs|py/)' || true)"; \
+	if [ -n "$$bad" ]; then echo "pyo3 used outside rust/lib.rs and rust/py/:"; \
+		echo "$$bad"; exit 1; fi
+
+.PHONY: typecheck
+typecheck:  ## mypy --strict over the package and the tests
+	$(PYTHON) -m mypy --strict $(PY_SOURCES)
+
+.PHONY: stubtest
+stubtest:  ## Check _core.pyi against the compiled module (STYLE.md 2.5; joins lint once clean)
+	$(PYTHON) -m mypy.stubtest xtrader._core
+
+.PHONY: test
+test: test-rust test-python  ## Run every test (Rust, then Python)
+
+.PHONY: test-rust
+test-rust:  ## cargo test (pure-Rust core)
+	$(CARGO) test
+
+.PHONY: test-python
+test-python:  ## pytest (needs the installed package)
+	$(PYTHON) -m pytest
+
+.PHONY: bench
+bench:  ## Benchmarks: criterion and pytest-benchmark (never part of `make test`)
+	$(CARGO) bench
+	@if ls benches/test_*.py >/dev/null 2>&1; then $(PYTHON) -m pytest benches -p no:cacheprovider; fi

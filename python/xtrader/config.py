@@ -1,0 +1,680 @@
+"""Configuration: typed, frozen, validated on construction, loaded from TOML.
+
+Every problem raises `ConfigError` naming the dotted key (``feeds[0].channels``) and, when the
+configuration came from a file, the line it is on. The format, annotated::
+
+    [runtime]                       # optional
+    queue_capacity = 65536          # events the bus holds before `overflow` applies
+    overflow = "block"              # "block" (back-pressure, lossless) | "drop_oldest"
+    worker_threads = 2              # tokio worker threads
+
+    [[feeds]]                       # one table per venue connection group
+    exchange = "binance"            # binance | binance_us (binance_usdm, binance_coinm, okx: soon)
+    symbols = ["BTCUSDT", "ETH-USDT"]   # native or normalized names
+    channels = ["trades", "book", "bbo"]
+    ws_url = "sim"                  # optional override; "sim" = the embedded simulator
+    rest_url = "sim"
+    depth_limit = 1000              # REST snapshot depth (1..5000)
+    trade_stream = "trade"          # "trade" | "aggTrade"
+
+    [metrics]
+    listen = "127.0.0.1:9898"       # "" disables the Prometheus endpoint
+
+    [record]                        # optional: Parquet files of the chosen channels
+    dir = "./xtrader-data"
+    channels = ["trades", "bbo"]    # trades | bbo | book
+    flush_interval_s = 5.0
+
+    [sim]                           # optional: start the embedded simulator
+    symbols = ["BTCUSDT", "ETHUSDT"]
+    rate = 2000.0                   # messages per second, all symbols together
+    seed = 1
+    port = 0                        # 0 = any free port
+
+    [[strategies]]
+    path = "xtrader.demo:DemoStrategy"  # module:Class
+    params = { }                    # keyword arguments for the constructor
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+import json
+import math
+import os
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from urllib.parse import urlsplit
+
+from .exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from .strategy import Strategy
+
+__all__ = [
+    "CHANNELS",
+    "EXCHANGES",
+    "RECORD_CHANNELS",
+    "SIM",
+    "SUPPORTED_EXCHANGES",
+    "Config",
+    "FeedConfig",
+    "MetricsConfig",
+    "RecordConfig",
+    "RuntimeConfig",
+    "SimConfig",
+    "StrategyRef",
+    "dump_config",
+    "load_config",
+    "parse_config",
+]
+
+EXCHANGES: tuple[str, ...] = ("binance", "binance_us", "binance_usdm", "binance_coinm", "okx")
+"""Every venue id of the product (ARCHITECTURE.md)."""
+
+SUPPORTED_EXCHANGES: tuple[str, ...] = ("binance", "binance_us")
+"""Venue ids the core can run today."""
+
+CHANNELS: tuple[str, ...] = ("trades", "book", "bbo")
+"""Channels a feed can subscribe to."""
+
+RECORD_CHANNELS: tuple[str, ...] = ("trades", "bbo", "book")
+"""Channels the Parquet recorder can write."""
+
+SIM = "sim"
+"""URL placeholder meaning: the embedded simulator's URL."""
+
+OVERFLOW_POLICIES: tuple[str, ...] = ("block", "drop_oldest")
+TRADE_STREAMS: tuple[str, ...] = ("trade", "aggTrade")
+_STRATEGY_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+_SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-./]*$")
+
+
+# --------------------------------------------------------------------------------------------
+# value checks (raise ConfigError with the local key; callers add the prefix and line)
+
+
+def _type_name(value: object) -> str:
+    names = {dict: "table", list: "array", tuple: "array", str: "string", bool: "boolean"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _check_int(key: str, value: object, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(key, f"expected an integer, got {_type_name(value)} {value!r}")
+    if not lo <= value <= hi:
+        raise ConfigError(key, f"must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _check_float(key: str, value: object, lo: float, hi: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(key, f"expected a number, got {_type_name(value)} {value!r}")
+    number = float(value)
+    if math.isnan(number) or not lo < number <= hi:
+        raise ConfigError(key, f"must be greater than {lo:g} and at most {hi:g}, got {value}")
+    return number
+
+
+def _check_str(key: str, value: object, choices: Sequence[str] | None = None) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(key, f"expected a string, got {_type_name(value)} {value!r}")
+    if choices is not None and value not in choices:
+        raise ConfigError(key, f"must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
+
+
+def _check_str_list(
+    key: str, value: object, what: str, choices: Sequence[str] | None = None
+) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise ConfigError(key, f"expected an array of {what}s, got {_type_name(value)} {value!r}")
+    if len(value) == 0:
+        raise ConfigError(key, f"must list at least one {what}")
+    out: list[str] = []
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise ConfigError(f"{key}[{i}]", f"expected a string, got {_type_name(item)} {item!r}")
+        if choices is not None and item not in choices:
+            raise ConfigError(key, f"unknown {what} {item!r} (valid: {', '.join(choices)})")
+        if item in out:
+            raise ConfigError(key, f"duplicate {what} {item!r}")
+        out.append(item)
+    return tuple(out)
+
+
+def _check_symbols(key: str, value: object) -> tuple[str, ...]:
+    symbols = _check_str_list(key, value, "symbol")
+    for i, sym in enumerate(symbols):
+        if not _SYMBOL.match(sym):
+            raise ConfigError(f"{key}[{i}]", f"invalid symbol {sym!r}")
+    return symbols
+
+
+def _check_url(key: str, value: object, schemes: tuple[str, ...]) -> str | None:
+    if value is None:
+        return None
+    url = _check_str(key, value)
+    if url == SIM:
+        return url
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port is None or 0 < parts.port < 65536
+    except ValueError as exc:
+        raise ConfigError(key, f"invalid URL {url!r}: {exc}") from None
+    if parts.scheme not in schemes:
+        raise ConfigError(
+            key, f"invalid URL {url!r}: scheme must be {' or '.join(schemes)} (or the string 'sim')"
+        )
+    if not parts.hostname or not port_ok:
+        raise ConfigError(key, f"invalid URL {url!r}: missing or bad host/port")
+    return url
+
+
+def _set(obj: object, name: str, value: object) -> None:
+    # Frozen dataclasses normalise their own fields (lists -> tuples) during __post_init__.
+    object.__setattr__(obj, name, value)
+
+
+# --------------------------------------------------------------------------------------------
+# configuration types
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeConfig:
+    """Engine settings.
+
+    Attributes:
+        queue_capacity: Events the bus holds before the overflow policy applies.
+        overflow: ``"block"`` (back-pressure to the socket, nothing dropped) or
+            ``"drop_oldest"``.
+        worker_threads: Tokio worker threads.
+    """
+
+    queue_capacity: int = 65536
+    overflow: Literal["block", "drop_oldest"] = "block"
+    worker_threads: int = 2
+
+    def __post_init__(self) -> None:
+        _check_int("queue_capacity", self.queue_capacity, 16, 1 << 30)
+        _check_str("overflow", self.overflow, OVERFLOW_POLICIES)
+        _check_int("worker_threads", self.worker_threads, 1, 256)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedConfig:
+    """One venue subscription group.
+
+    Attributes:
+        exchange: Venue id (``binance``, ``binance_us``; ``binance_usdm``, ``binance_coinm``
+            and ``okx`` are recognised but not supported by the core yet).
+        symbols: Native (``BTCUSDT``) or normalized (``BTC-USDT``) symbols.
+        channels: Subset of ``trades``, ``book``, ``bbo``.
+        ws_url: Websocket base URL override, or ``"sim"`` for the embedded simulator.
+        rest_url: REST base URL override, or ``"sim"``.
+        depth_limit: Depth of REST snapshots (1..5000).
+        trade_stream: ``"trade"`` or ``"aggTrade"``.
+    """
+
+    exchange: str
+    symbols: tuple[str, ...]
+    channels: tuple[str, ...] = CHANNELS
+    ws_url: str | None = None
+    rest_url: str | None = None
+    depth_limit: int = 1000
+    trade_stream: Literal["trade", "aggTrade"] = "trade"
+
+    def __post_init__(self) -> None:
+        exchange = _check_str("exchange", self.exchange)
+        if exchange not in EXCHANGES:
+            raise ConfigError(
+                "exchange", f"unknown exchange {exchange!r} (valid: {', '.join(EXCHANGES)})"
+            )
+        if exchange not in SUPPORTED_EXCHANGES:
+            raise ConfigError(
+                "exchange",
+                f"exchange {exchange!r} is not supported yet "
+                f"(the core runs: {', '.join(SUPPORTED_EXCHANGES)})",
+            )
+        _set(self, "symbols", _check_symbols("symbols", self.symbols))
+        _set(self, "channels", _check_str_list("channels", self.channels, "channel", CHANNELS))
+        _check_url("ws_url", self.ws_url, ("ws", "wss"))
+        _check_url("rest_url", self.rest_url, ("http", "https"))
+        _check_int("depth_limit", self.depth_limit, 1, 5000)
+        _check_str("trade_stream", self.trade_stream, TRADE_STREAMS)
+
+    @property
+    def uses_sim(self) -> bool:
+        """Whether either URL is the ``"sim"`` placeholder."""
+        return SIM in (self.ws_url, self.rest_url)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    """Prometheus endpoint.
+
+    Attributes:
+        listen: ``host:port`` to serve ``/metrics`` on; ``""`` disables the server.
+    """
+
+    listen: str = "127.0.0.1:9898"
+
+    def __post_init__(self) -> None:
+        listen = _check_str("listen", self.listen)
+        if listen == "":
+            return
+        host, sep, port = listen.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+            raise ConfigError("listen", f"expected 'host:port' (or '' to disable), got {listen!r}")
+
+    @property
+    def addr(self) -> str | None:
+        """The address to bind, or None when disabled."""
+        return self.listen or None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordConfig:
+    """Parquet recording.
+
+    Attributes:
+        dir: Root folder; files go to ``<dir>/<channel>/exchange=<ex>/date=<YYYY-MM-DD>/``.
+        channels: Subset of ``trades``, ``bbo``, ``book``.
+        flush_interval_s: Seconds between writes.
+    """
+
+    dir: str = "./xtrader-data"
+    channels: tuple[str, ...] = ("trades", "bbo")
+    flush_interval_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not _check_str("dir", self.dir):
+            raise ConfigError("dir", "must not be empty")
+        _set(
+            self,
+            "channels",
+            _check_str_list("channels", self.channels, "channel", RECORD_CHANNELS),
+        )
+        _set(
+            self,
+            "flush_interval_s",
+            _check_float("flush_interval_s", self.flush_interval_s, 0.0, 3600.0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    """The embedded exchange simulator (Binance spot protocol on loopback).
+
+    Attributes:
+        symbols: Native symbols to simulate.
+        rate: Messages per second over all symbols.
+        seed: Random seed of the synthetic market.
+        port: TCP port; 0 picks a free one.
+    """
+
+    symbols: tuple[str, ...] = ("BTCUSDT", "ETHUSDT")
+    rate: float = 1000.0
+    seed: int = 1
+    port: int = 0
+
+    def __post_init__(self) -> None:
+        _set(self, "symbols", _check_symbols("symbols", self.symbols))
+        _set(self, "rate", _check_float("rate", self.rate, 0.0, 10_000_000.0))
+        _check_int("seed", self.seed, 0, (1 << 63) - 1)
+        _check_int("port", self.port, 0, 65535)
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyRef:
+    """A strategy class to instantiate.
+
+    Attributes:
+        path: ``"package.module:ClassName"``.
+        params: Keyword arguments for the constructor.
+    """
+
+    path: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        path = _check_str("path", self.path)
+        if not _STRATEGY_PATH.match(path):
+            raise ConfigError("path", f"expected 'module:Class', got {path!r}")
+        if not isinstance(self.params, Mapping):
+            raise ConfigError(
+                "params", f"expected a table, got {_type_name(self.params)} {self.params!r}"
+            )
+        for name in self.params:
+            if not isinstance(name, str) or not name.isidentifier():
+                raise ConfigError(f"params.{name}", "parameter names must be identifiers")
+        _set(self, "params", dict(self.params))
+
+    def load(self) -> Strategy:
+        """Import the class and instantiate it with `params`.
+
+        Raises:
+            ConfigError: Naming ``path`` when the import fails or the class is not a
+                `Strategy`, naming ``params`` when the constructor rejects them.
+        """
+        from .strategy import Strategy
+
+        module_name, _, class_name = self.path.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ConfigError("path", f"cannot import {module_name!r}: {exc}") from exc
+        cls = getattr(module, class_name, None)
+        if not isinstance(cls, type) or not issubclass(cls, Strategy):
+            raise ConfigError("path", f"{self.path!r} is not an xtrader.Strategy subclass")
+        try:
+            return cls(**self.params)
+        except Exception as exc:  # a user constructor may raise anything
+            raise ConfigError("params", f"{self.path} rejected its parameters: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A whole runtime configuration.
+
+    Attributes:
+        runtime: Engine settings.
+        feeds: Venue subscriptions (at least one).
+        metrics: Prometheus endpoint.
+        record: Parquet recording, or None.
+        sim: Embedded simulator, or None.
+        strategies: Strategy classes to attach.
+    """
+
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    feeds: tuple[FeedConfig, ...] = ()
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    record: RecordConfig | None = None
+    sim: SimConfig | None = None
+    strategies: tuple[StrategyRef, ...] = ()
+
+    def __post_init__(self) -> None:
+        _expect_instance("runtime", self.runtime, RuntimeConfig)
+        _expect_instance("metrics", self.metrics, MetricsConfig)
+        if self.record is not None:
+            _expect_instance("record", self.record, RecordConfig)
+        if self.sim is not None:
+            _expect_instance("sim", self.sim, SimConfig)
+        _set(self, "feeds", _instance_tuple("feeds", self.feeds, FeedConfig))
+        _set(self, "strategies", _instance_tuple("strategies", self.strategies, StrategyRef))
+        if not self.feeds:
+            raise ConfigError("feeds", "at least one [[feeds]] table is required")
+        for i, feed in enumerate(self.feeds):
+            for name in ("ws_url", "rest_url"):
+                if getattr(feed, name) == SIM and self.sim is None:
+                    raise ConfigError(f"feeds[{i}].{name}", "'sim' needs a [sim] table")
+
+    def load_strategies(self) -> list[Strategy]:
+        """Instantiate every configured strategy.
+
+        Raises:
+            ConfigError: Naming ``strategies[i].path`` or ``strategies[i].params``.
+        """
+        out = []
+        for i, ref in enumerate(self.strategies):
+            try:
+                out.append(ref.load())
+            except ConfigError as exc:
+                raise exc.with_prefix(f"strategies[{i}]") from exc.__cause__
+        return out
+
+    def summary(self) -> str:
+        """One human line per part of the configuration."""
+        lines = [
+            f"runtime: queue_capacity={self.runtime.queue_capacity} "
+            f"overflow={self.runtime.overflow} worker_threads={self.runtime.worker_threads}"
+        ]
+        for i, feed in enumerate(self.feeds):
+            url = f" ws_url={feed.ws_url}" if feed.ws_url else ""
+            lines.append(
+                f"feeds[{i}]: {feed.exchange} {len(feed.symbols)} symbol(s) "
+                f"[{', '.join(feed.symbols)}] channels={','.join(feed.channels)}{url}"
+            )
+        lines.append(f"metrics: {self.metrics.listen or 'disabled'}")
+        if self.record is not None:
+            lines.append(
+                f"record: {self.record.dir} channels={','.join(self.record.channels)} "
+                f"every {self.record.flush_interval_s:g} s"
+            )
+        if self.sim is not None:
+            lines.append(
+                f"sim: {', '.join(self.sim.symbols)} at {self.sim.rate:g} msg/s "
+                f"seed={self.sim.seed} port={self.sim.port or 'any'}"
+            )
+        lines.extend(f"strategies[{i}]: {ref.path}" for i, ref in enumerate(self.strategies))
+        return "\n".join(lines)
+
+
+def _expect_instance(key: str, value: object, cls: type) -> None:
+    if not isinstance(value, cls):
+        raise ConfigError(key, f"expected {cls.__name__}, got {_type_name(value)}")
+
+
+_T = TypeVar("_T")
+
+
+def _instance_tuple(key: str, value: object, cls: type[_T]) -> tuple[_T, ...]:
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise ConfigError(key, f"expected an array of tables, got {_type_name(value)}")
+    for i, item in enumerate(value):
+        if not isinstance(item, cls):
+            raise ConfigError(f"{key}[{i}]", f"expected {cls.__name__}, got {_type_name(item)}")
+    return tuple(value)
+
+
+# --------------------------------------------------------------------------------------------
+# TOML loading
+
+
+class _LineIndex:
+    """Maps dotted keys (``feeds[1].symbols``) to the line they are written on.
+
+    A line scanner, not a TOML parser: it follows table headers, arrays of tables and
+    ``key = value`` lines, which is where configuration errors live. Keys it cannot place
+    (inside inline tables) resolve to their nearest known parent.
+    """
+
+    _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\[\]]+?)\s*\]\]?\s*(#.*)?$")
+    _PART = r"(?:[A-Za-z0-9_\-]+|\"[^\"]*\"|'[^']*')"
+    _KEY = re.compile(rf"^\s*({_PART}(?:\s*\.\s*{_PART})*)\s*=")
+
+    def __init__(self, text: str) -> None:
+        self._lines: dict[str, int] = {}
+        array_counts: dict[str, int] = {}
+        prefix = ""
+        in_multiline = False
+        for number, line in enumerate(text.splitlines(), start=1):
+            if line.count('"""') % 2 == 1 or line.count("'''") % 2 == 1:
+                in_multiline = not in_multiline
+                if not in_multiline:
+                    continue
+            elif in_multiline:
+                continue
+            header = self._HEADER.match(line)
+            if header:
+                parts = _split_dotted(header.group(2))
+                path = ""
+                for j, part in enumerate(parts):
+                    path = f"{path}.{part}" if path else part
+                    last = j == len(parts) - 1
+                    if header.group(1) == "[[" and last:
+                        array_counts[path] = array_counts.get(path, -1) + 1
+                        path = f"{path}[{array_counts[path]}]"
+                    elif path in array_counts:
+                        path = f"{path}[{array_counts[path]}]"
+                prefix = path
+                self._lines.setdefault(prefix, number)
+                continue
+            key = self._KEY.match(line)
+            if key:
+                dotted = ".".join(_split_dotted(key.group(1)))
+                self._lines.setdefault(f"{prefix}.{dotted}" if prefix else dotted, number)
+
+    def find(self, key: str) -> int | None:
+        """Line of `key`, else of its closest enclosing key, else None."""
+        while key:
+            if key in self._lines:
+                return self._lines[key]
+            stripped = re.sub(r"(\[\d+\]|\.[^.\[\]]+|^[^.\[\]]+)$", "", key)
+            if stripped == key:
+                return None
+            key = stripped
+        return None
+
+
+def _split_dotted(text: str) -> list[str]:
+    parts = re.findall(r"\"[^\"]*\"|'[^']*'|[^.\s]+", text)
+    return [p[1:-1] if p[:1] in "\"'" else p for p in parts]
+
+
+_C = TypeVar("_C")
+
+
+def _make(cls: type[_C], raw: object, key: str, lines: _LineIndex, **nested: object) -> _C:
+    """Build dataclass `cls` from the TOML table `raw` found at dotted `key`."""
+    if not isinstance(raw, dict):
+        raise ConfigError(key, f"expected a table, got {_type_name(raw)} {raw!r}", lines.find(key))
+    known = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    for name in raw:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f" (valid: {', '.join(known)})"
+            raise ConfigError(f"{key}.{name}", f"unknown key{hint}", lines.find(f"{key}.{name}"))
+    for f in fields(cls):  # type: ignore[arg-type]
+        missing = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if missing and f.name not in raw:
+            raise ConfigError(f"{key}.{f.name}", "missing required key", lines.find(key))
+    kwargs = {**raw, **nested}
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        full = exc.with_prefix(key)
+        raise ConfigError(full.key, full.message, lines.find(full.key)) from None
+
+
+def _array_of_tables(raw: object, key: str, lines: _LineIndex) -> list[object]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ConfigError(
+            key, f"expected an array of tables ([[{key}]]), got {_type_name(raw)}", lines.find(key)
+        )
+    return raw
+
+
+def _build(data: dict[str, Any], lines: _LineIndex) -> Config:
+    top = [f.name for f in fields(Config)]
+    for name in data:
+        if name not in top:
+            close = difflib.get_close_matches(name, top, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f" (valid: {', '.join(top)})"
+            raise ConfigError(name, f"unknown key{hint}", lines.find(name))
+    feeds = tuple(
+        _make(FeedConfig, raw, f"feeds[{i}]", lines)
+        for i, raw in enumerate(_array_of_tables(data.get("feeds"), "feeds", lines))
+    )
+    strategies = tuple(
+        _make(StrategyRef, raw, f"strategies[{i}]", lines)
+        for i, raw in enumerate(_array_of_tables(data.get("strategies"), "strategies", lines))
+    )
+    runtime = _make(RuntimeConfig, data.get("runtime", {}), "runtime", lines)
+    metrics = _make(MetricsConfig, data.get("metrics", {}), "metrics", lines)
+    record = _make(RecordConfig, data["record"], "record", lines) if "record" in data else None
+    sim = _make(SimConfig, data["sim"], "sim", lines) if "sim" in data else None
+    try:
+        return Config(runtime, feeds, metrics, record, sim, strategies)
+    except ConfigError as exc:
+        raise ConfigError(exc.key, exc.message, lines.find(exc.key)) from None
+
+
+def parse_config(text: str, source: str = "<string>") -> Config:
+    """Parse and validate a TOML configuration.
+
+    Args:
+        text: The TOML document.
+        source: Where it came from, used in syntax-error messages.
+
+    Returns:
+        The validated configuration.
+
+    Raises:
+        ConfigError: Naming the offending key and line.
+    """
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = str(exc)
+        found = re.search(r"\(at line (\d+), column \d+\)", msg)
+        line = int(found.group(1)) if found else None
+        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", msg)
+        raise ConfigError(source, f"invalid TOML: {msg}", line) from None
+    return _build(data, _LineIndex(text))
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate a TOML configuration file.
+
+    Args:
+        path: The file.
+
+    Raises:
+        ConfigError: Naming the offending key and line (or the file when unreadable).
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), f"cannot read configuration: {exc}") from None
+    return parse_config(text, str(path))
+
+
+# --------------------------------------------------------------------------------------------
+# TOML writing (round trip)
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # JSON string escapes are valid TOML basic strings
+    if isinstance(value, Mapping):
+        items = ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items())
+        return f"{{ {items} }}" if items else "{}"
+    if isinstance(value, Sequence):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")
+
+
+def _toml_table(obj: object) -> list[str]:
+    return [
+        f"{f.name} = {_toml_value(getattr(obj, f.name))}"
+        for f in fields(obj)  # type: ignore[arg-type]
+        if getattr(obj, f.name) is not None
+    ]
+
+
+def dump_config(config: Config) -> str:
+    """Render `config` as TOML that `parse_config` reads back to an equal `Config`."""
+    out = ["[runtime]", *_toml_table(config.runtime), "", "[metrics]"]
+    out += [*_toml_table(config.metrics), ""]
+    if config.record is not None:
+        out += ["[record]", *_toml_table(config.record), ""]
+    if config.sim is not None:
+        out += ["[sim]", *_toml_table(config.sim), ""]
+    for feed in config.feeds:
+        out += ["[[feeds]]", *_toml_table(feed), ""]
+    for ref in config.strategies:
+        out += ["[[strategies]]", *_toml_table(ref), ""]
+    return "\n".join(out)
