@@ -12,7 +12,18 @@ Example:
 
 from __future__ import annotations
 
-from ._core import Book, BookUpdate, Quote, Simulator, Status, Trade
+from ._core import (
+    Book,
+    BookUpdate,
+    Funding,
+    Liquidation,
+    OpenInterest,
+    Quote,
+    Simulator,
+    Status,
+    Ticker,
+    Trade,
+)
 from ._core import __version__ as __version__
 from .config import Config, load_config
 from .data import ReplayResult, read, replay
@@ -27,6 +38,9 @@ __all__ = [
     "ConfigError",
     "Context",
     "EngineError",
+    "Funding",
+    "Liquidation",
+    "OpenInterest",
     "Quote",
     "ReplayError",
     "ReplayResult",
@@ -35,6 +49,7 @@ __all__ = [
     "SimulatorError",
     "Status",
     "Strategy",
+    "Ticker",
     "Trade",
     "XtraderError",
     "__version__",

@@ -49,6 +49,67 @@ class Quote:
     ask_size: float
     def to_dict(self) -> dict[str, Any]: ...
 
+class Ticker:
+    """A venue ticker: last trade, best quotes and 24 h statistics (channel `ticker`)."""
+
+    exchange: str
+    symbol: str
+    native_symbol: str
+    ts_exchange: int
+    ts_recv: int
+    last_price: float
+    last_size: float | None
+    bid_price: float | None
+    bid_size: float | None
+    ask_price: float | None
+    ask_size: float | None
+    open_24h: float | None
+    high_24h: float | None
+    low_24h: float | None
+    volume_24h: float | None
+    quote_volume_24h: float | None
+    def to_dict(self) -> dict[str, Any]: ...
+
+class Funding:
+    """Mark price, index price and funding of a perpetual (channel `funding`)."""
+
+    exchange: str
+    symbol: str
+    native_symbol: str
+    ts_exchange: int
+    ts_recv: int
+    mark_price: float | None
+    index_price: float | None
+    funding_rate: float | None
+    funding_time: int | None
+    next_funding_time: int | None
+    def to_dict(self) -> dict[str, Any]: ...
+
+class Liquidation:
+    """A liquidation order (channel `liquidations`); side `sell` = a long was liquidated."""
+
+    exchange: str
+    symbol: str
+    native_symbol: str
+    ts_exchange: int
+    ts_recv: int
+    side: Literal["buy", "sell"]
+    price: float
+    size: float
+    def to_dict(self) -> dict[str, Any]: ...
+
+class OpenInterest:
+    """Open interest in normalized units (channel `open_interest`)."""
+
+    exchange: str
+    symbol: str
+    native_symbol: str
+    ts_exchange: int
+    ts_recv: int
+    open_interest: float
+    open_interest_value: float | None
+    def to_dict(self) -> dict[str, Any]: ...
+
 class BookUpdate:
     """One depth message applied to a maintained book: the levels it changed (size 0 = removed)."""
 
@@ -81,7 +142,7 @@ class Status:
     ts: int
     def to_dict(self) -> dict[str, Any]: ...
 
-Event = Trade | Quote | BookUpdate | Status
+Event = Trade | Quote | BookUpdate | Status | Ticker | Funding | Liquidation | OpenInterest
 
 class Book:
     """Read-only view of a maintained L2 book (live: reads the current state)."""

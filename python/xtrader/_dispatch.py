@@ -11,7 +11,17 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ._core import Book, BookUpdate, Quote, Status, Trade
+from ._core import (
+    Book,
+    BookUpdate,
+    Funding,
+    Liquidation,
+    OpenInterest,
+    Quote,
+    Status,
+    Ticker,
+    Trade,
+)
 from .strategy import Context, Strategy, overrides
 
 if TYPE_CHECKING:
@@ -73,6 +83,16 @@ class Dispatcher:
         self._on_bbo = self._bound("on_bbo")
         self._on_book = self._bound("on_book")
         self._on_status = self._bound("on_status")
+        # the flat event types: (callback, counter, bound handlers)
+        self._routes: dict[type, tuple[str, str, list[tuple[Strategy, Callable[[Any], None]]]]] = {
+            cls: (name, counter, self._bound(name))
+            for cls, name, counter in (
+                (Ticker, "on_ticker", "dispatched_tickers"),
+                (Funding, "on_funding", "dispatched_funding"),
+                (Liquidation, "on_liquidation", "dispatched_liquidations"),
+                (OpenInterest, "on_open_interest", "dispatched_open_interest"),
+            )
+        }
         self._started: list[Strategy] = []
         self._stopped = False
         self._reported: set[tuple[int, str]] = set()
@@ -84,6 +104,10 @@ class Dispatcher:
             "dispatched_bbo": 0,
             "dispatched_book_updates": 0,
             "dispatched_statuses": 0,
+            "dispatched_tickers": 0,
+            "dispatched_funding": 0,
+            "dispatched_liquidations": 0,
+            "dispatched_open_interest": 0,
             "callback_errors": 0,
             "sink_errors": 0,
         }
@@ -134,6 +158,13 @@ class Dispatcher:
                 counters["dispatched_statuses"] += 1
                 for strategy, fn in self._on_status:
                     self._call(strategy, "on_status", fn, event, event)
+            else:
+                route = self._routes.get(type(event))
+                if route is not None:
+                    name, counter, handlers = route
+                    counters[counter] += 1
+                    for strategy, fn in handlers:
+                        self._call(strategy, name, fn, event, event)
         for view in pending.values():
             for strategy, fn in self._on_book:
                 self._call(strategy, "on_book", fn, view, view)

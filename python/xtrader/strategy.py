@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from ._core import Book, Quote, Status, Trade
+    from ._core import Book, Funding, Liquidation, OpenInterest, Quote, Status, Ticker, Trade
 
 __all__ = ["Context", "Strategy"]
 
@@ -99,6 +99,34 @@ class Strategy:
             quote: The best bid and ask with their sizes.
         """
 
+    def on_ticker(self, ticker: Ticker) -> None:
+        """Called for every venue ticker (last trade, best quotes, 24 h statistics).
+
+        Args:
+            ticker: The ticker.
+        """
+
+    def on_funding(self, funding: Funding) -> None:
+        """Called for mark price, index price and funding-rate updates of perpetuals.
+
+        Args:
+            funding: Mark, index, funding rate and funding times (ns).
+        """
+
+    def on_liquidation(self, liquidation: Liquidation) -> None:
+        """Called for every liquidation order the venue publishes.
+
+        Args:
+            liquidation: Side of the liquidation order, price and size.
+        """
+
+    def on_open_interest(self, open_interest: OpenInterest) -> None:
+        """Called for every open-interest update.
+
+        Args:
+            open_interest: Open interest in normalized units.
+        """
+
     def on_status(self, status: Status) -> None:
         """Called for feed and book health events (connected, resync, live, error...).
 
@@ -113,6 +141,10 @@ class Strategy:
 CALLBACKS: tuple[str, ...] = (
     "on_start",
     "on_trade",
+    "on_ticker",
+    "on_funding",
+    "on_liquidation",
+    "on_open_interest",
     "on_book",
     "on_bbo",
     "on_status",

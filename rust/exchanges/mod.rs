@@ -33,31 +33,62 @@ pub struct Channels {
     pub book: bool,
     /// Best bid/offer.
     pub bbo: bool,
+    /// Venue tickers (24 h statistics).
+    pub ticker: bool,
+    /// Mark price, index and funding.
+    pub funding: bool,
+    /// Liquidations.
+    pub liquidations: bool,
+    /// Open interest.
+    pub open_interest: bool,
 }
 
 impl Channels {
-    /// Every channel.
+    /// No channel.
+    pub const NONE: Channels = Channels {
+        trades: false,
+        book: false,
+        bbo: false,
+        ticker: false,
+        funding: false,
+        liquidations: false,
+        open_interest: false,
+    };
+
+    /// Trades, book and bbo: what every venue offers.
     pub const ALL: Channels = Channels {
         trades: true,
         book: true,
         bbo: true,
+        ..Channels::NONE
     };
+
+    /// Channel names, in a stable order.
+    pub const NAMES: [&'static str; 7] = [
+        "trades",
+        "book",
+        "bbo",
+        "ticker",
+        "funding",
+        "liquidations",
+        "open_interest",
+    ];
 
     /// Parse channel names; returns the first unknown name as the error.
     ///
     /// # Errors
     /// The unknown channel name.
     pub fn parse<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Self, &'a str> {
-        let mut c = Channels {
-            trades: false,
-            book: false,
-            bbo: false,
-        };
+        let mut c = Channels::NONE;
         for n in names {
             match n {
                 "trades" => c.trades = true,
                 "book" => c.book = true,
                 "bbo" => c.bbo = true,
+                "ticker" => c.ticker = true,
+                "funding" => c.funding = true,
+                "liquidations" => c.liquidations = true,
+                "open_interest" => c.open_interest = true,
                 other => return Err(other),
             }
         }

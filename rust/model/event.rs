@@ -83,6 +83,92 @@ pub struct BookDelta {
     pub asks: Vec<(f64, f64)>,
 }
 
+/// A venue ticker: last trade, best quotes and 24 h statistics (channel `ticker`).
+#[derive(Debug, Clone)]
+pub struct Ticker {
+    /// Interned symbol.
+    pub sym: Arc<SymbolMeta>,
+    /// Exchange time, ns.
+    pub ts_exchange: i64,
+    /// Local receive time, ns.
+    pub ts_recv: i64,
+    /// Last trade price.
+    pub last_price: f64,
+    /// Last trade size (normalized units).
+    pub last_size: Option<f64>,
+    /// Best bid price.
+    pub bid_price: Option<f64>,
+    /// Best bid size.
+    pub bid_size: Option<f64>,
+    /// Best ask price.
+    pub ask_price: Option<f64>,
+    /// Best ask size.
+    pub ask_size: Option<f64>,
+    /// Open price 24 h ago.
+    pub open_24h: Option<f64>,
+    /// 24 h high.
+    pub high_24h: Option<f64>,
+    /// 24 h low.
+    pub low_24h: Option<f64>,
+    /// 24 h volume in base-asset units.
+    pub volume_24h: Option<f64>,
+    /// 24 h volume in quote currency.
+    pub quote_volume_24h: Option<f64>,
+}
+
+/// Mark price, index and funding of a perpetual (channel `funding`).
+#[derive(Debug, Clone)]
+pub struct Funding {
+    /// Interned symbol.
+    pub sym: Arc<SymbolMeta>,
+    /// Exchange time, ns.
+    pub ts_exchange: i64,
+    /// Local receive time, ns.
+    pub ts_recv: i64,
+    /// Mark price.
+    pub mark_price: Option<f64>,
+    /// Index price.
+    pub index_price: Option<f64>,
+    /// Funding rate of the current period.
+    pub funding_rate: Option<f64>,
+    /// Settlement time of the current period, ns.
+    pub funding_time: Option<i64>,
+    /// Next funding time, ns.
+    pub next_funding_time: Option<i64>,
+}
+
+/// A liquidation order (channel `liquidations`).
+#[derive(Debug, Clone)]
+pub struct Liquidation {
+    /// Interned symbol.
+    pub sym: Arc<SymbolMeta>,
+    /// Exchange time, ns.
+    pub ts_exchange: i64,
+    /// Local receive time, ns.
+    pub ts_recv: i64,
+    /// Side of the liquidation order (`sell` = a long was liquidated).
+    pub side: Side,
+    /// Price.
+    pub price: f64,
+    /// Size (normalized units).
+    pub size: f64,
+}
+
+/// Open interest (channel `open_interest`).
+#[derive(Debug, Clone)]
+pub struct OpenInterest {
+    /// Interned symbol.
+    pub sym: Arc<SymbolMeta>,
+    /// Exchange time, ns.
+    pub ts_exchange: i64,
+    /// Local receive time, ns.
+    pub ts_recv: i64,
+    /// Open interest in normalized units (base asset; quote currency for inverse).
+    pub open_interest: f64,
+    /// Open interest value in quote currency, when the venue gives it.
+    pub open_interest_value: Option<f64>,
+}
+
 /// What a status event reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusKind {
@@ -205,6 +291,8 @@ pub enum StatusReason {
     ServerShutdown,
     /// A task panicked; the connection is restarted.
     Panic,
+    /// The runtime was stopped on purpose.
+    Stopped,
 }
 
 impl StatusReason {
@@ -227,6 +315,7 @@ impl StatusReason {
             Self::Silent { .. } => "stale",
             Self::ServerShutdown => "server_shutdown",
             Self::Panic => "panic",
+            Self::Stopped => "stopped",
         })
     }
 
@@ -275,6 +364,7 @@ impl StatusReason {
             Self::Silent { ms } => format!("no data for {ms} ms"),
             Self::ServerShutdown => "venue announced server shutdown".to_string(),
             Self::Panic => "internal panic in connection task; restarting".to_string(),
+            Self::Stopped => "stopped on request".to_string(),
         }
     }
 }
@@ -307,6 +397,14 @@ pub enum Event {
     Book(BookDelta),
     /// A status.
     Status(Status),
+    /// A ticker.
+    Ticker(Ticker),
+    /// Funding and mark price.
+    Funding(Funding),
+    /// A liquidation.
+    Liquidation(Liquidation),
+    /// Open interest.
+    OpenInterest(OpenInterest),
 }
 
 impl Event {
@@ -318,6 +416,10 @@ impl Event {
             Self::Bbo(_) => "bbo",
             Self::Book(_) => "book",
             Self::Status(_) => "status",
+            Self::Ticker(_) => "ticker",
+            Self::Funding(_) => "funding",
+            Self::Liquidation(_) => "liquidations",
+            Self::OpenInterest(_) => "open_interest",
         }
     }
 }

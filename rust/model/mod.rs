@@ -7,5 +7,8 @@ pub mod event;
 pub mod instrument;
 
 pub use book::{BookState, Level, OrderBook, SharedBook};
-pub use event::{Bbo, BookDelta, Event, Side, Status, StatusKind, StatusReason, Trade};
+pub use event::{
+    Bbo, BookDelta, Event, Funding, Liquidation, OpenInterest, Side, Status, StatusKind,
+    StatusReason, Ticker, Trade,
+};
 pub use instrument::{Instrument, InstrumentCache, InstrumentKind, SymbolMeta, Venue};

@@ -221,6 +221,16 @@ async fn run_socket(
         .await;
         shared.set_counters(id, proc.counters());
         let mut out = Vec::new();
+        if cancel.is_cancelled() {
+            // a deliberate stop: books keep their last state, one status says why
+            out.push(status(
+                spec.venue,
+                StatusKind::Disconnected,
+                StatusReason::Stopped,
+            ));
+            bus.publish(&mut out).await;
+            break;
+        }
         proc.on_disconnect(now_ns(), &mut out);
         match outcome {
             Ok(reason) => {

@@ -105,11 +105,7 @@ fn venue_of(url: &str) -> Option<Venue> {
 /// Symbols (uppercase native) and channels named in a combined-stream URL.
 fn streams_in_url(url: &str) -> (Vec<String>, Channels) {
     let mut syms: Vec<String> = Vec::new();
-    let mut ch = Channels {
-        trades: false,
-        book: false,
-        bbo: false,
-    };
+    let mut ch = Channels::NONE;
     let list = url.split_once("streams=").map_or("", |(_, r)| r);
     for name in list.split('/') {
         let Some((sym, kind)) = name.split_once('@') else {

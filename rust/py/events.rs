@@ -6,164 +6,132 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use pyo3::IntoPyObjectExt;
 
-use crate::model::{Bbo, BookDelta, BookState, Event, Status, SymbolMeta, Trade};
+use crate::model::{
+    Bbo, BookDelta, BookState, Event, Funding, Liquidation, OpenInterest, Status, SymbolMeta,
+    Ticker, Trade,
+};
 
-/// A trade.
-#[pyclass(frozen, module = "xtrader._core", name = "Trade")]
-pub struct PyTrade(pub Trade);
+/// Define a frozen Python class over a flat event struct: symbol fields, times, then the
+/// listed fields; `to_dict`, equality (field by field, floats bit-exact) and a readable repr.
+macro_rules! py_event {
+    ($(#[$doc:meta])* $py:ident($inner:ty), $name:literal, { $($field:ident : $ty:ty => |$e:ident| $get:expr),* $(,)? }) => {
+        $(#[$doc])*
+        #[pyclass(frozen, module = "xtrader._core", name = $name)]
+        pub struct $py(pub $inner);
 
-#[pymethods]
-impl PyTrade {
-    #[getter]
-    fn exchange(&self) -> &'static str {
-        self.0.sym.venue.id()
-    }
-    #[getter]
-    fn symbol(&self) -> &str {
-        &self.0.sym.symbol
-    }
-    #[getter]
-    fn native_symbol(&self) -> &str {
-        &self.0.sym.native
-    }
-    #[getter]
-    fn ts_exchange(&self) -> i64 {
-        self.0.ts_exchange
-    }
-    #[getter]
-    fn ts_recv(&self) -> i64 {
-        self.0.ts_recv
-    }
-    #[getter]
-    fn price(&self) -> f64 {
-        self.0.price
-    }
-    #[getter]
-    fn size(&self) -> f64 {
-        self.0.size
-    }
-    #[getter]
-    fn side(&self) -> &'static str {
-        self.0.side.as_str()
-    }
-    #[getter]
-    fn trade_id(&self) -> u64 {
-        self.0.trade_id
-    }
-    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let d = PyDict::new(py);
-        d.set_item("exchange", self.exchange())?;
-        d.set_item("symbol", self.symbol())?;
-        d.set_item("native_symbol", self.native_symbol())?;
-        d.set_item("ts_exchange", self.0.ts_exchange)?;
-        d.set_item("ts_recv", self.0.ts_recv)?;
-        d.set_item("price", self.0.price)?;
-        d.set_item("size", self.0.size)?;
-        d.set_item("side", self.side())?;
-        d.set_item("trade_id", self.0.trade_id)?;
-        Ok(d)
-    }
-    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
-        other.cast::<PyTrade>().is_ok_and(|o| {
-            let (a, b) = (&self.0, &o.get().0);
-            a.sym.native == b.sym.native
-                && a.sym.venue == b.sym.venue
-                && (a.ts_exchange, a.ts_recv, a.trade_id) == (b.ts_exchange, b.ts_recv, b.trade_id)
-                && a.price.to_bits() == b.price.to_bits()
-                && a.size.to_bits() == b.size.to_bits()
-                && a.side == b.side
-        })
-    }
-    fn __repr__(&self) -> String {
-        format!(
-            "Trade({} {} {} {}@{} id={} ts={})",
-            self.exchange(),
-            self.symbol(),
-            self.side(),
-            self.0.size,
-            self.0.price,
-            self.0.trade_id,
-            self.0.ts_exchange
-        )
-    }
+        #[pymethods]
+        impl $py {
+            #[getter]
+            fn exchange(&self) -> &'static str {
+                self.0.sym.venue.id()
+            }
+            #[getter]
+            fn symbol(&self) -> &str {
+                &self.0.sym.symbol
+            }
+            #[getter]
+            fn native_symbol(&self) -> &str {
+                &self.0.sym.native
+            }
+            #[getter]
+            fn ts_exchange(&self) -> i64 {
+                self.0.ts_exchange
+            }
+            #[getter]
+            fn ts_recv(&self) -> i64 {
+                self.0.ts_recv
+            }
+            $(
+                #[getter]
+                fn $field(&self) -> $ty {
+                    let $e = &self.0;
+                    $get
+                }
+            )*
+            fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+                let d = PyDict::new(py);
+                d.set_item("exchange", self.exchange())?;
+                d.set_item("symbol", self.symbol())?;
+                d.set_item("native_symbol", self.native_symbol())?;
+                d.set_item("ts_exchange", self.0.ts_exchange)?;
+                d.set_item("ts_recv", self.0.ts_recv)?;
+                $(d.set_item(stringify!($field), self.$field())?;)*
+                Ok(d)
+            }
+            fn __eq__(&self, other: &Bound<'_, PyAny>) -> PyResult<bool> {
+                match other.cast::<$py>() {
+                    Ok(o) => self.to_dict(other.py())?.eq(o.get().to_dict(other.py())?),
+                    Err(_) => Ok(false),
+                }
+            }
+            fn __repr__(&self) -> String {
+                let mut s = format!("{}({} {} ts={}", $name, self.exchange(), self.symbol(), self.0.ts_exchange);
+                $(s.push_str(&format!(" {}={:?}", stringify!($field), self.$field()));)*
+                s.push(')');
+                s
+            }
+        }
+    };
 }
 
-/// Best bid and offer.
-#[pyclass(frozen, module = "xtrader._core", name = "Quote")]
-pub struct PyQuote(pub Bbo);
+py_event!(
+    /// A trade.
+    PyTrade(Trade), "Trade", {
+    price: f64 => |e| e.price,
+    size: f64 => |e| e.size,
+    side: &'static str => |e| e.side.as_str(),
+    trade_id: u64 => |e| e.trade_id,
+});
 
-#[pymethods]
-impl PyQuote {
-    #[getter]
-    fn exchange(&self) -> &'static str {
-        self.0.sym.venue.id()
-    }
-    #[getter]
-    fn symbol(&self) -> &str {
-        &self.0.sym.symbol
-    }
-    #[getter]
-    fn native_symbol(&self) -> &str {
-        &self.0.sym.native
-    }
-    #[getter]
-    fn ts_exchange(&self) -> i64 {
-        self.0.ts_exchange
-    }
-    #[getter]
-    fn ts_recv(&self) -> i64 {
-        self.0.ts_recv
-    }
-    #[getter]
-    fn bid_price(&self) -> f64 {
-        self.0.bid_price
-    }
-    #[getter]
-    fn bid_size(&self) -> f64 {
-        self.0.bid_size
-    }
-    #[getter]
-    fn ask_price(&self) -> f64 {
-        self.0.ask_price
-    }
-    #[getter]
-    fn ask_size(&self) -> f64 {
-        self.0.ask_size
-    }
-    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let d = PyDict::new(py);
-        d.set_item("exchange", self.exchange())?;
-        d.set_item("symbol", self.symbol())?;
-        d.set_item("native_symbol", self.native_symbol())?;
-        d.set_item("ts_exchange", self.0.ts_exchange)?;
-        d.set_item("ts_recv", self.0.ts_recv)?;
-        d.set_item("bid_price", self.0.bid_price)?;
-        d.set_item("bid_size", self.0.bid_size)?;
-        d.set_item("ask_price", self.0.ask_price)?;
-        d.set_item("ask_size", self.0.ask_size)?;
-        Ok(d)
-    }
-    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
-        other.cast::<PyQuote>().is_ok_and(|o| {
-            let (a, b) = (&self.0, &o.get().0);
-            a.sym.native == b.sym.native
-                && (a.ts_exchange, a.ts_recv) == (b.ts_exchange, b.ts_recv)
-                && [a.bid_price, a.bid_size, a.ask_price, a.ask_size].map(f64::to_bits)
-                    == [b.bid_price, b.bid_size, b.ask_price, b.ask_size].map(f64::to_bits)
-        })
-    }
-    fn __repr__(&self) -> String {
-        format!(
-            "Quote({} {} {}x{} / {}x{})",
-            self.exchange(),
-            self.symbol(),
-            self.0.bid_size,
-            self.0.bid_price,
-            self.0.ask_price,
-            self.0.ask_size
-        )
-    }
-}
+py_event!(
+    /// Best bid and offer.
+    PyQuote(Bbo), "Quote", {
+    bid_price: f64 => |e| e.bid_price,
+    bid_size: f64 => |e| e.bid_size,
+    ask_price: f64 => |e| e.ask_price,
+    ask_size: f64 => |e| e.ask_size,
+});
+
+py_event!(
+    /// A venue ticker: last trade, best quotes and 24 h statistics.
+    PyTicker(Ticker), "Ticker", {
+    last_price: f64 => |e| e.last_price,
+    last_size: Option<f64> => |e| e.last_size,
+    bid_price: Option<f64> => |e| e.bid_price,
+    bid_size: Option<f64> => |e| e.bid_size,
+    ask_price: Option<f64> => |e| e.ask_price,
+    ask_size: Option<f64> => |e| e.ask_size,
+    open_24h: Option<f64> => |e| e.open_24h,
+    high_24h: Option<f64> => |e| e.high_24h,
+    low_24h: Option<f64> => |e| e.low_24h,
+    volume_24h: Option<f64> => |e| e.volume_24h,
+    quote_volume_24h: Option<f64> => |e| e.quote_volume_24h,
+});
+
+py_event!(
+    /// Mark price, index price and funding of a perpetual.
+    PyFunding(Funding), "Funding", {
+    mark_price: Option<f64> => |e| e.mark_price,
+    index_price: Option<f64> => |e| e.index_price,
+    funding_rate: Option<f64> => |e| e.funding_rate,
+    funding_time: Option<i64> => |e| e.funding_time,
+    next_funding_time: Option<i64> => |e| e.next_funding_time,
+});
+
+py_event!(
+    /// A liquidation order (`side` is the liquidation order's side: `sell` = a long was liquidated).
+    PyLiquidation(Liquidation), "Liquidation", {
+    side: &'static str => |e| e.side.as_str(),
+    price: f64 => |e| e.price,
+    size: f64 => |e| e.size,
+});
+
+py_event!(
+    /// Open interest in normalized units.
+    PyOpenInterest(OpenInterest), "OpenInterest", {
+    open_interest: f64 => |e| e.open_interest,
+    open_interest_value: Option<f64> => |e| e.open_interest_value,
+});
 
 /// One depth message applied to a maintained book.
 #[pyclass(frozen, module = "xtrader._core", name = "BookUpdate")]
@@ -474,5 +442,9 @@ pub fn to_py(py: Python<'_>, ev: Event) -> PyResult<Py<PyAny>> {
         Event::Bbo(b) => PyQuote(b).into_py_any(py),
         Event::Book(d) => PyBookUpdate(d).into_py_any(py),
         Event::Status(s) => PyStatus(s).into_py_any(py),
+        Event::Ticker(t) => PyTicker(t).into_py_any(py),
+        Event::Funding(f) => PyFunding(f).into_py_any(py),
+        Event::Liquidation(l) => PyLiquidation(l).into_py_any(py),
+        Event::OpenInterest(o) => PyOpenInterest(o).into_py_any(py),
     }
 }

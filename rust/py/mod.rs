@@ -48,6 +48,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<events::PyQuote>()?;
     m.add_class::<events::PyBookUpdate>()?;
     m.add_class::<events::PyStatus>()?;
+    m.add_class::<events::PyTicker>()?;
+    m.add_class::<events::PyFunding>()?;
+    m.add_class::<events::PyLiquidation>()?;
+    m.add_class::<events::PyOpenInterest>()?;
     m.add_class::<events::PyBook>()?;
     m.add_class::<engine::PyEngine>()?;
     m.add_class::<sim::PySimulator>()?;

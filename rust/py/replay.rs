@@ -101,7 +101,12 @@ impl Columns {
                 self.q_ap.push(q.ask_price);
                 self.q_as.push(q.ask_size);
             }
-            Event::Status(_) => {}
+            // not columns of a replay result yet (venues that emit them add frames with them)
+            Event::Status(_)
+            | Event::Ticker(_)
+            | Event::Funding(_)
+            | Event::Liquidation(_)
+            | Event::OpenInterest(_) => {}
         }
     }
 }
