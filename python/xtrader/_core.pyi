@@ -1,9 +1,30 @@
 """Type stub for the compiled core `xtrader._core` (the contract between Rust and Python)."""
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, final
 
 import polars as pl
+
+__all__ = [
+    "Book",
+    "BookUpdate",
+    "Engine",
+    "EngineError",
+    "Funding",
+    "Liquidation",
+    "OpenInterest",
+    "Quote",
+    "ReplayError",
+    "ReplayResult",
+    "Simulator",
+    "SimulatorError",
+    "Status",
+    "Ticker",
+    "Trade",
+    "XtraderError",
+    "__version__",
+    "replay_capture",
+]
 
 __version__: str
 
@@ -21,6 +42,7 @@ class ReplayError(XtraderError):
 class SimulatorError(XtraderError):
     """The simulator could not start."""
 
+@final
 class Trade:
     """One trade; `side` is the aggressor side."""
 
@@ -35,6 +57,7 @@ class Trade:
     trade_id: int
     def to_dict(self) -> dict[str, Any]: ...
 
+@final
 class Quote:
     """Best bid and offer (channel `bbo`)."""
 
@@ -49,6 +72,7 @@ class Quote:
     ask_size: float
     def to_dict(self) -> dict[str, Any]: ...
 
+@final
 class Ticker:
     """A venue ticker: last trade, best quotes and 24 h statistics (channel `ticker`)."""
 
@@ -70,6 +94,7 @@ class Ticker:
     quote_volume_24h: float | None
     def to_dict(self) -> dict[str, Any]: ...
 
+@final
 class Funding:
     """Mark price, index price and funding of a perpetual (channel `funding`)."""
 
@@ -85,6 +110,7 @@ class Funding:
     next_funding_time: int | None
     def to_dict(self) -> dict[str, Any]: ...
 
+@final
 class Liquidation:
     """A liquidation order (channel `liquidations`); side `sell` = a long was liquidated."""
 
@@ -98,6 +124,7 @@ class Liquidation:
     size: float
     def to_dict(self) -> dict[str, Any]: ...
 
+@final
 class OpenInterest:
     """Open interest in normalized units (channel `open_interest`)."""
 
@@ -110,6 +137,7 @@ class OpenInterest:
     open_interest_value: float | None
     def to_dict(self) -> dict[str, Any]: ...
 
+@final
 class BookUpdate:
     """One depth message applied to a maintained book: the levels it changed (size 0 = removed)."""
 
@@ -125,6 +153,7 @@ class BookUpdate:
     book: Book
     def to_dict(self) -> dict[str, Any]: ...
 
+@final
 class Status:
     """Feed and book health.
 
@@ -144,6 +173,7 @@ class Status:
 
 Event = Trade | Quote | BookUpdate | Status | Ticker | Funding | Liquidation | OpenInterest
 
+@final
 class Book:
     """Read-only view of a maintained L2 book (live: reads the current state)."""
 
@@ -174,24 +204,25 @@ class Book:
     def depth(self) -> tuple[int, int]: ...
     def to_polars(self, depth: int | None = None) -> pl.DataFrame: ...
 
+@final
 class Engine:
     """The tokio runtime, connectors, books, event bus and metrics server.
 
     overflow: "block" (back-pressure to the socket, nothing dropped) or "drop_oldest".
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         queue_capacity: int = 65536,
         overflow: Literal["block", "drop_oldest"] = "block",
         worker_threads: int = 2,
         metrics_addr: str | None = None,
-    ) -> None: ...
+    ) -> Engine: ...
     def add_feed(
         self,
         exchange: str,
         symbols: Sequence[str],
-        channels: Sequence[str] = ("trades", "book", "bbo"),
+        channels: Sequence[str] = ...,
         ws_url: str | None = None,
         rest_url: str | None = None,
         depth_limit: int = 1000,
@@ -212,26 +243,29 @@ class Engine:
     def metrics_addr(self) -> str | None: ...
     def metrics_text(self) -> str: ...
 
+@final
 class Simulator:
     """Loopback exchange simulator speaking the Binance spot protocol (websocket + REST)."""
 
-    def __init__(
-        self,
-        symbols: Sequence[str] = ("BTCUSDT", "ETHUSDT"),
+    def __new__(
+        cls,
+        symbols: Sequence[str] = ...,
         rate: float = 1000.0,
         seed: int = 1,
-        host: str = "127.0.0.1",
+        host: str = ...,
         port: int = 0,
         capture: str | None = None,
         rest: Sequence[str] | None = None,
         ping_interval_ms: int = 20000,
         depth_levels: int = 200,
         speed: float = 1.0,
-        max_client_msgs_per_s: int | None = 5,
+        max_client_msgs_per_s: int | None = ...,
         worker_threads: int = 1,
-    ) -> None: ...
+    ) -> Simulator: ...
     def __enter__(self) -> Simulator: ...
-    def __exit__(self, *exc: object) -> bool: ...
+    def __exit__(
+        self, exc_type: object | None, exc_value: object | None, traceback: object | None
+    ) -> bool: ...
     def start(self) -> None: ...
     def stop(self) -> None: ...
     @property
@@ -247,6 +281,7 @@ class Simulator:
         """Answer the next `count` depth snapshot requests for symbol with HTTP 500."""
     def stats(self) -> dict[str, int]: ...
 
+@final
 class ReplayResult:
     exchange: str
     trades: dict[str, list[Any]]
@@ -259,7 +294,7 @@ class ReplayResult:
 
 def replay_capture(
     capture: str,
-    rest: Sequence[str] = (),
+    rest: Sequence[str] = ...,
     exchange: str | None = None,
     collect_events: bool = False,
 ) -> ReplayResult: ...

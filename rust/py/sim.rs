@@ -170,13 +170,16 @@ impl PySimulator {
         Ok(slf)
     }
 
+    #[pyo3(signature = (exc_type, exc_value, traceback))]
     fn __exit__(
         &self,
         py: Python<'_>,
-        _t: Option<Bound<'_, PyAny>>,
-        _v: Option<Bound<'_, PyAny>>,
-        _tb: Option<Bound<'_, PyAny>>,
+        exc_type: Option<Bound<'_, PyAny>>,
+        exc_value: Option<Bound<'_, PyAny>>,
+        traceback: Option<Bound<'_, PyAny>>,
     ) -> bool {
+        // exceptions propagate: stopping is all the context manager does
+        let _ = (exc_type, exc_value, traceback);
         self.stop(py);
         false
     }
