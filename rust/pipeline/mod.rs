@@ -2,6 +2,7 @@
 //! tokio runtime, and the replay driver.
 
 pub mod bus;
+pub mod columns;
 pub mod engine;
 pub mod feed;
 pub mod replay;

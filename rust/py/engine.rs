@@ -9,9 +9,11 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use super::events::{to_py, PyBook};
+use super::frames::tables;
 use super::EngineError;
 use crate::exchanges::binance::TradeStream;
 use crate::exchanges::Channels;
+use crate::model::Event;
 use crate::model::Venue;
 use crate::pipeline::bus::OverflowPolicy;
 use crate::pipeline::engine::{Engine, EngineConfig};
@@ -24,6 +26,25 @@ const WAIT_SLICE: Duration = Duration::from_millis(100);
 #[pyclass(frozen, module = "xtrader._core", name = "Engine")]
 pub struct PyEngine {
     inner: Mutex<Engine>,
+}
+
+impl PyEngine {
+    /// Wait (GIL released, in slices so Ctrl-C gets through) for up to `max_events` events.
+    fn wait(&self, py: Python<'_>, max_events: usize, timeout_ms: u64) -> PyResult<Vec<Event>> {
+        let bus = self.inner.lock().bus().clone();
+        let mut events = Vec::with_capacity(max_events.min(65536));
+        let deadline = std::time::Instant::now() + Duration::from_millis(timeout_ms);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let slice = left.min(WAIT_SLICE);
+            let n = py.detach(|| bus.pop_batch(&mut events, max_events.max(1), slice));
+            if n > 0 || left <= WAIT_SLICE {
+                break;
+            }
+            py.check_signals()?;
+        }
+        Ok(events)
+    }
 }
 
 #[pymethods]
@@ -121,23 +142,33 @@ impl PyEngine {
         max_events: usize,
         timeout_ms: u64,
     ) -> PyResult<Bound<'py, PyList>> {
-        let bus = self.inner.lock().bus().clone();
-        let mut events = Vec::with_capacity(max_events.min(4096));
-        let deadline = std::time::Instant::now() + Duration::from_millis(timeout_ms);
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let slice = left.min(WAIT_SLICE);
-            let n = py.detach(|| bus.pop_batch(&mut events, max_events.max(1), slice));
-            if n > 0 || left <= WAIT_SLICE {
-                break;
-            }
-            py.check_signals()?;
-        }
+        let events = self.wait(py, max_events, timeout_ms)?;
         let objs: Vec<Py<PyAny>> = events
             .into_iter()
             .map(|e| to_py(py, e))
             .collect::<PyResult<_>>()?;
         PyList::new(py, objs)
+    }
+
+    /// Wait like `next_batch`, then return `(events, frames)`: status events (and every event
+    /// as an object when `objects`) plus one Arrow table per channel that had rows.
+    #[pyo3(signature = (max_events=65536, timeout_ms=100, objects=false))]
+    fn next_frames<'py>(
+        &self,
+        py: Python<'py>,
+        max_events: usize,
+        timeout_ms: u64,
+        objects: bool,
+    ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyDict>)> {
+        let events = self.wait(py, max_events, timeout_ms)?;
+        let frames = tables(py, &events, false)?;
+        let list = PyList::empty(py);
+        for ev in events {
+            if objects || matches!(ev, Event::Status(_)) {
+                list.append(to_py(py, ev)?)?;
+            }
+        }
+        Ok((list, frames))
     }
 
     fn book(&self, exchange: &str, symbol: &str) -> Option<PyBook> {

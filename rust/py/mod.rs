@@ -3,6 +3,7 @@
 
 mod engine;
 mod events;
+mod frames;
 mod replay;
 mod sim;
 
