@@ -32,6 +32,24 @@ fn num(s: &str) -> Option<f64> {
     fast_float2::parse::<f64, _>(s).ok()
 }
 
+/// Venue milliseconds to nanoseconds; `None` when out of range (a malformed frame).
+#[inline]
+fn ms_to_ns(ms: i64) -> Option<i64> {
+    ms.checked_mul(MS)
+}
+
+/// A price from the wire: finite and positive, else the frame is malformed.
+#[inline]
+fn wire_price(s: &str) -> Option<f64> {
+    num(s).filter(|v| v.is_finite() && *v > 0.0)
+}
+
+/// A size from the wire: finite and not negative (0 removes a level), else malformed.
+#[inline]
+fn wire_size(s: &str) -> Option<f64> {
+    num(s).filter(|v| v.is_finite() && *v >= 0.0)
+}
+
 /// A depth diff with its levels parsed, kept while a symbol waits for its snapshot.
 #[derive(Debug, Clone)]
 struct Diff {
@@ -316,14 +334,18 @@ impl BinanceProcessor {
         let Some(idx) = self.lookup(d.symbol, ts_recv, out) else {
             return;
         };
-        let (Some(bids), Some(asks)) = (parse_levels(&d.bids), parse_levels(&d.asks)) else {
+        let (Some(bids), Some(asks), Some(ts_exchange)) = (
+            parse_levels(&d.bids),
+            parse_levels(&d.asks),
+            ms_to_ns(d.tx_time.unwrap_or(d.event_time)),
+        ) else {
             return self.malformed(frame, 0, ts_recv, out);
         };
         let diff = Diff {
             first_id: d.first_id,
             last_id: d.last_id,
             prev_last_id: d.prev_last_id,
-            ts_exchange: d.tx_time.unwrap_or(d.event_time) * MS,
+            ts_exchange,
             ts_recv,
             bids,
             asks,
@@ -492,13 +514,15 @@ impl BinanceProcessor {
         let Some(idx) = self.lookup(symbol, ts_recv, out) else {
             return;
         };
-        let (Some(price), Some(size)) = (num(price), num(qty)) else {
+        let (Some(price), Some(size), Some(ts_exchange)) =
+            (wire_price(price), wire_size(qty), ms_to_ns(time))
+        else {
             return self.malformed(frame, 0, ts_recv, out);
         };
         self.counters.trades += 1;
         out.push(Event::Trade(Trade {
             sym: self.metas[idx].clone(),
-            ts_exchange: time * MS,
+            ts_exchange,
             ts_recv,
             price,
             size,
@@ -520,18 +544,19 @@ impl BinanceProcessor {
         let Some(idx) = self.lookup(t.symbol, ts_recv, out) else {
             return;
         };
-        let (Some(bp), Some(bs), Some(ap), Some(az)) = (
-            num(t.bid_price),
-            num(t.bid_qty),
-            num(t.ask_price),
-            num(t.ask_qty),
+        let (Some(bp), Some(bs), Some(ap), Some(az), Some(ts_exchange)) = (
+            wire_price(t.bid_price),
+            wire_size(t.bid_qty),
+            wire_price(t.ask_price),
+            wire_size(t.ask_qty),
+            ms_to_ns(t.tx_time.or(t.event_time).unwrap_or(0)),
         ) else {
             return self.malformed(frame, 0, ts_recv, out);
         };
         self.counters.bbo += 1;
         out.push(Event::Bbo(Bbo {
             sym: self.metas[idx].clone(),
-            ts_exchange: t.tx_time.or(t.event_time).unwrap_or(0) * MS,
+            ts_exchange,
             ts_recv,
             bid_price: bp,
             bid_size: bs,
@@ -559,7 +584,7 @@ impl BinanceProcessor {
 fn parse_levels(levels: &[[&str; 2]]) -> Option<Vec<(f64, f64)>> {
     let mut v = Vec::with_capacity(levels.len());
     for [p, q] in levels {
-        v.push((num(p)?, num(q)?));
+        v.push((wire_price(p)?, wire_size(q)?));
     }
     Some(v)
 }
@@ -689,7 +714,8 @@ impl ExchangeProcessor for BinanceProcessor {
         st.phase = Phase::AwaitFirst;
         st.last_id = last;
         let buffered = std::mem::take(&mut st.buffer);
-        let ts_exchange = snap.tx_time.unwrap_or(0) * MS;
+        // an out-of-range time in a snapshot is not worth rejecting the book over
+        let ts_exchange = ms_to_ns(snap.tx_time.unwrap_or(0)).unwrap_or(0);
         if let Some(book) = self.metas.get(idx).and_then(|m| m.book.as_ref()) {
             let mut b = book.write();
             b.clear();
@@ -801,3 +827,6 @@ impl ExchangeProcessor for BinanceProcessor {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod fuzz;
