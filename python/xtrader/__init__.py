@@ -27,7 +27,14 @@ from ._core import (
 from ._core import __version__ as __version__
 from .config import Config, load_config
 from .data import ReplayResult, read, replay
-from .exceptions import ConfigError, EngineError, ReplayError, SimulatorError, XtraderError
+from .exceptions import (
+    ConfigError,
+    EngineError,
+    ReplayError,
+    SimulatorError,
+    StrategyError,
+    XtraderError,
+)
 from .runtime import Runtime
 from .strategy import Context, Strategy
 
@@ -49,6 +56,7 @@ __all__ = [
     "SimulatorError",
     "Status",
     "Strategy",
+    "StrategyError",
     "Ticker",
     "Trade",
     "XtraderError",

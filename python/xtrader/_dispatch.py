@@ -84,7 +84,9 @@ def describe(event: object) -> str:
     return f"{type(event).__name__} {text}"
 
 
-def _predicate(exchanges: frozenset[str] | None, symbols: frozenset[str] | None) -> Predicate | None:
+def _predicate(
+    exchanges: frozenset[str] | None, symbols: frozenset[str] | None
+) -> Predicate | None:
     """Exchange/symbol test of one event (None when the strategy takes everything)."""
     if exchanges is None and symbols is None:
         return None
@@ -272,7 +274,7 @@ class Dispatcher:
                 if self.failure is not None:
                     return
 
-    def dispatch_frames(self, frames: Mapping[str, object]) -> None:
+    def dispatch_frames(self, frames: Mapping[str, Any]) -> None:
         """Deliver columnar tables (channel -> Arrow table or polars frame) to ``on_batch``.
 
         One call per strategy and channel with rows (after its filters), channels in the
@@ -303,7 +305,9 @@ class Dispatcher:
                 try:
                     fn(channel, part)
                 except Exception as exc:
-                    self._report(strategy, "on_batch", f"{channel} frame of {part.height} rows", exc)
+                    self._report(
+                        strategy, "on_batch", f"{channel} frame of {part.height} rows", exc
+                    )
                     if self.failure is not None:
                         return
 

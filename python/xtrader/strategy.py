@@ -233,13 +233,10 @@ class Strategy:
         symbols: Iterable[str] | None = None,
         channels: Iterable[str] | None = None,
     ) -> None:
-        # instance attributes shadow the class-level defaults
-        if exchanges is not None:
-            self.__dict__["exchanges"] = tuple(exchanges)
-        if symbols is not None:
-            self.__dict__["symbols"] = tuple(symbols)
-        if channels is not None:
-            self.__dict__["channels"] = tuple(channels)
+        # instance attributes shadow the class-level defaults (validated by `filters`)
+        for attr, value in (("exchanges", exchanges), ("symbols", symbols), ("channels", channels)):
+            if value is not None:
+                self.__dict__[attr] = value if isinstance(value, str) else tuple(value)
 
     @property
     def name(self) -> str:
