@@ -26,7 +26,7 @@ from ._core import (
 )
 from ._core import __version__ as __version__
 from .config import Config, load_config
-from .data import ReplayResult, read, replay
+from .data import ReplayResult, book_at, read, replay
 from .exceptions import (
     ConfigError,
     EngineError,
@@ -61,6 +61,7 @@ __all__ = [
     "Trade",
     "XtraderError",
     "__version__",
+    "book_at",
     "load_config",
     "read",
     "replay",
