@@ -161,6 +161,21 @@ class Dispatcher:
                 self._batch_handlers.append(
                     (strategy, strategy.on_batch, (exchanges, symbols, channels))
                 )
+        # per event type: the callable the hot loop calls (the bound callback itself when one
+        # unfiltered strategy handles the type) and who to blame when it raises
+        self._fast: dict[type, Callable[[Any], None]] = {}
+        self._owner: dict[type, tuple[Strategy, str]] = {}
+        for cls, handlers in self._routes.items():
+            strategy, name, fn, accept = handlers[0]
+            if len(handlers) == 1 and accept is None:
+                self._fast[cls] = fn
+                self._owner[cls] = (strategy, name)
+            else:
+                self._fast[cls] = self._fan_out(handlers)
+        for cls in _ROUTES:
+            self._fast.setdefault(cls, _ignore)
+        self._fast[BookUpdate] = self._on_book_update
+        self._pending: dict[tuple[str, str], tuple[Book, BookUpdate]] = {}
         self._started: list[Strategy] = []
         self._stopped = False
         self._reported: set[tuple[int, str]] = set()
@@ -226,42 +241,83 @@ class Dispatcher:
     # ------------------------------------------------------------------------------ delivery
 
     def dispatch(self, batch: Sequence[Event]) -> None:
-        """Deliver one batch of event objects, in order."""
+        """Deliver one batch of event objects, in order.
+
+        Hot path: one dict lookup and one call per event when a single unfiltered strategy
+        handles that event type; the ``try`` is around the whole loop (free until something
+        raises) and the loop resumes after the failing event.
+        """
         if self.failure is not None:
             return
         counters = self.counters
         counters["dispatched_batches"] += 1
         counters["dispatched_events"] += len(batch)
-        routes = self._routes.get
+        deliver = self._fast
         pending: dict[tuple[str, str], tuple[Book, BookUpdate]] = {}
-        for event in batch:
-            handlers = routes(type(event))
-            if handlers is not None:
-                for strategy, name, fn, accept in handlers:
-                    if accept is not None and not accept(event):
-                        continue
-                    try:
-                        fn(event)
-                    except Exception as exc:
-                        self._report(strategy, name, event, exc)
-                        if self.failure is not None:
-                            return
-            elif type(event) is BookUpdate:
-                view = self._book_view(event)
-                if self._coalesce:
-                    pending[(event.exchange, event.symbol)] = (view, event)
-                else:
-                    self._deliver_book(view, event)
-                    if self.failure is not None:
-                        return
-        for view, event in pending.values():
-            self._deliver_book(view, event)
+        self._pending = pending
+        events = iter(batch)
+        while True:
+            event: Any = None
+            try:
+                for event in events:
+                    deliver[type(event)](event)
+                break
+            except _Abort:
+                return
+            except Exception as exc:
+                owner = self._owner.get(type(event))
+                if owner is None:  # not an event type: skip it
+                    if type(event) in deliver:
+                        raise  # a bug in the dispatcher itself
+                    continue
+                self._report(owner[0], owner[1], event, exc)
+                if self.failure is not None:
+                    return
+        for view, update in pending.values():
+            self._deliver_book(view, update)
             if self.failure is not None:
                 return
-        for cls, count in Counter(map(type, batch)).items():
+        self._count_types(batch)
+
+    def _count_types(self, batch: Sequence[Event]) -> None:
+        """Per-type counters; a batch of one type (the common case at load) is one C scan."""
+        if not batch:
+            return
+        types = list(map(type, batch))
+        first = types[0]
+        same = types.count(first)
+        tally = {first: same} if same == len(types) else Counter(types)
+        counters = self.counters
+        for cls, count in tally.items():
             route = _ROUTES.get(cls)
             if route is not None:
                 counters[route[2]] += count
+
+    def _on_book_update(self, event: BookUpdate) -> None:
+        view = self._book_view(event)
+        if self._coalesce:
+            self._pending[(event.exchange, event.symbol)] = view, event
+        else:
+            self._deliver_book(view, event)
+            if self.failure is not None:
+                raise _Abort
+
+    def _fan_out(self, handlers: list[Handler]) -> Callable[[Any], None]:
+        """One callable delivering an event to several (or filtered) handlers, in order."""
+        report = self._report
+
+        def deliver(event: Any) -> None:
+            for strategy, name, fn, accept in handlers:
+                if accept is not None and not accept(event):
+                    continue
+                try:
+                    fn(event)
+                except Exception as exc:
+                    report(strategy, name, event, exc)
+                    if self.failure is not None:
+                        raise _Abort from None
+
+        return deliver
 
     def _deliver_book(self, view: Book, event: BookUpdate) -> None:
         for strategy, name, fn, accept in self._book_handlers:
@@ -408,6 +464,14 @@ class Dispatcher:
 
 
 _EVENT_TYPES = (*_ROUTES, Book)
+
+
+class _Abort(Exception):  # noqa: N818 - control flow, not an error
+    """Raised by a fan-out after a failure under ``on_error="stop"``: end the batch."""
+
+
+def _ignore(event: object) -> None:
+    """Delivery of an event type no strategy handles."""
 
 
 def _live_book(update: BookUpdate) -> Book:
