@@ -41,6 +41,13 @@ class Trivial(xt.Strategy):
         self.n += 1
 
 
+class TrivialQuotes(Trivial):
+    """Counts trades and quotes (the load run subscribes to both)."""
+
+    def on_bbo(self, quote: xt.Quote) -> None:
+        self.n += 1
+
+
 class Rows(xt.Strategy):
     """Counts the rows handed to ``on_batch`` per channel."""
 
@@ -142,7 +149,7 @@ def load_run(mode: str, seconds: float, symbols: tuple[str, ...]) -> dict[str, A
             "binance", list(symbols), channels=("trades", "bbo"), ws_url=sim.ws_url,
             rest_url=sim.rest_url,
         )  # fmt: skip
-        strategy: xt.Strategy = Trivial() if mode == "events" else Rows()
+        strategy: xt.Strategy = TrivialQuotes() if mode == "events" else Rows()
         rt.add_strategy(strategy)
         t0 = time.perf_counter()
         rt.run(duration=seconds)
