@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -265,3 +266,14 @@ def test_on_stop_called_when_on_start_raises(sim: xt.Simulator) -> None:
     rt.run(duration=0.5)
     assert strategy.stopped == 1
     assert rt.callback_errors() == {"BadStart.on_start": 1}
+
+
+def test_replay_delivers_on_batch_and_filters(captures: Path) -> None:
+    rest = [captures / "BINANCE.http.0.0", captures / "BINANCE.0"]
+    columns, counting = Columns(), Counting(channels=("trades",))
+    res = xt.replay(captures / "BINANCE.ws.1.0", rest=rest, strategies=[columns, counting])
+    assert columns.rows.get("trades", 0) == res.trades.height == columns.trades
+    assert columns.rows.get("bbo", 0) == res.bbo.height == columns.quotes
+    assert columns.rows.get("book", 0) == res.book_updates.height
+    assert len(counting.trades) == res.trades.height and counting.books == []
+    assert counting.stopped == 1
