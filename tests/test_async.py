@@ -120,3 +120,23 @@ def test_events_rejects_unknown_channel(sim: xt.Simulator) -> None:
     with pytest.raises(ValueError, match="unknown channel"):
         rt.events(channels=["candles"])
     rt.close()
+
+
+def test_cancel_while_starting_stops_the_engine(sim: xt.Simulator) -> None:
+    async def main() -> xt.Runtime:
+        rt = _runtime(sim)
+
+        async def consume() -> None:
+            async with rt:
+                async for _ in rt.events():
+                    pass
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.001)  # inside the engine start
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return rt
+
+    rt = asyncio.run(main())
+    assert not rt.running and not rt._engine.running

@@ -277,3 +277,10 @@ def test_replay_delivers_on_batch_and_filters(captures: Path) -> None:
     assert columns.rows.get("book", 0) == res.book_updates.height
     assert len(counting.trades) == res.trades.height and counting.books == []
     assert counting.stopped == 1
+
+
+def test_add_strategy_validates_filters(sim: xt.Simulator) -> None:
+    rt = _runtime(sim)
+    with pytest.raises(ValueError, match="unknown channel"):
+        rt.add_strategy(Counting(channels=("trade",)))
+    rt.close()

@@ -44,7 +44,7 @@ from .config import (
 )
 from .exceptions import ConfigError, StrategyError, XtraderError
 from .record import ParquetRecorder
-from .strategy import EVENT_CHANNELS, Context, Strategy
+from .strategy import EVENT_CHANNELS, Context, Strategy, filters
 
 if TYPE_CHECKING:
     from ._core import Event
@@ -250,11 +250,17 @@ class Runtime:
 
         Returns:
             The strategy, for chaining.
+
+        Raises:
+            TypeError: When `strategy` is not a `Strategy`.
+            ValueError: When its filters are invalid (unknown channel, a bare string).
+            XtraderError: When the runtime is already running.
         """
         if not isinstance(strategy, Strategy):
             raise TypeError(f"expected an xtrader.Strategy, got {type(strategy).__name__}")
         if self._state != "new":
             raise XtraderError("add strategies before run()")
+        filters(strategy)  # a bad filter fails here, not when the run starts
         self._strategies.append(strategy)
         return strategy
 
@@ -490,8 +496,9 @@ class Runtime:
         deadline = None if duration is None else time.monotonic() + duration
         started = False
         pending: asyncio.Future[tuple[list[Event], dict[str, Any] | None]] | None = None
+        starting = loop.run_in_executor(None, self._engine.start)
         try:
-            await loop.run_in_executor(None, self._engine.start)
+            await asyncio.shield(starting)
             started = True
             dispatcher.start(Context(self))
             while not self._stop.is_set():
@@ -511,6 +518,10 @@ class Runtime:
         finally:
             # Also on cancellation and aclose(): the awaits below are not cancelled again.
             try:
+                if not started and not starting.done():
+                    # cancelled while the engine was starting: let it finish, then stop it
+                    await asyncio.wait([starting])
+                    started = starting.exception() is None
                 if pending is not None:
                     # a wait in flight when cancelled: its events still reach the strategies
                     events, frames = await pending
