@@ -4,7 +4,7 @@ SHELL := bash
 
 PYTHON ?= python3
 CARGO ?= cargo
-PY_SOURCES := python/xtrader tests
+PY_SOURCES := python/xtrader tests examples benches
 
 .PHONY: help
 help:  ## Show this help
@@ -46,7 +46,7 @@ lint-static:  ## Check formatting, clippy, ruff and the PyO3 confinement rule
 		echo "$$bad"; exit 1; fi
 
 .PHONY: typecheck
-typecheck:  ## mypy --strict over the package and the tests
+typecheck:  ## mypy --strict over the package, the tests, the examples and the benches
 	$(PYTHON) -m mypy --strict $(PY_SOURCES)
 
 .PHONY: stubtest

@@ -7,6 +7,7 @@ configuration came from a file, the line it is on. The format, annotated::
     queue_capacity = 65536          # events the bus holds before `overflow` applies
     overflow = "block"              # "block" (back-pressure, lossless) | "drop_oldest"
     worker_threads = 2              # tokio worker threads
+    on_error = "continue"           # a strategy callback raised: "continue" (report) | "stop"
 
     [[feeds]]                       # one table per venue connection group
     exchange = "binance"            # binance | binance_us (binance_usdm, binance_coinm, okx: soon)
@@ -195,16 +196,20 @@ class RuntimeConfig:
         overflow: ``"block"`` (back-pressure to the socket, nothing dropped) or
             ``"drop_oldest"``.
         worker_threads: Tokio worker threads.
+        on_error: When a strategy callback raises: ``"continue"`` (report it, the feed goes
+            on) or ``"stop"`` (stop the run; `Runtime.run` raises `StrategyError`).
     """
 
     queue_capacity: int = 65536
     overflow: Literal["block", "drop_oldest"] = "block"
     worker_threads: int = 2
+    on_error: Literal["continue", "stop"] = "continue"
 
     def __post_init__(self) -> None:
         _check_int("queue_capacity", self.queue_capacity, 16, 1 << 30)
         _check_str("overflow", self.overflow, OVERFLOW_POLICIES)
         _check_int("worker_threads", self.worker_threads, 1, 256)
+        _check_str("on_error", self.on_error, ("continue", "stop"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,17 @@
 
 `Runtime.run` blocks on the calling thread: it starts the engine, then loops on
 ``engine.next_batch`` (the wait releases the GIL) and hands each batch to the strategies and
-sinks. SIGINT/SIGTERM (handlers installed only when running on the main thread, the previous
+sinks. What is fetched is decided once per run: one Python object per event only when a
+strategy has a per-event callback (or a sink or `Runtime.events` needs them), Arrow tables
+made in Rust (``engine.next_frames``) only when a strategy overrides ``on_batch``. Timers
+(``ctx.schedule``, ``ctx.at``) run from the same loop, which never waits past the next one.
+
+asyncio: ``async with Runtime(...) as rt`` with ``async for ev in rt.events(...)`` or
+``await rt.run_async()``. The engine waits run in the default executor (GIL released), so the
+event loop is never blocked and an already running loop (Jupyter) works; callbacks run on the
+event loop's thread; cancelling the task stops the engine, drains, calls ``on_stop`` and closes
+the sinks before the cancellation propagates.
+ SIGINT/SIGTERM (handlers installed only when running on the main thread, the previous
 ones restored afterwards), `Runtime.stop` or the elapsed `duration` end the loop: intake stops,
 what is already queued is drained through the strategies, every ``on_stop`` runs, sinks are
 flushed and closed.
@@ -10,18 +20,19 @@ flushed and closed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from dataclasses import replace
 from types import FrameType, TracebackType
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._core import Book, Engine, Simulator
-from ._dispatch import Dispatcher, Sink
+from ._dispatch import _ROUTES, Dispatcher, OnError, Sink, _predicate
 from .config import (
     CHANNELS,
     SIM,
@@ -31,15 +42,20 @@ from .config import (
     RuntimeConfig,
     load_config,
 )
-from .exceptions import ConfigError, XtraderError
+from .exceptions import ConfigError, StrategyError, XtraderError
 from .record import ParquetRecorder
-from .strategy import Context, Strategy
+from .strategy import EVENT_CHANNELS, Context, Strategy, filters
+
+if TYPE_CHECKING:
+    from ._core import Event
 
 __all__ = ["Runtime"]
 
 logger = logging.getLogger("xtrader")
 
 BATCH_MAX_EVENTS = 4096
+FRAME_MAX_EVENTS = 65536
+"""Events per fetch when only columnar frames are built (no per-event objects)."""
 BATCH_TIMEOUT_MS = 100
 DRAIN_TIMEOUT_S = 10.0
 """Upper bound on draining queued events after stop (the queue itself is bounded)."""
@@ -54,6 +70,8 @@ class Runtime:
         overflow: ``"block"`` (back-pressure, nothing dropped) or ``"drop_oldest"``.
         worker_threads: Tokio worker threads.
         metrics: ``"host:port"`` for the Prometheus ``/metrics`` endpoint, or None.
+        on_error: A strategy callback raised: ``"continue"`` (report, the feed goes on) or
+            ``"stop"`` (stop the run; `run` then raises `StrategyError`).
 
     Raises:
         ConfigError: When a setting is invalid.
@@ -71,8 +89,9 @@ class Runtime:
         overflow: Literal["block", "drop_oldest"] = "block",
         worker_threads: int = 2,
         metrics: str | None = None,
+        on_error: OnError = "continue",
     ) -> None:
-        settings = RuntimeConfig(queue_capacity, overflow, worker_threads)
+        settings = RuntimeConfig(queue_capacity, overflow, worker_threads, on_error)
         if metrics is not None:
             try:
                 MetricsConfig(metrics)
@@ -93,7 +112,10 @@ class Runtime:
         self._stop = threading.Event()
         self._state: Literal["new", "running", "stopped"] = "new"
         self._lock = threading.Lock()
+        self._on_error: OnError = settings.on_error
         self._dispatcher = Dispatcher([])
+        self._async_events: AsyncGenerator[Event, None] | None = None
+        self._async_run: asyncio.Future[None] | None = None
 
     # ----------------------------------------------------------------------------- building
 
@@ -118,6 +140,7 @@ class Runtime:
             cfg.runtime.overflow,
             cfg.runtime.worker_threads,
             metrics=cfg.metrics.addr,
+            on_error=cfg.runtime.on_error,
         )
         rt.config = cfg
         try:
@@ -227,11 +250,17 @@ class Runtime:
 
         Returns:
             The strategy, for chaining.
+
+        Raises:
+            TypeError: When `strategy` is not a `Strategy`.
+            ValueError: When its filters are invalid (unknown channel, a bare string).
+            XtraderError: When the runtime is already running.
         """
         if not isinstance(strategy, Strategy):
             raise TypeError(f"expected an xtrader.Strategy, got {type(strategy).__name__}")
         if self._state != "new":
             raise XtraderError("add strategies before run()")
+        filters(strategy)  # a bad filter fails here, not when the run starts
         self._strategies.append(strategy)
         return strategy
 
@@ -257,15 +286,11 @@ class Runtime:
 
         Raises:
             XtraderError: When called twice.
+            StrategyError: When a callback raised under ``on_error="stop"``.
         """
         if duration is not None and not duration >= 0:
             raise ValueError(f"duration must be >= 0, got {duration}")
-        with self._lock:
-            if self._state != "new":
-                raise XtraderError("a Runtime runs once; build a new one")
-            self._state = "running"
-        dispatcher = Dispatcher(self._strategies)
-        self._dispatcher = dispatcher
+        dispatcher = self._begin()
         deadline = None if duration is None else time.monotonic() + duration
         restore = self._install_signal_handlers()
         started = False
@@ -280,37 +305,238 @@ class Runtime:
                     self._engine.stop(ENGINE_STOP_TIMEOUT_MS)
                     self._drain(dispatcher)
             finally:
-                dispatcher.stop()
-                self._close_sinks(dispatcher)
-                self._stop_sim()
+                self._finish(dispatcher)
                 restore()
-                self._state = "stopped"
+        self._raise_failure(dispatcher)
+
+    def _begin(self, objects: bool = False) -> Dispatcher:
+        """Mark the runtime running and build the run's dispatcher."""
+        with self._lock:
+            if self._state != "new":
+                raise XtraderError("a Runtime runs once; build a new one")
+            self._state = "running"
+        try:
+            dispatcher = Dispatcher(
+                self._strategies, on_error=self._on_error, on_failure=self._stop.set
+            )
+        except BaseException:
+            self._state = "stopped"
+            self._stop_sim()
+            raise
+        self._dispatcher = dispatcher
+        self._want_objects = objects or dispatcher.needs_objects or bool(self._sinks)
+        self._want_frames = dispatcher.needs_frames
+        return dispatcher
+
+    def _finish(self, dispatcher: Dispatcher) -> None:
+        """Call every ``on_stop``, close the sinks and the owned simulator."""
+        try:
+            dispatcher.stop()
+            self._close_sinks(dispatcher)
+            self._stop_sim()
+        finally:
+            self._state = "stopped"
+
+    @staticmethod
+    def _raise_failure(dispatcher: Dispatcher) -> None:
+        if dispatcher.failure is not None:
+            label, exc = dispatcher.failure
+            raise StrategyError(
+                label, f"{label} raised {type(exc).__name__}: {exc} (on_error='stop')"
+            ) from exc
+
+    def _fetch(self, timeout_ms: int) -> tuple[list[Event], dict[str, Any] | None]:
+        """One wait on the engine (GIL released): event objects and/or columnar tables."""
+        if self._want_frames:
+            limit = BATCH_MAX_EVENTS if self._want_objects else FRAME_MAX_EVENTS
+            events, frames = self._engine.next_frames(limit, timeout_ms, self._want_objects)
+            return events, frames
+        # objects wanted, or nobody needs any payload (statuses still go to on_status)
+        return self._engine.next_batch(BATCH_MAX_EVENTS, timeout_ms), None
+
+    def _deliver(
+        self, dispatcher: Dispatcher, events: list[Event], frames: dict[str, Any] | None
+    ) -> None:
+        """Hand one fetch to the strategies and sinks, then run due timers and sink ticks."""
+        if events:
+            dispatcher.dispatch(events)
+        if frames:
+            dispatcher.dispatch_frames(frames)
+        if events:
+            self._write_sinks(dispatcher, events)
+        dispatcher.run_timers()
+        self._tick_sinks(dispatcher)
+
+    def _timeout_ms(self, dispatcher: Dispatcher, deadline: float | None) -> int:
+        """How long the next wait may last: the batch timeout, bounded by deadline and timers."""
+        wait = BATCH_TIMEOUT_MS / 1000
+        if deadline is not None:
+            wait = min(wait, deadline - time.monotonic())
+        timer = dispatcher.next_timer_in()
+        if timer is not None:
+            wait = min(wait, timer)
+        return max(1, int(wait * 1000))
 
     def _loop(self, dispatcher: Dispatcher, deadline: float | None) -> None:
-        engine = self._engine
         while not self._stop.is_set():
-            timeout_ms = BATCH_TIMEOUT_MS
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                timeout_ms = max(1, min(BATCH_TIMEOUT_MS, int(left * 1000)))
-            batch = engine.next_batch(BATCH_MAX_EVENTS, timeout_ms)
-            if batch:
-                dispatcher.dispatch(batch)
-                self._write_sinks(dispatcher, batch)
-            self._tick_sinks(dispatcher)
+            if deadline is not None and deadline - time.monotonic() <= 0:
+                break
+            events, frames = self._fetch(self._timeout_ms(dispatcher, deadline))
+            self._deliver(dispatcher, events, frames)
 
     def _drain(self, dispatcher: Dispatcher) -> None:
         """Deliver what the engine had queued when intake stopped (bounded in time)."""
+        if dispatcher.failed:
+            return
         give_up = time.monotonic() + DRAIN_TIMEOUT_S
         while time.monotonic() < give_up:
-            batch = self._engine.next_batch(BATCH_MAX_EVENTS, 20)
-            if not batch:
+            events, frames = self._fetch(20)
+            if not events and not frames:
                 return
-            dispatcher.dispatch(batch)
-            self._write_sinks(dispatcher, batch)
+            self._deliver(dispatcher, events, frames)
         logger.warning("drain stopped after %.0f s with events still queued", DRAIN_TIMEOUT_S)
+
+    # ------------------------------------------------------------------------------ asyncio
+
+    async def __aenter__(self) -> Runtime:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop what runs (an open `events` iterator, a `run_async` task), then `close`."""
+        events = self._async_events
+        if events is not None:
+            self._async_events = None
+            await events.aclose()
+        task = self._async_run
+        if task is not None and not task.done():
+            self.stop()
+            await asyncio.shield(task)
+        self.close()
+
+    async def run_async(self, duration: float | None = None) -> None:
+        """`run` for asyncio: the loop runs in the default executor, the event loop stays free.
+
+        Callbacks run on that executor thread. Cancelling the awaiting task stops the run
+        (drain, ``on_stop``, sinks closed) before the cancellation propagates.
+
+        Args:
+            duration: Seconds to run, or None until `stop()` or cancellation.
+
+        Raises:
+            XtraderError: When the runtime already ran.
+            StrategyError: When a callback raised under ``on_error="stop"``.
+        """
+        loop = asyncio.get_running_loop()
+        task = loop.run_in_executor(None, self.run, duration)
+        self._async_run = task
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            self.stop()
+            await asyncio.shield(task)
+            raise
+
+    def events(
+        self,
+        channels: Iterable[str] | None = None,
+        symbols: Iterable[str] | None = None,
+        exchanges: Iterable[str] | None = None,
+        duration: float | None = None,
+    ) -> AsyncGenerator[Event, None]:
+        """Run the runtime and yield its events (strategies and sinks still get theirs).
+
+        Use once per runtime, inside ``async with runtime``. The engine waits run in the
+        default executor; strategies' callbacks run on the event loop's thread. Breaking out,
+        cancelling the task or leaving the ``async with`` stops the engine, delivers what was
+        queued to the strategies, calls ``on_stop`` and closes the sinks.
+
+        Args:
+            channels: Channels to yield (`EVENT_CHANNELS`; None: all).
+            symbols: Normalized or native symbols to yield (None: all).
+            exchanges: Venue ids to yield (None: all).
+            duration: Stop after this many seconds (None: until stop or cancellation).
+
+        Yields:
+            Event objects in arrival order (``Trade``, ``Quote``, ``BookUpdate``, ``Status``...).
+
+        Raises:
+            XtraderError: When the runtime already ran.
+            StrategyError: When a callback raised under ``on_error="stop"``.
+        """
+        wanted: set[type] | None = None
+        if channels is not None:
+            names = {channels} if isinstance(channels, str) else set(channels)
+            unknown = sorted(names - set(EVENT_CHANNELS))
+            if unknown:
+                raise ValueError(
+                    f"unknown channel {unknown[0]!r} (valid: {', '.join(EVENT_CHANNELS)})"
+                )
+            wanted = {cls for cls, route in _ROUTES.items() if route[0] in names}
+        accept = _predicate(
+            None if exchanges is None else frozenset(exchanges),
+            None if symbols is None else frozenset(symbols),
+        )
+        stream = self._event_stream(wanted, accept, duration)
+        self._async_events = stream
+        return stream
+
+    async def _event_stream(
+        self,
+        wanted: set[type] | None,
+        accept: Callable[[Any], bool] | None,
+        duration: float | None,
+    ) -> AsyncGenerator[Event, None]:
+        dispatcher = self._begin(objects=True)
+        loop = asyncio.get_running_loop()
+        deadline = None if duration is None else time.monotonic() + duration
+        started = False
+        pending: asyncio.Future[tuple[list[Event], dict[str, Any] | None]] | None = None
+        starting = loop.run_in_executor(None, self._engine.start)
+        try:
+            await asyncio.shield(starting)
+            started = True
+            dispatcher.start(Context(self))
+            while not self._stop.is_set():
+                if deadline is not None and deadline - time.monotonic() <= 0:
+                    break
+                timeout = self._timeout_ms(dispatcher, deadline)
+                pending = loop.run_in_executor(None, self._fetch, timeout)
+                events, frames = await asyncio.shield(pending)
+                pending = None
+                self._deliver(dispatcher, events, frames)
+                for event in events:
+                    if wanted is not None and type(event) not in wanted:
+                        continue
+                    if accept is not None and not accept(event):
+                        continue
+                    yield event
+        finally:
+            # Also on cancellation and aclose(): the awaits below are not cancelled again.
+            try:
+                if not started and not starting.done():
+                    # cancelled while the engine was starting: let it finish, then stop it
+                    await asyncio.wait([starting])
+                    started = starting.exception() is None
+                if pending is not None:
+                    # a wait in flight when cancelled: its events still reach the strategies
+                    events, frames = await pending
+                    self._deliver(dispatcher, events, frames)
+                if started:
+                    await loop.run_in_executor(None, self._engine.stop, ENGINE_STOP_TIMEOUT_MS)
+                    give_up = time.monotonic() + DRAIN_TIMEOUT_S
+                    while not dispatcher.failed and time.monotonic() < give_up:
+                        events, frames = await loop.run_in_executor(None, self._fetch, 20)
+                        if not events and not frames:
+                            break
+                        self._deliver(dispatcher, events, frames)
+            finally:
+                self._finish(dispatcher)
+        self._raise_failure(dispatcher)
 
     def _write_sinks(self, dispatcher: Dispatcher, batch: Sequence[object]) -> None:
         for sink in self._sinks:
@@ -405,6 +631,7 @@ class Runtime:
 
         Dispatcher keys: ``dispatched_events``, ``dispatched_batches``, ``dispatched_trades``,
         ``dispatched_bbo``, ``dispatched_book_updates``, ``dispatched_statuses``,
+        ``dispatched_frames`` and ``dispatched_rows`` (``on_batch``), ``timer_calls``,
         ``callback_errors``, ``sink_errors``.
         """
         out = dict(self._engine.stats())
