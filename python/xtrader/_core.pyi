@@ -232,6 +232,11 @@ class Engine:
     def start(self) -> None: ...
     def next_batch(self, max_events: int = 4096, timeout_ms: int = 100) -> list[Event]:
         """Wait (GIL released) up to timeout_ms for events; return at most max_events."""
+    def next_frames(
+        self, max_events: int = 65536, timeout_ms: int = 100, objects: bool = False
+    ) -> tuple[list[Event], dict[str, Any]]:
+        """Wait like `next_batch`; return (status events, or every event when `objects`,
+        and one Arrow table per channel with rows, which `polars.DataFrame(t)` reads)."""
     def book(self, exchange: str, symbol: str) -> Book | None: ...
     def books(self) -> list[Book]: ...
     def stats(self) -> dict[str, int]: ...
@@ -283,10 +288,14 @@ class Simulator:
 
 @final
 class ReplayResult:
+    """A replay's output; `trades`, `book_updates`, `bbo` and `frames` values are Arrow tables
+    (``polars.DataFrame(t)`` reads them)."""
+
     exchange: str
-    trades: dict[str, list[Any]]
-    book_updates: dict[str, list[Any]]
-    bbo: dict[str, list[Any]]
+    trades: Any
+    book_updates: Any
+    bbo: Any
+    frames: dict[str, Any]
     books: dict[str, Book]
     stats: dict[str, int]
     statuses: list[Status]

@@ -60,13 +60,13 @@ class ReplayResult:
     statuses: list[Status] = field(default_factory=list)
 
 
-def _frame(table: object, schema: dict[str, pl.DataType], what: str) -> pl.DataFrame:
+def _frame(table: Any, schema: dict[str, pl.DataType], what: str) -> pl.DataFrame:
     """A polars frame from the core's Arrow table (PyCapsule stream), in contract order."""
     df = pl.DataFrame(table)
     missing = [name for name in schema if name not in df.columns]
     if missing:
         raise ReplayError(f"the core's {what} columns lack {', '.join(missing)}")
-    return df.select(list(schema)).cast(schema)
+    return df.select(list(schema)).cast(schema)  # type: ignore[arg-type]
 
 
 def replay(

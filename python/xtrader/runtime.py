@@ -20,6 +20,8 @@ from dataclasses import replace
 from types import FrameType, TracebackType
 from typing import Literal
 
+import polars as pl
+
 from ._core import Book, Engine, Simulator
 from ._dispatch import Dispatcher, Sink
 from .config import (
@@ -32,8 +34,9 @@ from .config import (
     load_config,
 )
 from .exceptions import ConfigError, XtraderError
-from .record import ParquetRecorder
-from .strategy import Context, Strategy
+from .sinks import GapTracker, ParquetSink, SinkHost, SinkStatus
+from .sinks import Sink as ColumnarSink
+from .strategy import Context, Strategy, overrides
 
 __all__ = ["Runtime"]
 
@@ -41,6 +44,8 @@ logger = logging.getLogger("xtrader")
 
 BATCH_MAX_EVENTS = 4096
 BATCH_TIMEOUT_MS = 100
+FRAMES_MAX_EVENTS = 16384
+"""Events per `Engine.next_frames` call when columnar sinks are attached."""
 DRAIN_TIMEOUT_S = 10.0
 """Upper bound on draining queued events after stop (the queue itself is bounded)."""
 ENGINE_STOP_TIMEOUT_MS = 3000
@@ -88,6 +93,12 @@ class Runtime:
         self._feeds: list[FeedConfig] = []
         self._strategies: list[Strategy] = []
         self._sinks: list[Sink] = []
+        self._hosts: list[SinkHost] = []
+        self._gaps = GapTracker()
+        self.sink_statuses: list[SinkStatus] = []
+        self.count_delivered = False
+        """Count the rows handed to columnar sinks per (channel, exchange, symbol)."""
+        self.delivered: dict[tuple[str, str, str], int] = {}
         self._sim: Simulator | None = None
         self._owns_sim = False
         self._stop = threading.Event()
@@ -139,10 +150,17 @@ class Runtime:
                 rt.add_strategy(strategy)
             if cfg.record is not None:
                 rt.add_sink(
-                    ParquetRecorder(
-                        cfg.record.dir, cfg.record.channels, cfg.record.flush_interval_s
+                    ParquetSink(
+                        cfg.record.dir,
+                        (*cfg.record.channels, "gaps"),
+                        cfg.record.flush_interval_s,
                     )
                 )
+            for i, ref in enumerate(cfg.sinks):
+                try:
+                    rt.add_sink(ref.load())
+                except ConfigError as exc:
+                    raise exc.with_prefix(f"sinks[{i}]") from None
         except BaseException:
             rt.close()
             raise
@@ -235,12 +253,32 @@ class Runtime:
         self._strategies.append(strategy)
         return strategy
 
-    def add_sink(self, sink: Sink) -> Sink:
-        """Attach a sink (recorder, display): it receives every batch (before `run`)."""
+    def add_sink(self, sink: Sink | ColumnarSink) -> Sink | ColumnarSink:
+        """Attach a sink (before `run`).
+
+        An `xtrader.sinks.Sink` receives columnar frames (one polars frame per channel,
+        including ``gaps``) at its flush interval, its batch-size limit and at shutdown; its
+        failures are isolated and its data spooled (`xtrader.sinks.SinkHost`). Any other
+        object with ``write(events)``/``tick(now)``/``close()`` (e.g. the status display)
+        receives every batch of event objects.
+        """
         if self._state != "new":
             raise XtraderError("add sinks before run()")
-        self._sinks.append(sink)
+        if isinstance(sink, ColumnarSink):
+            self._hosts.append(SinkHost(sink, self._sink_status))
+        else:
+            self._sinks.append(sink)
         return sink
+
+    def _sink_status(self, status: SinkStatus) -> None:
+        """A sink's health change: kept, and handed to the strategies' ``on_status``."""
+        self.sink_statuses.append(status)
+        for strategy in self._strategies:
+            if overrides(strategy, "on_status"):
+                try:
+                    strategy.on_status(status)  # type: ignore[arg-type]
+                except Exception as exc:
+                    logger.error("on_status raised %s on a sink status", type(exc).__name__)
 
     @property
     def strategies(self) -> tuple[Strategy, ...]:
@@ -273,6 +311,9 @@ class Runtime:
             self._engine.start()
             started = True
             dispatcher.start(Context(self))
+            now = time.monotonic()
+            for host in self._hosts:
+                host.open(now)
             self._loop(dispatcher, deadline)
         finally:
             try:
@@ -287,7 +328,6 @@ class Runtime:
                 self._state = "stopped"
 
     def _loop(self, dispatcher: Dispatcher, deadline: float | None) -> None:
-        engine = self._engine
         while not self._stop.is_set():
             timeout_ms = BATCH_TIMEOUT_MS
             if deadline is not None:
@@ -295,21 +335,44 @@ class Runtime:
                 if left <= 0:
                     break
                 timeout_ms = max(1, min(BATCH_TIMEOUT_MS, int(left * 1000)))
-            batch = engine.next_batch(BATCH_MAX_EVENTS, timeout_ms)
-            if batch:
-                dispatcher.dispatch(batch)
-                self._write_sinks(dispatcher, batch)
+            self._next(dispatcher, timeout_ms)
             self._tick_sinks(dispatcher)
+
+    def _next(self, dispatcher: Dispatcher, timeout_ms: int) -> bool:
+        """Wait for one batch and hand it to strategies and sinks; False when none came."""
+        engine = self._engine
+        if not self._hosts:
+            batch = engine.next_batch(BATCH_MAX_EVENTS, timeout_ms)
+            if not batch:
+                return False
+            dispatcher.dispatch(batch)
+            self._write_sinks(dispatcher, batch)
+            return True
+        objects = bool(self._strategies) or bool(self._sinks)
+        events, tables = engine.next_frames(FRAMES_MAX_EVENTS, timeout_ms, objects)
+        if not events and not tables:
+            return False
+        if events:
+            dispatcher.dispatch(events)
+            self._write_sinks(dispatcher, events)
+            self._gaps.observe(events)
+        frames = {channel: pl.DataFrame(table) for channel, table in tables.items()}
+        gaps = self._gaps.take()
+        if gaps is not None:
+            frames["gaps"] = gaps
+        if self.count_delivered:
+            self._count(frames)
+        now = time.monotonic()
+        for host in self._hosts:
+            host.add(frames, now)
+        return True
 
     def _drain(self, dispatcher: Dispatcher) -> None:
         """Deliver what the engine had queued when intake stopped (bounded in time)."""
         give_up = time.monotonic() + DRAIN_TIMEOUT_S
         while time.monotonic() < give_up:
-            batch = self._engine.next_batch(BATCH_MAX_EVENTS, 20)
-            if not batch:
+            if not self._next(dispatcher, 20):
                 return
-            dispatcher.dispatch(batch)
-            self._write_sinks(dispatcher, batch)
         logger.warning("drain stopped after %.0f s with events still queued", DRAIN_TIMEOUT_S)
 
     def _write_sinks(self, dispatcher: Dispatcher, batch: Sequence[object]) -> None:
@@ -321,6 +384,8 @@ class Runtime:
 
     def _tick_sinks(self, dispatcher: Dispatcher) -> None:
         now = time.monotonic()
+        for host in self._hosts:
+            host.tick(now)
         for sink in self._sinks:
             try:
                 sink.tick(now)
@@ -328,6 +393,14 @@ class Runtime:
                 dispatcher.sink_error(sink, "tick", exc)
 
     def _close_sinks(self, dispatcher: Dispatcher) -> None:
+        gaps = self._gaps.take(final=True)
+        if gaps is not None and self.count_delivered:
+            self._count({"gaps": gaps})
+        now = time.monotonic()
+        for host in self._hosts:
+            if gaps is not None:
+                host.add({"gaps": gaps}, now)
+            host.close(now)
         for sink in self._sinks:
             try:
                 sink.close()
@@ -409,12 +482,31 @@ class Runtime:
         """
         out = dict(self._engine.stats())
         out.update(self._dispatcher.counters)
-        for sink in self._sinks:
+        for sink in [*self._sinks, *(h.sink for h in self._hosts)]:
             sink_stats = getattr(sink, "stats", None)
             if callable(sink_stats):
                 for key, value in sink_stats().items():
                     out[key] = out.get(key, 0) + int(value)
+        for host in self._hosts:
+            for key, value in host.counters.items():
+                out[key] = out.get(key, 0) + value
+        out["gaps_recorded"] = self._gaps.gaps
         return out
+
+    def _count(self, frames: dict[str, pl.DataFrame]) -> None:
+        delivered = self.delivered
+        for channel, frame in frames.items():
+            for ex, sym, n in frame.group_by("exchange", "symbol").len().iter_rows():
+                key = (channel, str(ex), str(sym))
+                delivered[key] = delivered.get(key, 0) + int(n)
+
+    def sink_received(self) -> dict[tuple[str, str, str], int]:
+        """Rows each columnar sink was handed, per (channel, exchange, symbol), summed."""
+        total: dict[tuple[str, str, str], int] = {}
+        for host in self._hosts:
+            for key, n in host.received.items():
+                total[key] = total.get(key, 0) + n
+        return total
 
     def callback_errors(self) -> dict[str, int]:
         """Errors raised by strategy callbacks, per ``"Strategy.callback"``."""
