@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -70,7 +71,7 @@ def inspect_dataset(root: Path) -> bool:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 160)
     summary = summarize(root)
     gaps = read_gaps(root)
     if summary.height == 0 and gaps.height == 0:
