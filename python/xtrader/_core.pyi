@@ -229,6 +229,11 @@ class Engine:
         trade_stream: Literal["trade", "aggTrade"] = "trade",
         stale_after_ms: int = 30000,
     ) -> None: ...
+    def record_raw(
+        self, dir: str, rotate_bytes: int = ..., rotate_interval_s: float = 3600.0
+    ) -> None:
+        """Capture every received frame and REST answer of every feed into `dir` (xtraw/1
+        format, LZ4, rotated); call before `start`. `replay_capture` reads it back."""
     def start(self) -> None: ...
     def next_batch(self, max_events: int = 4096, timeout_ms: int = 100) -> list[Event]:
         """Wait (GIL released) up to timeout_ms for events; return at most max_events."""

@@ -66,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     record.add_argument("--duration", type=float, default=None, help="stop after S seconds")
     record.add_argument("--no-display", action="store_true", help="no status display")
     record.add_argument("--stats-json", type=Path, default=None, metavar="FILE")
+    record.add_argument(
+        "--raw",
+        action="store_true",
+        help="also capture every websocket frame and REST answer (xtrader raw format) under "
+        "DIR/raw, replayable with 'replay'",
+    )
 
     check = sub.add_parser("check", help="validate a configuration (exit 2 when invalid)")
     check.add_argument("config", type=Path, help="TOML configuration file")
@@ -140,7 +146,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.dir is not None:
                 record = dataclasses.replace(record, dir=args.dir)
             cfg = dataclasses.replace(cfg, record=record)
-            return _run(cfg, args.duration, display=not args.no_display, stats_json=args.stats_json)
+            raw_dir = Path(record.dir) / "raw" if args.raw else None
+            return _run(
+                cfg,
+                args.duration,
+                display=not args.no_display,
+                stats_json=args.stats_json,
+                raw_dir=raw_dir,
+            )
         if args.command == "check":
             return _check(args.config)
         if args.command == "replay":
@@ -165,12 +178,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     raise AssertionError(f"unhandled command {args.command}")  # pragma: no cover
 
 
-def _run(cfg: Config, duration: float | None, display: bool, stats_json: Path | None = None) -> int:
+def _run(
+    cfg: Config,
+    duration: float | None,
+    display: bool,
+    stats_json: Path | None = None,
+    raw_dir: Path | None = None,
+) -> int:
     from .display import StatusDisplay
     from .runtime import Runtime
 
     rt = Runtime.from_config(cfg)
     rt.count_delivered = stats_json is not None
+    if raw_dir is not None:
+        try:
+            rt.record_raw(raw_dir)
+        except BaseException:
+            rt.close()
+            raise
     try:
         if display:
             rt.add_sink(StatusDisplay(rt))
@@ -182,6 +207,8 @@ def _run(cfg: Config, duration: float | None, display: bool, stats_json: Path | 
             notes.append(f"metrics http://{cfg.metrics.addr}/metrics")
         if cfg.record is not None:
             notes.append(f"recording {', '.join(cfg.record.channels)} to {cfg.record.dir}")
+        if raw_dir is not None:
+            notes.append(f"raw capture to {raw_dir}")
         feeds = ", ".join(f"{f.exchange}:{','.join(f.symbols)}" for f in cfg.feeds)
         print(f"xtrader: feeds {feeds}; {'; '.join(notes)}; Ctrl-C to stop", file=sys.stderr)
         rt.run(duration)
@@ -203,6 +230,9 @@ def _run(cfg: Config, duration: float | None, display: bool, stats_json: Path | 
         "gaps_recorded",
         "sink_failures",
         "sink_dropped_rows",
+        "raw_records",
+        "raw_files",
+        "raw_errors",
     )
     shown = ", ".join(f"{k}={stats[k]}" for k in keys if k in stats)
     print(f"xtrader stopped: {shown}", file=sys.stderr)

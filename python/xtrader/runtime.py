@@ -270,6 +270,24 @@ class Runtime:
             self._sinks.append(sink)
         return sink
 
+    def record_raw(
+        self,
+        dir: str | os.PathLike[str],
+        rotate_bytes: int = 256 * 1024 * 1024,
+        rotate_interval_s: float = 3600.0,
+    ) -> None:
+        """Capture every received websocket frame and REST answer into `dir` (before `run`).
+
+        Files ``<venue>-<feed>-<first_ts_ns>-<n>.xtraw.lz4`` (xtrader's raw format, LZ4,
+        rotated by size and age; ``.open`` while written). `xtrader.replay` of any of them
+        reproduces the run's events through the same parsers.
+        """
+        if self._state != "new":
+            raise XtraderError("enable raw capture before run()")
+        path = os.fspath(dir)
+        os.makedirs(path, exist_ok=True)
+        self._engine.record_raw(path, rotate_bytes, rotate_interval_s)
+
     def _sink_status(self, status: SinkStatus) -> None:
         """A sink's health change: kept, and handed to the strategies' ``on_status``."""
         self.sink_statuses.append(status)
