@@ -214,6 +214,7 @@ impl std::fmt::Debug for RawWriter {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn put(
     buf: &mut Vec<u8>,
     kind: Kind,
