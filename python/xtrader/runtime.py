@@ -22,7 +22,7 @@ from typing import Literal
 
 import polars as pl
 
-from ._core import Book, Engine, Simulator
+from ._core import Book, Engine, Simulator, Status
 from ._dispatch import Dispatcher, Sink
 from .config import (
     CHANNELS,
@@ -373,7 +373,10 @@ class Runtime:
         if events:
             dispatcher.dispatch(events)
             self._write_sinks(dispatcher, events)
-            self._gaps.observe(events)
+            if objects:
+                self._gaps.observe([e for e in events if isinstance(e, Status)])
+            else:
+                self._gaps.observe(events)  # statuses only
         frames = {channel: pl.DataFrame(table) for channel, table in tables.items()}
         gaps = self._gaps.take()
         if gaps is not None:

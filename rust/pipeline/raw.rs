@@ -632,6 +632,18 @@ mod tests {
             all.last().map(|r| (r.kind, r.ts)),
             Some((Kind::Disconnect, 6000))
         );
+        // a killed writer: the tail of a file is cut; the reader keeps the whole records
+        if let Some(last) = first.last() {
+            let bytes = std::fs::read(last).unwrap_or_default();
+            let cut = dir.join("binance-0-9999-00009.xtraw.lz4.open");
+            let _ = std::fs::write(&cut, bytes.get(..bytes.len() * 2 / 3).unwrap_or_default());
+            let (recs, truncated) = read_file(&cut).unwrap_or_default();
+            assert!(truncated);
+            assert!(recs
+                .iter()
+                .all(|r| r.kind != Kind::Header || r.key == MAGIC));
+            assert!(is_raw(&cut));
+        }
         let back = spec_from_text(&spec_text(&spec()));
         assert_eq!(back.map(|s| s.symbols), Some(vec!["BTCUSDT".to_string()]));
         let _ = std::fs::remove_dir_all(&dir);

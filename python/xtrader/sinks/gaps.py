@@ -48,7 +48,7 @@ class GapTracker:
         self.gaps = 0
 
     def observe(self, statuses: Iterable[Any]) -> None:
-        """Follow a batch of `Status` events (other objects are ignored)."""
+        """Follow a batch of `Status` events (only statuses: other events are not checked)."""
         for st in statuses:
             kind = getattr(st, "kind", None)
             if kind is None:
