@@ -27,6 +27,8 @@ def test_tracker_intervals() -> None:
     g = GapTracker()
     g.observe(
         [
+            St("binance", None, "connected", None, None, T0 - 5),
+            St("binance", "ETH-USDT", "live", None, "live", T0 - 2),
             St("binance", "BTC-USDT", "syncing", None, "syncing", T0),
             St("binance", "BTC-USDT", "live", None, "live", T0 + 10),
             St("binance", "BTC-USDT", "resync", "gap", "resyncing", T0 + 100),
@@ -34,11 +36,13 @@ def test_tracker_intervals() -> None:
             St("binance", None, "disconnected", "closed", None, T0 + 300),
             St("binance", None, "connected", None, None, T0 + 400),
             St("binance", "ETH-USDT", "stale", "stale", "stale", T0 + 500),
+            St("binance", None, "disconnected", "stopped", None, T0 + 600),
         ]
     )
     closed = g.take()
     assert closed is not None
     assert closed.select("symbol", "start", "end", "state", "reason").rows() == [
+        ("ETH-USDT", T0 - 5, T0 - 2, "syncing", "initial_sync"),
         ("BTC-USDT", T0, T0 + 10, "syncing", "syncing"),
         ("BTC-USDT", T0 + 100, T0 + 200, "resyncing", "gap"),
         ("*", T0 + 300, T0 + 400, "disconnected", "closed"),
@@ -46,7 +50,7 @@ def test_tracker_intervals() -> None:
     last = g.take(final=True)
     assert last is not None
     assert last.select("symbol", "start", "end", "open").rows() == [
-        ("ETH-USDT", T0 + 500, T0 + 500, True)
+        ("ETH-USDT", T0 + 500, T0 + 600, True)
     ]
 
 

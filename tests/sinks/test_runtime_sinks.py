@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 
 import xtrader as xt
-from xtrader.sinks import ParquetSink, Sink
+from xtrader.sinks import ParquetSink, Sink, exclude_gaps, read_gaps
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -139,3 +139,8 @@ def test_sigterm_mid_stream_loses_nothing(tmp_path: Path) -> None:
     # nothing duplicated: trade ids unique per symbol
     assert trades.select("symbol", "trade_id").is_duplicated().sum() == 0
     assert not list(data.glob("**/.inprogress")) and not list(data.glob("**/*.tmp"))
+    # the initial sync of each book is annotated beside the data, and can be excluded
+    gaps = read_gaps(data)
+    assert set(gaps.filter(pl.col("reason") == "initial_sync")["symbol"]) == set(seen)
+    book = xt.read(data, channel="book")
+    assert exclude_gaps(book, gaps).collect().height <= book.collect().height

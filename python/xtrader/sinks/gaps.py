@@ -1,8 +1,10 @@
 """Gap annotations: the intervals in which a book was not trustworthy, stored beside the data.
 
-`GapTracker` follows the status events: a book whose state leaves ``live`` (syncing at start,
-resyncing after a sequence gap or bad checksum, stale) opens a gap, the return to ``live``
-closes it; a venue-wide disconnect opens one with ``symbol = "*"`` closed at reconnection.
+`GapTracker` follows the status events: from a venue's connection to a book's first ``live``
+is an ``initial_sync`` gap; a book whose state leaves ``live`` (syncing, resyncing after a
+sequence gap or bad checksum, stale) opens a gap, the return to ``live`` closes it; a
+venue-wide disconnect (not a deliberate stop) opens one with ``symbol = "*"`` closed at
+reconnection.
 Closed gaps go to the sinks as the ``gaps`` channel (columns `GAPS_SCHEMA`); gaps still open
 at shutdown are written with ``end`` = the last time seen and ``open = true``.
 
@@ -45,6 +47,8 @@ class GapTracker:
         self._open: dict[tuple[str, str], tuple[int, str, str]] = {}
         self._closed: list[tuple[str, str, int, int, str, str, bool]] = []
         self._last_ts = 0
+        self._connected: dict[str, int] = {}
+        self._live: set[tuple[str, str]] = set()
         self.gaps = 0
 
     def observe(self, statuses: Iterable[Any]) -> None:
@@ -58,16 +62,21 @@ class GapTracker:
             symbol = st.symbol
             if symbol is None:
                 key = (st.exchange, VENUE)
-                if kind == "disconnected":
+                if kind == "disconnected" and st.reason != "stopped":
                     self._start(key, ts, "disconnected", st.reason or kind)
                 elif kind == "connected":
                     self._end(key, ts)
+                    self._connected.setdefault(st.exchange, ts)
                 continue
             state = st.state
             key = (st.exchange, symbol)
             if state is None:
                 continue
             if state == "live":
+                connected = self._connected.get(st.exchange)
+                if key not in self._live and key not in self._open and connected is not None:
+                    self._open[key] = (connected, "syncing", "initial_sync")
+                self._live.add(key)
                 self._end(key, ts)
             else:
                 self._start(key, ts, state, st.reason or kind)
