@@ -487,6 +487,9 @@ class Config:
                 f"seed={self.sim.seed} port={self.sim.port or 'any'}"
             )
         lines.extend(f"strategies[{i}]: {ref.path}" for i, ref in enumerate(self.strategies))
+        for i, sink in enumerate(self.sinks):
+            opts = " ".join(f"{k}={v}" for k, v in sink.options.items())
+            lines.append(f"sinks[{i}]: {sink.type} {opts}".rstrip())
         return "\n".join(lines)
 
 
