@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 import polars as pl
 
@@ -69,16 +70,29 @@ def test_failing_sink_spools_and_recovers() -> None:
     assert host.counters["sink_dropped_rows"] == 0
 
 
-def test_spool_bound_drops_oldest_and_counts() -> None:
+def test_spool_bound_spills_oldest_to_disk(tmp_path: Path) -> None:
     reports: list[SinkStatus] = []
     sink = Flaky(10**9)
-    host = SinkHost(sink, reports.append, spool_max_rows=10)
+    host = SinkHost(sink, reports.append, spool_max_rows=10, spool_dir=tmp_path / "spool")
     host.open(0.0)
     for i in range(4):
         host.add({"trades": trades(4)}, float(i))
         host.deliver(float(i) * 100, final=True)
     assert host.pending_rows <= 10
-    assert host.counters["sink_dropped_rows"] == 16 - host.pending_rows
+    assert host.counters["sink_spilled_rows"] == 16 - host.pending_rows
     assert "sink_overflow" in [r.kind for r in reports]
-    host.close(1000.0)  # still failing: the rest is counted as dropped, never silently
-    assert host.counters["sink_dropped_rows"] == 16
+    host.close(1000.0)  # still failing: the rest is spilled too, nothing lost
+    assert host.counters["sink_spilled_rows"] == 16
+    assert host.counters["sink_dropped_rows"] == 0
+    spilled = pl.concat([pl.read_ipc(f) for f in sorted(tmp_path.glob("spool/*/trades.arrow"))])
+    assert spilled.height == 16
+
+
+def test_spill_failure_is_counted_as_dropped(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    host = SinkHost(Flaky(10**9), spool_dir=blocker)
+    host.open(0.0)
+    host.add({"trades": trades(5)}, 0.0)
+    host.close(1.0)
+    assert host.counters["sink_dropped_rows"] == 5

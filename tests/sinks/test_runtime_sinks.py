@@ -7,12 +7,14 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 import xtrader as xt
 from xtrader.sinks import ParquetSink, Sink, exclude_gaps, read_gaps
@@ -42,7 +44,10 @@ class Trades(xt.Strategy):
         self.statuses.append(status.kind)
 
 
-def test_failing_sink_is_isolated(sim: xt.Simulator, tmp_path: Path) -> None:
+def test_failing_sink_is_isolated(
+    sim: xt.Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # the default spool dir
     rt = xt.Runtime()
     rt.attach_simulator(sim)
     rt.subscribe("binance", ["BTCUSDT", "ETHUSDT"], ws_url="sim", rest_url="sim")
@@ -53,7 +58,8 @@ def test_failing_sink_is_isolated(sim: xt.Simulator, tmp_path: Path) -> None:
     rt.run(1.5)
     stats = rt.stats()
     assert stats["sink_failures"] >= 2  # retried
-    assert stats["sink_dropped_rows"] > 0  # what could never be written is counted
+    assert stats["sink_spilled_rows"] > 0  # what could never be written is kept on disk
+    assert list((tmp_path / "tmp" / "xtrader-spool").glob("broken-*/*.arrow"))
     assert "sink_error" in strategy.statuses
     assert [s.kind for s in rt.sink_statuses][:1] == ["sink_error"]
     # the strategy and the other sink went on

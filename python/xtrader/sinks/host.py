@@ -6,18 +6,24 @@ buffered, and at shutdown. A delivery that raises (disk full, permission denied,
 bug) is reported once with a `SinkStatus` (and logged), counted in ``sink_failures``, and
 the frames stay in the host's buffer (the *spool*); the host retries with back-off (0.5 s
 doubling to 30 s) while the other sinks and the strategies go on. The spool is bounded by
-``spool_max_rows``: beyond it the oldest frames are discarded and counted in
-``sink_dropped_rows`` (reported with a ``sink_overflow`` status, never silently). At
-shutdown a last delivery is attempted; what still fails is counted as dropped.
+``spool_max_rows`` in memory: beyond it the oldest frames are *spilled* to Arrow IPC files
+under ``spool_dir`` (default ``<tmp>/xtrader-spool``; counted in ``sink_spilled_rows``,
+reported with a ``sink_overflow`` status and logged with the path, readable with
+``polars.read_ipc``). At shutdown a last delivery is attempted and what still fails is
+spilled the same way. Only when spilling fails too (the local disk is also full) are rows
+dropped, counted in ``sink_dropped_rows`` and logged, never silently.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import polars as pl
 
@@ -57,11 +63,18 @@ class SinkHost:
         sink: Sink,
         report: Callable[[SinkStatus], None] | None = None,
         spool_max_rows: int = SPOOL_MAX_ROWS,
+        spool_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.sink = sink
         self.label = f"{getattr(sink, 'name', type(sink).__name__)}"
         self._report = report
         self.spool_max_rows = spool_max_rows
+        self.spool_dir = (
+            Path(spool_dir)
+            if spool_dir is not None
+            else Path(tempfile.gettempdir()) / "xtrader-spool"
+        )
+        self._spills = 0
         self._pending: list[tuple[str, pl.DataFrame]] = []
         self._rows = 0
         self._due = 0.0
@@ -74,6 +87,7 @@ class SinkHost:
             "sink_deliveries": 0,
             "sink_failures": 0,
             "sink_spooled_rows": 0,
+            "sink_spilled_rows": 0,
             "sink_dropped_rows": 0,
         }
         self.received: dict[tuple[str, str, str], int] = defaultdict(int)
@@ -140,11 +154,16 @@ class SinkHost:
         """Last delivery, then ``close``; what cannot be delivered is counted as dropped."""
         ok = self.deliver(now, final=True)
         if not ok and self._rows:
-            self.counters["sink_dropped_rows"] += self._rows
+            rows = self._rows
+            pending, self._pending, self._rows = self._pending, [], 0
+            where = self._spill(pending)
             logger.error(
-                "sink %s: %d rows could not be delivered at shutdown", self.label, self._rows
+                "sink %s: %d rows could not be delivered at shutdown; %s",
+                self.label,
+                rows,
+                f"spilled to {where}" if where else "dropped (spilling failed too)",
             )
-            self._pending, self._rows = [], 0
+            self.counters["sink_spooled_rows"] = 0
         if self._opened:
             try:
                 self.sink.close()
@@ -171,21 +190,46 @@ class SinkHost:
             self._emit("sink_error", type(exc).__name__, f"sink {self.label} {method}: {exc}")
 
     def _bound(self) -> None:
-        dropped = 0
+        oldest: list[tuple[str, pl.DataFrame]] = []
         while self._rows > self.spool_max_rows and self._pending:
-            _, frame = self._pending.pop(0)
-            self._rows -= frame.height
-            dropped += frame.height
-        if dropped:
-            self.counters["sink_dropped_rows"] += dropped
+            item = self._pending.pop(0)
+            self._rows -= item[1].height
+            oldest.append(item)
+        if oldest:
+            rows = sum(f.height for _, f in oldest)
             self.counters["sink_spooled_rows"] = self._rows
+            where = self._spill(oldest)
             logger.error(
-                "sink %s: spool full (%d rows): dropped the %d oldest rows",
+                "sink %s: spool full (%d rows): the %d oldest rows %s",
                 self.label,
                 self.spool_max_rows,
-                dropped,
+                rows,
+                f"spilled to {where}" if where else "dropped (spilling failed too)",
             )
-            self._emit("sink_overflow", "spool_full", f"sink {self.label} dropped {dropped} rows")
+            self._emit(
+                "sink_overflow",
+                "spool_full",
+                f"sink {self.label}: {rows} rows "
+                + (f"spilled to {where}" if where else "dropped"),
+            )
+
+    def _spill(self, frames: list[tuple[str, pl.DataFrame]]) -> Path | None:
+        """Write frames to ``spool_dir`` (Arrow IPC, one file per channel); None on failure."""
+        rows = sum(f.height for _, f in frames)
+        self._spills += 1
+        folder = self.spool_dir / f"{self.label}-{os.getpid()}-{time.time_ns()}-{self._spills}"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for channel, frame in _merge(frames).items():
+                tmp = folder / f".{channel}.arrow.tmp"
+                frame.write_ipc(tmp)
+                os.replace(tmp, folder / f"{channel}.arrow")
+        except Exception as exc:
+            self.counters["sink_dropped_rows"] += rows
+            logger.error("sink %s: cannot spill to %s: %s", self.label, folder, exc)
+            return None
+        self.counters["sink_spilled_rows"] += rows
+        return folder
 
     def _emit(self, kind: str, reason: str | None, message: str) -> None:
         if self._report is not None:
