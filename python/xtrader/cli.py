@@ -77,7 +77,12 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("config", type=Path, help="TOML configuration file")
 
     replay = sub.add_parser("replay", help="replay a recorded capture and summarise it")
-    replay.add_argument("capture", type=Path, help="websocket capture, e.g. BINANCE.ws.1.0")
+    replay.add_argument(
+        "capture",
+        type=Path,
+        help="websocket capture, e.g. BINANCE.ws.1.0, or any file of an xtrader raw capture "
+        "(*.xtraw.lz4, which carries its REST answers)",
+    )
     replay.add_argument(
         "--rest",
         type=Path,

@@ -19,9 +19,11 @@
 //! | key | u32 length + UTF-8 | header: `xtraw/1`; answers: the URL |
 //! | body | u32 length + UTF-8 | header: the feed spec (`key=value` lines); frames and answers: the payload |
 //!
-//! Every file starts with a header record, so each is self-describing. The writer flushes a
-//! compressed block at least every 250 ms (from the socket tasks' tick): a killed process
-//! loses at most that much, and the reader stops cleanly at a truncated tail (counted).
+//! Every file starts with a header record, so each is self-describing. Socket tasks only
+//! encode and queue records; a dedicated thread compresses and writes them, flushing a
+//! compressed block at least every 250 ms (on the socket tasks' tick): a killed process loses
+//! at most that much, and the reader stops cleanly at a truncated tail (counted). Files are
+//! not fsync'ed (a power cut may lose what the OS had not written back).
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -197,18 +199,27 @@ struct Counters {
     errors: u64,
 }
 
-/// Appends a feed's records to rotated LZ4 files (thread-safe; shared by its sockets).
+enum Msg {
+    Record { buf: Vec<u8>, ts: i64 },
+    Flush,
+    Close,
+}
+
+/// Records queued between the socket tasks and the writer thread (back-pressure beyond).
+const QUEUE: usize = 65_536;
+
+/// Appends a feed's records to rotated LZ4 files. The socket tasks only encode a record and
+/// queue it; compression and file I/O run on a dedicated thread, off the tokio workers.
 pub struct RawWriter {
-    cfg: RawConfig,
     prefix: String,
-    header: String,
-    state: Mutex<(Option<OpenFile>, u64, Counters)>,
+    tx: std::sync::mpsc::SyncSender<Msg>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    counters: Arc<Mutex<Counters>>,
 }
 
 impl std::fmt::Debug for RawWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RawWriter")
-            .field("dir", &self.cfg.dir)
             .field("prefix", &self.prefix)
             .finish_non_exhaustive()
     }
@@ -237,15 +248,117 @@ fn put(
     }
 }
 
+/// The writer thread's side: the open file and rotation.
+struct Files {
+    cfg: RawConfig,
+    prefix: String,
+    header: String,
+    file: Option<OpenFile>,
+    n: u64,
+    counters: Arc<Mutex<Counters>>,
+}
+
+impl Files {
+    fn run(mut self, rx: &std::sync::mpsc::Receiver<Msg>) {
+        while let Ok(msg) = rx.recv() {
+            match msg {
+                Msg::Record { buf, ts } => self.write(&buf, ts),
+                Msg::Flush => {
+                    if let Some(f) = self.file.as_mut() {
+                        if f.enc.flush().is_err() {
+                            self.counters.lock().errors += 1;
+                        }
+                    }
+                }
+                Msg::Close => break,
+            }
+        }
+        self.finish();
+    }
+
+    fn write(&mut self, buf: &[u8], ts: i64) {
+        if self.file.is_none() {
+            match self.open(ts) {
+                Ok(f) => {
+                    self.file = Some(f);
+                    self.n += 1;
+                }
+                Err(_) => {
+                    self.counters.lock().errors += 1;
+                    return;
+                }
+            }
+        }
+        let Some(f) = self.file.as_mut() else { return };
+        if f.enc.write_all(buf).is_err() {
+            self.counters.lock().errors += 1;
+            return;
+        }
+        f.bytes += buf.len() as u64;
+        {
+            let mut c = self.counters.lock();
+            c.records += 1;
+            c.bytes += buf.len() as u64;
+        }
+        if f.bytes >= self.cfg.rotate_bytes || f.opened.elapsed() >= self.cfg.rotate_interval {
+            self.finish();
+        }
+    }
+
+    fn open(&self, ts: i64) -> std::io::Result<OpenFile> {
+        std::fs::create_dir_all(&self.cfg.dir)?;
+        let name = format!("{}-{ts}-{:05}{SUFFIX}{OPEN_SUFFIX}", self.prefix, self.n);
+        let path = self.cfg.dir.join(name);
+        let mut enc = FrameEncoder::new(BufWriter::new(File::create(&path)?));
+        let mut buf = Vec::new();
+        put(&mut buf, Kind::Header, 0, 0, ts, 0, MAGIC, &self.header);
+        enc.write_all(&buf)?;
+        Ok(OpenFile {
+            enc,
+            path,
+            bytes: buf.len() as u64,
+            opened: Instant::now(),
+        })
+    }
+
+    fn finish(&mut self) {
+        if let Some(done) = self.file.take() {
+            let mut c = self.counters.lock();
+            match finish(done) {
+                Ok(()) => c.files += 1,
+                Err(_) => c.errors += 1,
+            }
+        }
+    }
+}
+
 impl RawWriter {
     /// A writer for feed number `feed` of `spec` (files appear on the first record).
+    ///
+    /// # Panics
+    /// Never on purpose; a failed thread spawn degrades to counted errors.
     #[must_use]
     pub fn new(cfg: RawConfig, spec: &FeedSpec, feed: usize) -> Self {
-        Self {
-            prefix: format!("{}-{feed}", spec.venue.id()),
-            header: spec_text(spec),
+        let prefix = format!("{}-{feed}", spec.venue.id());
+        let counters = Arc::new(Mutex::new(Counters::default()));
+        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
+        let files = Files {
             cfg,
-            state: Mutex::new((None, 0, Counters::default())),
+            prefix: prefix.clone(),
+            header: spec_text(spec),
+            file: None,
+            n: 0,
+            counters: counters.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("xtrader-raw".into())
+            .spawn(move || files.run(&rx))
+            .ok();
+        Self {
+            prefix,
+            tx,
+            thread: Mutex::new(thread),
+            counters,
         }
     }
 
@@ -296,82 +409,28 @@ impl RawWriter {
             key,
             body,
         );
-        let mut st = self.state.lock();
-        let (file, n, counters) = &mut *st;
-        if file.is_none() {
-            match self.open(ts, *n) {
-                Ok(f) => {
-                    *file = Some(f);
-                    *n += 1;
-                }
-                Err(_) => {
-                    counters.errors += 1;
-                    return;
-                }
-            }
+        if self.tx.send(Msg::Record { buf, ts }).is_err() {
+            self.counters.lock().errors += 1; // after close, or the thread is gone
         }
-        let Some(f) = file.as_mut() else { return };
-        if f.enc.write_all(&buf).is_err() {
-            counters.errors += 1;
-            return;
-        }
-        f.bytes += buf.len() as u64;
-        counters.records += 1;
-        counters.bytes += buf.len() as u64;
-        if f.bytes >= self.cfg.rotate_bytes || f.opened.elapsed() >= self.cfg.rotate_interval {
-            if let Some(done) = file.take() {
-                match finish(done) {
-                    Ok(()) => counters.files += 1,
-                    Err(_) => counters.errors += 1,
-                }
-            }
-        }
-    }
-
-    fn open(&self, ts: i64, n: u64) -> std::io::Result<OpenFile> {
-        std::fs::create_dir_all(&self.cfg.dir)?;
-        let name = format!("{}-{ts}-{n:05}{SUFFIX}{OPEN_SUFFIX}", self.prefix);
-        let path = self.cfg.dir.join(name);
-        let mut enc = FrameEncoder::new(BufWriter::new(File::create(&path)?));
-        let mut buf = Vec::new();
-        put(&mut buf, Kind::Header, 0, 0, ts, 0, MAGIC, &self.header);
-        enc.write_all(&buf)?;
-        Ok(OpenFile {
-            enc,
-            path,
-            bytes: buf.len() as u64,
-            opened: Instant::now(),
-        })
     }
 
     /// Write out the current compressed block (bounds what a killed process loses).
     pub fn flush(&self) {
-        let mut st = self.state.lock();
-        let (file, _, counters) = &mut *st;
-        if let Some(f) = file.as_mut() {
-            if f.enc.flush().is_err() {
-                counters.errors += 1;
-            }
-        }
+        let _ = self.tx.try_send(Msg::Flush);
     }
 
-    /// Finish the open file (rename it to its final name).
+    /// Write every queued record and finish the open file (renamed to its final name).
     pub fn close(&self) {
-        let mut st = self.state.lock();
-        let (file, _, counters) = &mut *st;
-        if let Some(done) = file.take() {
-            match finish(done) {
-                Ok(()) => counters.files += 1,
-                Err(_) => counters.errors += 1,
-            }
+        let _ = self.tx.send(Msg::Close);
+        if let Some(t) = self.thread.lock().take() {
+            let _ = t.join();
         }
     }
 
     /// Counters: records, uncompressed bytes, finished files, I/O errors.
     #[must_use]
     pub fn stats(&self) -> [(&'static str, u64); 4] {
-        let st = self.state.lock();
-        let c = &st.2;
+        let c = self.counters.lock();
         [
             ("raw_records", c.records),
             ("raw_bytes", c.bytes),
@@ -381,9 +440,15 @@ impl RawWriter {
     }
 }
 
+impl Drop for RawWriter {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
 fn finish(f: OpenFile) -> std::io::Result<()> {
     let w = f.enc.finish().map_err(std::io::Error::other)?;
-    w.into_inner().map_err(|e| e.into_error())?.sync_data()?;
+    w.into_inner().map_err(|e| e.into_error())?;
     let done = f.path.with_extension("");
     std::fs::rename(&f.path, done)
 }
