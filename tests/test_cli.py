@@ -104,7 +104,7 @@ def test_cli_default_run_sigint_exit_0(tmp_path: Path) -> None:
     assert code == 0, stderr
     data = tmp_path / "xtrader-data"
     for channel, columns in (("trades", TRADES_COLUMNS), ("bbo", BBO_COLUMNS)):
-        files = sorted((data / channel).glob("exchange=binance/date=*/part-*.parquet"))
+        files = sorted((data / channel).glob("exchange=binance/date=*/*.parquet"))
         assert files, f"no {channel} Parquet files under {data}: {stderr}"
         frame = pl.concat([pl.read_parquet(f) for f in files])
         assert frame.columns == columns

@@ -229,14 +229,19 @@ class Engine:
         trade_stream: Literal["trade", "aggTrade"] = "trade",
         stale_after_ms: int = 30000,
     ) -> None: ...
+    def record_raw(
+        self, dir: str, rotate_bytes: int = ..., rotate_interval_s: float = 3600.0
+    ) -> None:
+        """Capture every received frame and REST answer of every feed into `dir` (xtraw/1
+        format, LZ4, rotated); call before `start`. `replay_capture` reads it back."""
     def start(self) -> None: ...
     def next_batch(self, max_events: int = 4096, timeout_ms: int = 100) -> list[Event]:
         """Wait (GIL released) up to timeout_ms for events; return at most max_events."""
     def next_frames(
         self, max_events: int = 65536, timeout_ms: int = 100, objects: bool = False
     ) -> tuple[list[Event], dict[str, Any]]:
-        """Wait like next_batch; return (status events, or every event when objects, and one
-        Arrow table per channel with rows: read it with ``polars.DataFrame(table)``)."""
+        """Wait like `next_batch`; return (status events, or every event when `objects`,
+        and one Arrow table per channel with rows, which `polars.DataFrame(t)` reads)."""
     def book(self, exchange: str, symbol: str) -> Book | None: ...
     def books(self) -> list[Book]: ...
     def stats(self) -> dict[str, int]: ...
@@ -288,10 +293,13 @@ class Simulator:
 
 @final
 class ReplayResult:
+    """A replay's output; `trades`, `book_updates`, `bbo` and `frames` values are Arrow tables
+    (``polars.DataFrame(t)`` reads them)."""
+
     exchange: str
-    trades: dict[str, list[Any]]
-    book_updates: dict[str, list[Any]]
-    bbo: dict[str, list[Any]]
+    trades: Any
+    book_updates: Any
+    bbo: Any
     frames: dict[str, Any]
     books: dict[str, Book]
     stats: dict[str, int]

@@ -35,6 +35,11 @@ configuration came from a file, the line it is on. The format, annotated::
     [[strategies]]
     path = "xtrader.demo:DemoStrategy"  # module:Class
     params = { }                    # keyword arguments for the constructor
+
+    [[sinks]]                       # any number; see xtrader.sinks
+    type = "parquet"                # parquet | jsonl | csv | an `xtrader.sinks` entry point
+    dir = "./xtrader-data"          # the sink's options, validated by the sink type
+    flush_interval_s = 1.0
 """
 
 from __future__ import annotations
@@ -70,6 +75,7 @@ __all__ = [
     "RecordConfig",
     "RuntimeConfig",
     "SimConfig",
+    "SinkRef",
     "StrategyRef",
     "dump_config",
     "load_config",
@@ -385,6 +391,32 @@ class StrategyRef:
 
 
 @dataclass(frozen=True, slots=True)
+class SinkRef:
+    """A sink to attach: its registered type and options.
+
+    Attributes:
+        type: ``parquet``, ``jsonl``, ``csv`` or the name of an ``xtrader.sinks`` entry point.
+        options: Keyword arguments of the sink (validated by the type on construction).
+    """
+
+    type: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_str("type", self.type)
+        if not isinstance(self.options, Mapping):
+            raise ConfigError("options", f"expected a table, got {_type_name(self.options)}")
+        _set(self, "options", dict(self.options))
+        self.load()  # validates the options now (ConfigError naming the key)
+
+    def load(self) -> Any:
+        """Instantiate the sink (an `xtrader.sinks.Sink`)."""
+        from .sinks import build_sink
+
+        return build_sink(self.type, self.options)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """A whole runtime configuration.
 
@@ -403,9 +435,11 @@ class Config:
     record: RecordConfig | None = None
     sim: SimConfig | None = None
     strategies: tuple[StrategyRef, ...] = ()
+    sinks: tuple[SinkRef, ...] = ()
 
     def __post_init__(self) -> None:
         _expect_instance("runtime", self.runtime, RuntimeConfig)
+        _set(self, "sinks", _instance_tuple("sinks", self.sinks, SinkRef))
         _expect_instance("metrics", self.metrics, MetricsConfig)
         if self.record is not None:
             _expect_instance("record", self.record, RecordConfig)
@@ -458,6 +492,9 @@ class Config:
                 f"seed={self.sim.seed} port={self.sim.port or 'any'}"
             )
         lines.extend(f"strategies[{i}]: {ref.path}" for i, ref in enumerate(self.strategies))
+        for i, sink in enumerate(self.sinks):
+            opts = " ".join(f"{k}={v}" for k, v in sink.options.items())
+            lines.append(f"sinks[{i}]: {sink.type} {opts}".rstrip())
         return "\n".join(lines)
 
 
@@ -568,6 +605,20 @@ def _make(cls: type[_C], raw: object, key: str, lines: _LineIndex, **nested: obj
         raise ConfigError(full.key, full.message, lines.find(full.key)) from None
 
 
+def _make_sink(raw: object, key: str, lines: _LineIndex) -> SinkRef:
+    """A ``[[sinks]]`` table: ``type`` plus the sink's options beside it."""
+    if not isinstance(raw, dict):
+        raise ConfigError(key, f"expected a table, got {_type_name(raw)} {raw!r}", lines.find(key))
+    if "type" not in raw:
+        raise ConfigError(f"{key}.type", "missing required key", lines.find(key))
+    options = {k: v for k, v in raw.items() if k != "type"}
+    try:
+        return SinkRef(raw["type"], options)
+    except ConfigError as exc:
+        full = exc.with_prefix(key)
+        raise ConfigError(full.key, full.message, lines.find(full.key)) from None
+
+
 def _array_of_tables(raw: object, key: str, lines: _LineIndex) -> list[object]:
     if raw is None:
         return []
@@ -597,8 +648,12 @@ def _build(data: dict[str, Any], lines: _LineIndex) -> Config:
     metrics = _make(MetricsConfig, data.get("metrics", {}), "metrics", lines)
     record = _make(RecordConfig, data["record"], "record", lines) if "record" in data else None
     sim = _make(SimConfig, data["sim"], "sim", lines) if "sim" in data else None
+    sinks = tuple(
+        _make_sink(raw, f"sinks[{i}]", lines)
+        for i, raw in enumerate(_array_of_tables(data.get("sinks"), "sinks", lines))
+    )
     try:
-        return Config(runtime, feeds, metrics, record, sim, strategies)
+        return Config(runtime, feeds, metrics, record, sim, strategies, sinks)
     except ConfigError as exc:
         raise ConfigError(exc.key, exc.message, lines.find(exc.key)) from None
 
@@ -682,4 +737,8 @@ def dump_config(config: Config) -> str:
         out += ["[[feeds]]", *_toml_table(feed), ""]
     for ref in config.strategies:
         out += ["[[strategies]]", *_toml_table(ref), ""]
+    for sink in config.sinks:
+        items = [f"type = {_toml_value(sink.type)}"]
+        items += [f"{k} = {_toml_value(v)}" for k, v in sink.options.items()]
+        out += ["[[sinks]]", *items, ""]
     return "\n".join(out)

@@ -31,7 +31,9 @@ from dataclasses import replace
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._core import Book, Engine, Simulator
+import polars as pl
+
+from ._core import Book, Engine, Simulator, Status
 from ._dispatch import _ROUTES, Dispatcher, OnError, Sink, _predicate
 from .config import (
     CHANNELS,
@@ -43,8 +45,9 @@ from .config import (
     load_config,
 )
 from .exceptions import ConfigError, StrategyError, XtraderError
-from .record import ParquetRecorder
-from .strategy import EVENT_CHANNELS, Context, Strategy, filters
+from .sinks import GapTracker, ParquetSink, SinkHost, SinkStatus
+from .sinks import Sink as ColumnarSink
+from .strategy import EVENT_CHANNELS, Context, Strategy, filters, overrides
 
 if TYPE_CHECKING:
     from ._core import Event
@@ -57,6 +60,8 @@ BATCH_MAX_EVENTS = 4096
 FRAME_MAX_EVENTS = 65536
 """Events per fetch when only columnar frames are built (no per-event objects)."""
 BATCH_TIMEOUT_MS = 100
+FRAMES_MAX_EVENTS = 16384
+"""Events per `Engine.next_frames` call when columnar sinks are attached."""
 DRAIN_TIMEOUT_S = 10.0
 """Upper bound on draining queued events after stop (the queue itself is bounded)."""
 ENGINE_STOP_TIMEOUT_MS = 3000
@@ -107,6 +112,12 @@ class Runtime:
         self._feeds: list[FeedConfig] = []
         self._strategies: list[Strategy] = []
         self._sinks: list[Sink] = []
+        self._hosts: list[SinkHost] = []
+        self._gaps = GapTracker()
+        self.sink_statuses: list[SinkStatus] = []
+        self.count_delivered = False
+        """Count the rows handed to columnar sinks per (channel, exchange, symbol)."""
+        self.delivered: dict[tuple[str, str, str], int] = {}
         self._sim: Simulator | None = None
         self._owns_sim = False
         self._stop = threading.Event()
@@ -162,10 +173,17 @@ class Runtime:
                 rt.add_strategy(strategy)
             if cfg.record is not None:
                 rt.add_sink(
-                    ParquetRecorder(
-                        cfg.record.dir, cfg.record.channels, cfg.record.flush_interval_s
+                    ParquetSink(
+                        cfg.record.dir,
+                        (*cfg.record.channels, "gaps"),
+                        cfg.record.flush_interval_s,
                     )
                 )
+            for i, ref in enumerate(cfg.sinks):
+                try:
+                    rt.add_sink(ref.load())
+                except ConfigError as exc:
+                    raise exc.with_prefix(f"sinks[{i}]") from None
         except BaseException:
             rt.close()
             raise
@@ -264,12 +282,50 @@ class Runtime:
         self._strategies.append(strategy)
         return strategy
 
-    def add_sink(self, sink: Sink) -> Sink:
-        """Attach a sink (recorder, display): it receives every batch (before `run`)."""
+    def add_sink(self, sink: Sink | ColumnarSink) -> Sink | ColumnarSink:
+        """Attach a sink (before `run`).
+
+        An `xtrader.sinks.Sink` receives columnar frames (one polars frame per channel,
+        including ``gaps``) at its flush interval, its batch-size limit and at shutdown; its
+        failures are isolated and its data spooled (`xtrader.sinks.SinkHost`). Any other
+        object with ``write(events)``/``tick(now)``/``close()`` (e.g. the status display)
+        receives every batch of event objects.
+        """
         if self._state != "new":
             raise XtraderError("add sinks before run()")
-        self._sinks.append(sink)
+        if isinstance(sink, ColumnarSink):
+            self._hosts.append(SinkHost(sink, self._sink_status))
+        else:
+            self._sinks.append(sink)
         return sink
+
+    def record_raw(
+        self,
+        dir: str | os.PathLike[str],
+        rotate_bytes: int = 256 * 1024 * 1024,
+        rotate_interval_s: float = 3600.0,
+    ) -> None:
+        """Capture every received websocket frame and REST answer into `dir` (before `run`).
+
+        Files ``<venue>-<feed>-<first_ts_ns>-<n>.xtraw.lz4`` (xtrader's raw format, LZ4,
+        rotated by size and age; ``.open`` while written). `xtrader.replay` of any of them
+        reproduces the run's events through the same parsers.
+        """
+        if self._state != "new":
+            raise XtraderError("enable raw capture before run()")
+        path = os.fspath(dir)
+        os.makedirs(path, exist_ok=True)
+        self._engine.record_raw(path, rotate_bytes, rotate_interval_s)
+
+    def _sink_status(self, status: SinkStatus) -> None:
+        """A sink's health change: kept, and handed to the strategies' ``on_status``."""
+        self.sink_statuses.append(status)
+        for strategy in self._strategies:
+            if overrides(strategy, "on_status"):
+                try:
+                    strategy.on_status(status)  # type: ignore[arg-type]
+                except Exception as exc:
+                    logger.error("on_status raised %s on a sink status", type(exc).__name__)
 
     @property
     def strategies(self) -> tuple[Strategy, ...]:
@@ -298,6 +354,9 @@ class Runtime:
             self._engine.start()
             started = True
             dispatcher.start(Context(self))
+            now = time.monotonic()
+            for host in self._hosts:
+                host.open(now)
             self._loop(dispatcher, deadline)
         finally:
             try:
@@ -325,7 +384,7 @@ class Runtime:
             raise
         self._dispatcher = dispatcher
         self._want_objects = objects or dispatcher.needs_objects or bool(self._sinks)
-        self._want_frames = dispatcher.needs_frames
+        self._want_frames = dispatcher.needs_frames or bool(self._hosts)
         return dispatcher
 
     def _finish(self, dispatcher: Dispatcher) -> None:
@@ -360,12 +419,30 @@ class Runtime:
         """Hand one fetch to the strategies and sinks, then run due timers and sink ticks."""
         if events:
             dispatcher.dispatch(events)
-        if frames:
-            dispatcher.dispatch_frames(frames)
-        if events:
             self._write_sinks(dispatcher, events)
+            # gap intervals come from statuses (events holds only statuses in frames-only runs)
+            self._gaps.observe([e for e in events if isinstance(e, Status)])
+        # one Arrow-to-polars conversion serves on_batch strategies and columnar sinks
+        polars_frames = {ch: pl.DataFrame(t) for ch, t in frames.items()} if frames else {}
+        if polars_frames:
+            dispatcher.dispatch_frames(polars_frames)
+        if self._hosts:
+            self._feed_hosts(polars_frames)
         dispatcher.run_timers()
         self._tick_sinks(dispatcher)
+
+    def _feed_hosts(self, frames: dict[str, pl.DataFrame]) -> None:
+        """Queue one batch of frames (and closed gap intervals) on every columnar sink."""
+        gaps = self._gaps.take()
+        if gaps is not None:
+            frames = {**frames, "gaps": gaps}
+        if not frames:
+            return
+        if self.count_delivered:
+            self._count(frames)
+        now = time.monotonic()
+        for host in self._hosts:
+            host.add(frames, now)
 
     def _timeout_ms(self, dispatcher: Dispatcher, deadline: float | None) -> int:
         """How long the next wait may last: the batch timeout, bounded by deadline and timers."""
@@ -547,6 +624,8 @@ class Runtime:
 
     def _tick_sinks(self, dispatcher: Dispatcher) -> None:
         now = time.monotonic()
+        for host in self._hosts:
+            host.tick(now)
         for sink in self._sinks:
             try:
                 sink.tick(now)
@@ -554,6 +633,14 @@ class Runtime:
                 dispatcher.sink_error(sink, "tick", exc)
 
     def _close_sinks(self, dispatcher: Dispatcher) -> None:
+        gaps = self._gaps.take(final=True)
+        if gaps is not None and self.count_delivered:
+            self._count({"gaps": gaps})
+        now = time.monotonic()
+        for host in self._hosts:
+            if gaps is not None:
+                host.add({"gaps": gaps}, now)
+            host.close(now)
         for sink in self._sinks:
             try:
                 sink.close()
@@ -636,12 +723,31 @@ class Runtime:
         """
         out = dict(self._engine.stats())
         out.update(self._dispatcher.counters)
-        for sink in self._sinks:
+        for sink in [*self._sinks, *(h.sink for h in self._hosts)]:
             sink_stats = getattr(sink, "stats", None)
             if callable(sink_stats):
                 for key, value in sink_stats().items():
                     out[key] = out.get(key, 0) + int(value)
+        for host in self._hosts:
+            for key, value in host.counters.items():
+                out[key] = out.get(key, 0) + value
+        out["gaps_recorded"] = self._gaps.gaps
         return out
+
+    def _count(self, frames: dict[str, pl.DataFrame]) -> None:
+        delivered = self.delivered
+        for channel, frame in frames.items():
+            for ex, sym, n in frame.group_by("exchange", "symbol").len().iter_rows():
+                key = (channel, str(ex), str(sym))
+                delivered[key] = delivered.get(key, 0) + int(n)
+
+    def sink_received(self) -> dict[tuple[str, str, str], int]:
+        """Rows each columnar sink was handed, per (channel, exchange, symbol), summed."""
+        total: dict[tuple[str, str, str], int] = {}
+        for host in self._hosts:
+            for key, n in host.received.items():
+                total[key] = total.get(key, 0) + n
+        return total
 
     def callback_errors(self) -> dict[str, int]:
         """Errors raised by strategy callbacks, per ``"Strategy.callback"``."""

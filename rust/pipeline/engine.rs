@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::bus::{EventBus, OverflowPolicy};
 use super::feed::{run_feed, FeedSpec};
+use super::raw::{RawConfig, RawWriter};
 use crate::metrics::server::{serve, MetricsSource};
 use crate::metrics::{render, FeedShared};
 use crate::model::{Event, Status, StatusKind, StatusReason, SymbolMeta};
@@ -67,6 +68,8 @@ pub struct Engine {
     tasks: Vec<JoinHandle<()>>,
     cancel: CancellationToken,
     metrics_bound: Option<SocketAddr>,
+    raw: Option<RawConfig>,
+    raw_writers: Vec<Arc<RawWriter>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -92,6 +95,8 @@ impl Engine {
             tasks: Vec::new(),
             cancel: CancellationToken::new(),
             metrics_bound: None,
+            raw: None,
+            raw_writers: Vec::new(),
         }
     }
 
@@ -104,6 +109,19 @@ impl Engine {
             return Err(EngineError::State("add feeds before start()"));
         }
         self.specs.push(spec);
+        Ok(())
+    }
+
+    /// Capture every feed's raw frames and REST answers (before `start`); see
+    /// [`crate::pipeline::raw`].
+    ///
+    /// # Errors
+    /// When the engine was already started.
+    pub fn record_raw(&mut self, cfg: RawConfig) -> Result<(), EngineError> {
+        if self.rt.is_some() {
+            return Err(EngineError::State("enable raw capture before start()"));
+        }
+        self.raw = Some(cfg);
         Ok(())
     }
 
@@ -152,8 +170,13 @@ impl Engine {
                 .map_err(|source| EngineError::MetricsBind { addr, source })?;
             self.metrics_bound = Some(bound);
         }
-        for spec in &self.specs {
+        for (i, spec) in self.specs.iter().enumerate() {
             let shared = Arc::new(FeedShared::new(spec.venue));
+            if let Some(cfg) = &self.raw {
+                let writer = Arc::new(RawWriter::new(cfg.clone(), spec, i));
+                *shared.raw.write() = Some(writer.clone());
+                self.raw_writers.push(writer);
+            }
             self.feeds.write().push(shared.clone());
             let task = supervise(
                 spec.clone(),
@@ -178,6 +201,9 @@ impl Engine {
                 let _ = tokio::time::timeout(timeout, futures_util::future::join_all(tasks)).await;
             });
             rt.shutdown_timeout(Duration::from_millis(500));
+        }
+        for w in &self.raw_writers {
+            w.close();
         }
         self.bus.wake();
     }
@@ -220,6 +246,14 @@ impl Engine {
                 ("instrument_evictions", f.instrument_evictions.load(Relaxed)),
             ];
             for (k, v) in f.totals().into_iter().chain(extra) {
+                match totals.iter_mut().find(|(n, _)| n == k) {
+                    Some((_, t)) => *t += v,
+                    None => totals.push((k.to_string(), v)),
+                }
+            }
+        }
+        for w in &self.raw_writers {
+            for (k, v) in w.stats() {
                 match totals.iter_mut().find(|(n, _)| n == k) {
                     Some((_, t)) => *t += v,
                     None => totals.push((k.to_string(), v)),

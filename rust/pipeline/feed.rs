@@ -27,6 +27,7 @@ use crate::model::{
 };
 use crate::net::{backoff, get, now_ns};
 use crate::pipeline::bus::EventBus;
+use crate::pipeline::raw::{Kind, RawWriter};
 
 /// Instruments kept per feed; more are evicted least-recently-used and counted.
 pub const INSTRUMENT_CACHE_CAPACITY: usize = 8192;
@@ -71,11 +72,23 @@ async fn load_instruments(
     http: &reqwest::Client,
     bus: &EventBus,
     cancel: &CancellationToken,
+    raw: Option<&RawWriter>,
 ) -> Option<InstrumentCache> {
     let mut attempt = 0u32;
     loop {
         for url in conn.instruments_urls(natives) {
             let reply = get(http, &url).await;
+            if let Some(r) = raw {
+                r.answer(
+                    Kind::Instruments,
+                    0,
+                    0,
+                    now_ns(),
+                    reply.status,
+                    &url,
+                    &reply.body,
+                );
+            }
             if reply.status == 200 {
                 if let Ok(list) = conn.parse_instruments(&reply.body) {
                     let mut cache = InstrumentCache::new(INSTRUMENT_CACHE_CAPACITY);
@@ -137,7 +150,16 @@ pub async fn run_feed(
             configured.push(s);
         }
     }
-    let Some(mut cache) = load_instruments(conn.as_ref(), &natives, &http, &bus, &cancel).await
+    let raw = shared.raw.read().clone();
+    let Some(mut cache) = load_instruments(
+        conn.as_ref(),
+        &natives,
+        &http,
+        &bus,
+        &cancel,
+        raw.as_deref(),
+    )
+    .await
     else {
         return;
     };
@@ -231,7 +253,11 @@ async fn run_socket(
             bus.publish(&mut out).await;
             break;
         }
-        proc.on_disconnect(now_ns(), &mut out);
+        let ts = now_ns();
+        if let Some(raw) = shared.raw.read().as_ref() {
+            raw.disconnect(id, ts);
+        }
+        proc.on_disconnect(ts, &mut out);
         match outcome {
             Ok(reason) => {
                 out.push(status(spec.venue, StatusKind::Disconnected, reason));
@@ -331,6 +357,7 @@ async fn serve_socket(
         }
     }
 
+    let raw = shared.raw.read().clone();
     let (tx, mut rx) = mpsc::channel::<(usize, u16, String)>(proc.symbols().len() + 16);
     let mut fetches: JoinSet<()> = JoinSet::new();
     let mut attempts: HashMap<usize, u32> = HashMap::new();
@@ -369,14 +396,20 @@ async fn serve_socket(
                 last_rx = Instant::now();
                 keepalive_sent = false;
                 let ts_recv = now_ns();
+                let mut on_frame = |text: &str, out: &mut Vec<Event>| {
+                    if let Some(r) = &raw {
+                        r.frame(id, ts_recv, text);
+                    }
+                    proc.on_frame(text, ts_recv, out, &mut actions);
+                };
                 match msg {
-                    Some(Ok(Message::Text(t))) => proc.on_frame(t.as_str(), ts_recv, out, &mut actions),
+                    Some(Ok(Message::Text(t))) => on_frame(t.as_str(), out),
                     Some(Ok(Message::Binary(b))) => match std::str::from_utf8(&b) {
-                        Ok(t) => proc.on_frame(t, ts_recv, out, &mut actions),
+                        Ok(t) => on_frame(t, out),
                         // not UTF-8: hand over the valid prefix so the processor reports it
                         Err(e) => {
                             let valid = b.get(..e.valid_up_to()).unwrap_or_default();
-                            proc.on_frame(&String::from_utf8_lossy(valid), ts_recv, out, &mut actions);
+                            on_frame(&String::from_utf8_lossy(valid), out);
                         }
                     },
                     // tungstenite queues the pong itself and flushes it with the next read
@@ -389,6 +422,10 @@ async fn serve_socket(
             }
             Some((idx, http_status, body)) = rx.recv() => {
                 let ts = now_ns();
+                if let Some(r) = &raw {
+                    let url = urls.get(idx).map_or("", String::as_str);
+                    r.answer(Kind::Snapshot, id, idx, ts, http_status, url, &body);
+                }
                 if http_status == 200 {
                     attempts.remove(&idx);
                     proc.on_snapshot(idx, &body, ts, out, &mut actions);
@@ -402,6 +439,9 @@ async fn serve_socket(
             }
             _ = tick.tick() => {
                 shared.set_counters(id, proc.counters());
+                if let Some(r) = &raw {
+                    r.flush();
+                }
                 let silent = last_rx.elapsed();
                 if silent > spec.stale_after {
                     let ms = u64::try_from(silent.as_millis()).unwrap_or(u64::MAX);

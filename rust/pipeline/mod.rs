@@ -5,4 +5,5 @@ pub mod bus;
 pub mod columns;
 pub mod engine;
 pub mod feed;
+pub mod raw;
 pub mod replay;

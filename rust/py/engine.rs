@@ -18,6 +18,7 @@ use crate::model::Venue;
 use crate::pipeline::bus::OverflowPolicy;
 use crate::pipeline::engine::{Engine, EngineConfig};
 use crate::pipeline::feed::FeedSpec;
+use crate::pipeline::raw::RawConfig;
 
 /// Longest single GIL-free wait; between slices Python gets to handle signals (Ctrl-C).
 const WAIT_SLICE: Duration = Duration::from_millis(100);
@@ -126,6 +127,27 @@ impl PyEngine {
                 depth_limit,
                 trade_stream,
                 stale_after: Duration::from_millis(stale_after_ms.max(1000)),
+            })
+            .map_err(|e| EngineError::new_err(e.to_string()))
+    }
+
+    /// Capture raw frames and REST answers of every feed into `dir` (before `start`).
+    #[pyo3(signature = (dir, rotate_bytes=256 * 1024 * 1024, rotate_interval_s=3600.0))]
+    fn record_raw(
+        &self,
+        dir: std::path::PathBuf,
+        rotate_bytes: u64,
+        rotate_interval_s: f64,
+    ) -> PyResult<()> {
+        if !(rotate_interval_s.is_finite() && rotate_interval_s > 0.0) {
+            return Err(PyValueError::new_err("rotate_interval_s: must be > 0"));
+        }
+        self.inner
+            .lock()
+            .record_raw(RawConfig {
+                dir,
+                rotate_bytes: rotate_bytes.max(1),
+                rotate_interval: Duration::from_secs_f64(rotate_interval_s),
             })
             .map_err(|e| EngineError::new_err(e.to_string()))
     }

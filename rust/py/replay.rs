@@ -10,6 +10,7 @@ use super::events::{to_py, PyBook, PyStatus};
 use super::frames::tables;
 use super::ReplayError;
 use crate::model::Event;
+use crate::pipeline::raw::{is_raw, replay_raw};
 use crate::pipeline::replay::{replay_cryptofeed, ReplayOutput};
 
 /// The outcome of a replay (Arrow tables; `xtrader.replay` makes polars frames of them).
@@ -35,7 +36,8 @@ pub struct PyReplayResult {
     events: Py<PyList>,
 }
 
-/// Replay a recorded capture (cryptofeed raw format) with its recorded REST answers.
+/// Replay a recorded capture: cryptofeed's format with its recorded REST answers, or
+/// xtrader's raw capture (`*.xtraw.lz4`, which carries its REST answers itself).
 #[pyfunction]
 #[pyo3(signature = (capture, rest=Vec::new(), exchange=None, collect_events=false))]
 pub fn replay_capture(
@@ -46,7 +48,13 @@ pub fn replay_capture(
     collect_events: bool,
 ) -> PyResult<PyReplayResult> {
     let out: ReplayOutput = py
-        .detach(|| replay_cryptofeed(&capture, &rest, exchange.as_deref()))
+        .detach(|| {
+            if is_raw(&capture) {
+                replay_raw(&capture)
+            } else {
+                replay_cryptofeed(&capture, &rest, exchange.as_deref())
+            }
+        })
         .map_err(|e| ReplayError::new_err(e.to_string()))?;
     // every channel, empty or not, so callers always find the contract columns
     let frames = tables(py, &out.events, true)?;
