@@ -5,3 +5,4 @@ pub mod bus;
 pub mod engine;
 pub mod feed;
 pub mod replay;
+mod socket;
