@@ -161,7 +161,6 @@ pub(super) async fn run_socket(env: SocketEnv) {
     };
     let venue = env.spec.venue;
     let mut attempt = 0u32;
-    let mut first = true;
     while !env.cancel.is_cancelled() {
         let outcome = run_connection(&env, proc.as_mut(), &mut rx, &mut snaps).await;
         snaps.reset(&env.rest);
@@ -200,10 +199,8 @@ pub(super) async fn run_socket(env: SocketEnv) {
             () = env.cancel.cancelled() => break,
             () = tokio::time::sleep(wait) => {}
         }
-        if !first {
-            env.shared.reconnects.fetch_add(1, Ordering::Relaxed);
-        }
-        first = false;
+        // the next attempt is a reconnect (counting it here, not one loop later)
+        env.shared.reconnects.fetch_add(1, Ordering::Relaxed);
     }
 }
 

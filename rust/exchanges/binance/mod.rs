@@ -8,6 +8,7 @@ pub mod futures;
 pub mod instruments;
 pub mod messages;
 pub mod processor;
+mod state;
 mod sync;
 
 pub use book::{Market, SyncRules};
