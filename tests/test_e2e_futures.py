@@ -334,8 +334,14 @@ def test_e2e_futures_silent_stream_is_reported() -> None:
 
             while time.monotonic() < deadline and len(silent()) < 2:
                 seen.extend(engine.next_batch(timeout_ms=200))
+            sim_stats = sim.stats()
         finally:
             engine.stop()
+        # server pings (every 300 ms, closed after 900 ms unanswered) were answered
+        assert sim_stats["pings_sent"] > 5 and sim_stats["pong_timeouts"] == 0
+        assert sim_stats["pongs_received"] > 0
+        dropped = [ev for ev in seen if isinstance(ev, xt.Status) and ev.kind == "disconnected"]
+        assert dropped == []
         reports = [ev for ev in seen if isinstance(ev, xt.Status) and ev.reason == "stream_silent"]
         assert {r.symbol for r in reports} == {"BTC-USDT-PERP", "ETH-USDT-PERP"}
         assert all(r.kind == "stale" and "funding" in r.message for r in reports)

@@ -40,7 +40,7 @@ impl BinanceProcessor {
         let Some(mark) = num(m.mark) else {
             return self.malformed(frame, 0, ts_recv, out);
         };
-        let overlap = self.overlap;
+        let overlap = self.dedupe_on(ts_recv);
         let Some(st) = self.states.get_mut(idx) else {
             return;
         };
@@ -96,7 +96,7 @@ impl BinanceProcessor {
             return self.malformed(frame, 0, ts_recv, out);
         };
         let mult = self.size_mult(idx);
-        let overlap = self.overlap;
+        let overlap = self.dedupe_on(ts_recv);
         let Some(st) = self.states.get_mut(idx) else {
             return;
         };

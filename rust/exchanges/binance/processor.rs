@@ -51,6 +51,9 @@ pub struct BinanceProcessor {
     budget_used: u32,
     /// A rollover overlap is in progress: two sockets feed this processor.
     pub(super) overlap: bool,
+    /// Duplicate filtering stays on until this time (ns) after an overlap ended: a slower
+    /// new socket may still repeat what the old one delivered last. 0 = off.
+    pub(super) dedupe_until: i64,
     /// The frame being handled came from the overlap's new socket.
     pub(super) from_next: bool,
     /// Frames received from the overlap's new socket.
@@ -81,6 +84,7 @@ impl BinanceProcessor {
             budget_window: 0,
             budget_used: 0,
             overlap: false,
+            dedupe_until: 0,
             from_next: false,
             next_frames: 0,
             silent_after_ns: 0,
@@ -163,6 +167,12 @@ impl BinanceProcessor {
     /// Bound on buffered diffs per symbol.
     pub fn set_buffer_cap(&mut self, cap: usize) {
         self.buffer_cap = cap.max(1);
+    }
+
+    /// Whether frames received at `ts` go through the duplicate filters.
+    #[inline]
+    pub(super) fn dedupe_on(&self, ts: i64) -> bool {
+        self.overlap || ts < self.dedupe_until
     }
 
     /// Wire-size multiplier of a symbol (1 unless COIN-M).
@@ -294,7 +304,7 @@ impl BinanceProcessor {
             return self.malformed(frame, 0, ts_recv, out);
         };
         let mult = self.size_mult(idx);
-        let overlap = self.overlap;
+        let overlap = self.dedupe_on(ts_recv);
         let Some(st) = self.states.get_mut(idx) else {
             return;
         };
@@ -337,7 +347,7 @@ impl BinanceProcessor {
             return self.malformed(frame, 0, ts_recv, out);
         };
         let mult = self.size_mult(idx);
-        let overlap = self.overlap;
+        let overlap = self.dedupe_on(ts_recv);
         let Some(st) = self.states.get_mut(idx) else {
             return;
         };
@@ -564,10 +574,11 @@ impl ExchangeProcessor for BinanceProcessor {
 
     fn on_tick(&mut self, ts: i64, out: &mut Vec<Event>) {
         self.check_silence(ts, out);
+        self.expire_dedupe(ts);
     }
 
-    fn begin_overlap(&mut self, _ts: i64) {
-        self.start_overlap();
+    fn begin_overlap(&mut self, ts: i64) {
+        self.start_overlap(ts);
     }
 
     fn on_overlap_frame(

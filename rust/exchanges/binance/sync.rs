@@ -18,6 +18,9 @@ use crate::model::{BookDelta, BookState, Event, StatusKind, StatusReason};
 
 /// Diffs parked per symbol during a rollover overlap; past it the symbol resyncs.
 pub const AHEAD_CAP: usize = 256;
+/// How long after an overlap the duplicate filters stay on (ns): the new socket, if it was
+/// the slower one, may still deliver copies of what the old one delivered before closing.
+pub const DEDUPE_TAIL_NS: i64 = 2_000_000_000;
 
 /// A depth diff with its levels parsed (and sizes normalized).
 #[derive(Debug, Clone)]
@@ -397,27 +400,50 @@ impl BinanceProcessor {
         }
     }
 
-    pub(super) fn start_overlap(&mut self) {
-        self.reset_overlap();
+    pub(super) fn start_overlap(&mut self, ts: i64) {
+        // consecutive rollovers inside the tail keep the ids remembered so far
+        let filtering = ts < self.dedupe_until;
+        self.end_parking();
         self.overlap = true;
         self.counters.overlaps += 1;
-        for st in &mut self.states {
-            st.dedupe.iter_mut().for_each(Dedupe::begin);
+        if !filtering {
+            for st in &mut self.states {
+                st.dedupe.iter_mut().for_each(Dedupe::begin);
+            }
         }
     }
 
-    pub(super) fn reset_overlap(&mut self) {
+    fn end_parking(&mut self) {
         self.overlap = false;
         self.from_next = false;
         self.next_frames = 0;
         for st in &mut self.states {
             st.ahead.clear();
             st.next_in_sync = false;
+        }
+    }
+
+    /// The socket is gone: no overlap, no filtering (a reconnect resyncs anyway).
+    pub(super) fn reset_overlap(&mut self) {
+        self.end_parking();
+        self.dedupe_until = 0;
+        for st in &mut self.states {
             st.dedupe.iter_mut().for_each(Dedupe::end);
         }
     }
 
-    /// The new socket delivers data and every live book has seen it catch up.
+    /// Stop the duplicate filters once the tail after an overlap has passed.
+    pub(super) fn expire_dedupe(&mut self, ts: i64) {
+        if self.dedupe_until != 0 && !self.overlap && ts >= self.dedupe_until {
+            self.dedupe_until = 0;
+            for st in &mut self.states {
+                st.dedupe.iter_mut().for_each(Dedupe::end);
+            }
+        }
+    }
+
+    /// The new socket delivers data, every live book has seen it catch up, and nothing it
+    /// sent early still waits for the old one.
     pub(super) fn overlap_caught_up(&self) -> bool {
         if !self.overlap || self.next_frames == 0 {
             return false;
@@ -426,7 +452,7 @@ impl BinanceProcessor {
             || self
                 .states
                 .iter()
-                .all(|s| s.phase != Phase::Live || s.next_in_sync)
+                .all(|s| s.ahead.is_empty() && (s.phase != Phase::Live || s.next_in_sync))
     }
 
     /// End the overlap: the old socket is gone; what is still parked never chained.
@@ -458,6 +484,7 @@ impl BinanceProcessor {
                 }
             }
         }
-        self.reset_overlap();
+        self.end_parking();
+        self.dedupe_until = ts.saturating_add(DEDUPE_TAIL_NS);
     }
 }

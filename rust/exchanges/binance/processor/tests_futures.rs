@@ -298,3 +298,25 @@ fn overlap_leftovers_that_never_chain_become_a_gap() {
     assert_eq!(p.counters.gaps, 1);
     assert_eq!(act, vec![Action::FetchSnapshot(0)]);
 }
+
+#[test]
+fn duplicates_from_a_slower_new_socket_are_dropped_for_a_tail_after_the_switch() {
+    let mut p = fut(Venue::BinanceUsdm, &[("AAAUSDT", 1.0)], all());
+    let s = 1_000_000_000i64;
+    let (mut out, mut act) = (Vec::new(), Vec::new());
+    p.on_frame(&trade("AAAUSDT", 10), s, &mut out, &mut act);
+    p.begin_overlap(s);
+    p.on_frame(&trade("AAAUSDT", 11), s, &mut out, &mut act);
+    p.on_frame(&trade("AAAUSDT", 12), s, &mut out, &mut act);
+    p.on_overlap_frame(&trade("AAAUSDT", 11), s, &mut out, &mut act);
+    p.end_overlap(2 * s, &mut out, &mut act);
+    // the new socket was behind: its copy of 12 arrives after the old one closed
+    p.on_frame(&trade("AAAUSDT", 12), 2 * s + 1, &mut out, &mut act);
+    p.on_frame(&trade("AAAUSDT", 13), 2 * s + 2, &mut out, &mut act);
+    assert_eq!(trades(&out), vec![10, 11, 12, 13]);
+    // after the tail the filters are off (and forget the ids)
+    p.on_tick(5 * s, &mut out);
+    assert!(!p.dedupe_on(5 * s));
+    p.on_frame(&trade("AAAUSDT", 14), 5 * s, &mut out, &mut act);
+    assert_eq!(trades(&out), vec![10, 11, 12, 13, 14]);
+}
