@@ -219,8 +219,10 @@ impl RestScheduler {
 
     /// Queue a request. Returns false (and counts) only when the queue bound is reached; a
     /// request whose key is already queued is absorbed by it (moved up if more urgent).
-    pub fn submit(&self, req: RestRequest) -> bool {
+    pub fn submit(&self, mut req: RestRequest) -> bool {
         self.counters.submitted.fetch_add(1, Ordering::Relaxed);
+        // weightless requests would let the window log grow without bound
+        req.weight = req.weight.max(1);
         let mut st = self.state.lock();
         if let Some(&queued_prio) = st.queued.get(&req.key) {
             self.counters.deduped.fetch_add(1, Ordering::Relaxed);
