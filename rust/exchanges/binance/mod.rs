@@ -9,6 +9,7 @@ pub mod instruments;
 pub mod messages;
 pub mod processor;
 mod state;
+mod streams;
 mod sync;
 
 pub use book::{Market, SyncRules};

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::exchanges::binance::open_interest_event;
-use crate::model::{StatusKind, StatusReason};
+use crate::model::{Side, StatusKind, StatusReason};
 
 fn fut(venue: Venue, natives: &[(&str, f64)], channels: Channels) -> BinanceProcessor {
     let mut p = BinanceProcessor::new(venue, Market::Futures, &[], channels);
