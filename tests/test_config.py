@@ -124,7 +124,7 @@ def test_config_unknown_exchange() -> None:
     assert "unknown exchange 'kraken'" in str(err) and "okx" in str(err)
 
 
-@pytest.mark.parametrize("exchange", ["okx", "binance_usdm", "binance_coinm"])
+@pytest.mark.parametrize("exchange", ["okx"])
 def test_config_exchange_not_supported_yet(exchange: str) -> None:
     err = _error(GOOD.replace('"binance_us"', f'"{exchange}"'))
     assert err.key == "feeds[1].exchange"
@@ -195,3 +195,23 @@ def test_config_direct_construction_validates() -> None:
         Runtime().subscribe("okx", ["BTC-USDT"])
     with pytest.raises(ConfigError, match=r"^metrics:"):
         Runtime(metrics="nohost")
+
+
+def test_config_futures_feeds_and_channels() -> None:
+    text = GOOD.replace(
+        'exchange = "binance_us"\nsymbols = ["BTCUSD"]',
+        'exchange = "binance_coinm"\nsymbols = ["BTC-USD-PERP", "ETHUSD_251226"]\n'
+        'channels = ["book", "funding", "liquidations", "open_interest"]\n'
+        "open_interest_interval_s = 30\nconnection_lifetime_s = 3600",
+    )
+    cfg = parse_config(text)
+    feed = cfg.feeds[1]
+    assert feed.exchange == "binance_coinm"
+    assert feed.channels == ("book", "funding", "liquidations", "open_interest")
+    assert feed.open_interest_interval_s == 30.0 and feed.connection_lifetime_s == 3600.0
+    assert parse_config(dump_config(cfg)) == cfg
+    assert FeedConfig("binance_usdm", ("BTCUSDT",)).trade_stream is None  # venue default
+    with pytest.raises(ConfigError, match=r"^channels: channel 'funding' is offered by"):
+        FeedConfig("binance", ("BTCUSDT",), ("trades", "funding"))
+    with pytest.raises(ConfigError, match=r"^connection_lifetime_s: must be greater than 0"):
+        FeedConfig("binance_usdm", ("BTCUSDT",), connection_lifetime_s=0)

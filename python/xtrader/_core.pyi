@@ -226,9 +226,22 @@ class Engine:
         ws_url: str | None = None,
         rest_url: str | None = None,
         depth_limit: int = 1000,
-        trade_stream: Literal["trade", "aggTrade"] = "trade",
+        trade_stream: Literal["trade", "aggTrade"] | None = None,
         stale_after_ms: int = 30000,
-    ) -> None: ...
+        open_interest_interval_ms: int = 10000,
+        connection_lifetime_ms: int | None = None,
+    ) -> None:
+        """Add a feed (before start).
+
+        exchange: binance, binance_us, binance_usdm or binance_coinm. channels: trades, book,
+        bbo; futures also funding, liquidations, open_interest. trade_stream None picks the
+        venue's default (trade on spot, aggTrade on futures). stale_after_ms: reconnect after
+        this long without any frame; a subscribed stream with a cadence (book, bbo, funding)
+        silent this long is reported as a 'stale' status with reason 'stream_silent'.
+        open_interest_interval_ms: polling interval, stretched to stay within a quarter of the
+        venue's REST weight budget. connection_lifetime_ms: overrides the venue's connection
+        lifetime (24 h on Binance); each socket rolls over to a fresh connection before it.
+        """
     def record_raw(
         self, dir: str, rotate_bytes: int = ..., rotate_interval_s: float = 3600.0
     ) -> None:
@@ -255,7 +268,18 @@ class Engine:
 
 @final
 class Simulator:
-    """Loopback exchange simulator speaking the Binance spot protocol (websocket + REST)."""
+    """Loopback exchange simulator speaking the Binance protocols (websocket + REST).
+
+    profile: "spot" (/api/v3), "usdm" (USD-M futures: /fapi/v1, /public and /market
+    websocket routes, market streams silently absent on the wrong route) or "coinm" (COIN-M:
+    /dapi/v1, sizes in contracts). Futures symbols: USD-M BTCUSDT or BTCUSDT_YYMMDD, COIN-M
+    BTCUSD_PERP or BTCUSD_YYMMDD. connection_lifetime_ms: close every websocket this long
+    after it opened (the venue's 24 h, compressed). weight_limit / weight_window_ms: REST
+    request weight per window (default: the profile's documented limit per minute), published
+    in exchangeInfo; past it REST answers 429 with Retry-After. mark_interval_ms: futures
+    markPrice@1s cadence. liquidation_prob: chance per symbol and mark interval of a
+    forceOrder event.
+    """
 
     def __new__(
         cls,
@@ -271,6 +295,12 @@ class Simulator:
         speed: float = 1.0,
         max_client_msgs_per_s: int | None = ...,
         worker_threads: int = 1,
+        profile: Literal["spot", "usdm", "coinm"] = "spot",
+        connection_lifetime_ms: int | None = None,
+        weight_limit: int | None = None,
+        weight_window_ms: int = 60000,
+        mark_interval_ms: int = 1000,
+        liquidation_prob: float = 0.2,
     ) -> Simulator: ...
     def __enter__(self) -> Simulator: ...
     def __exit__(
@@ -284,11 +314,22 @@ class Simulator:
     def ws_url(self) -> str: ...
     @property
     def rest_url(self) -> str: ...
-    def inject_gap(self, symbol: str) -> None: ...
+    @property
+    def profile(self) -> Literal["spot", "usdm", "coinm"]: ...
+    def inject_gap(self, symbol: str) -> None:
+        """Withhold the next depth diff of symbol (the client sees a sequence gap)."""
     def inject_raw(self, text: str) -> None:
         """Send an arbitrary text frame (malformed, truncated, unknown event) to every client."""
     def fail_snapshots(self, symbol: str, count: int = 1) -> None:
         """Answer the next `count` depth snapshot requests for symbol with HTTP 500."""
+    def stall(self, duration_ms: int, stream: str | None = None) -> None:
+        """Withhold data frames for duration_ms (pings go on); only the stream kind `stream`
+        (e.g. "markPrice@1s", "depth@100ms") when given."""
+    def disconnect(self) -> None:
+        """Drop every open websocket at once, without a close handshake."""
+    def rest_errors(self, status: int = 429, count: int = 1, retry_after_s: int = 1) -> None:
+        """Answer the next `count` depth / open-interest requests with HTTP status (418, 429,
+        500 or 503); 429 and 418 carry Retry-After: retry_after_s."""
     def stats(self) -> dict[str, int]: ...
 
 @final

@@ -10,13 +10,15 @@ configuration came from a file, the line it is on. The format, annotated::
     on_error = "continue"           # a strategy callback raised: "continue" (report) | "stop"
 
     [[feeds]]                       # one table per venue connection group
-    exchange = "binance"            # binance | binance_us (binance_usdm, binance_coinm, okx: soon)
-    symbols = ["BTCUSDT", "ETH-USDT"]   # native or normalized names
-    channels = ["trades", "book", "bbo"]
+    exchange = "binance"            # binance | binance_us | binance_usdm | binance_coinm
+    symbols = ["BTCUSDT", "ETH-USDT"]   # native or normalized (BTC-USDT-PERP, BTC-USD-20251226)
+    channels = ["trades", "book", "bbo"]  # futures also: funding, liquidations, open_interest
     ws_url = "sim"                  # optional override; "sim" = the embedded simulator
     rest_url = "sim"
-    depth_limit = 1000              # REST snapshot depth (1..5000)
-    trade_stream = "trade"          # "trade" | "aggTrade"
+    depth_limit = 1000              # REST snapshot depth (1..5000; futures: 5..1000)
+    trade_stream = "trade"          # "trade" | "aggTrade" (default: trade spot, aggTrade futures)
+    open_interest_interval_s = 10.0 # futures: polling, stretched to fit the REST weight budget
+    connection_lifetime_s = 86400.0 # optional: roll over to a fresh socket before (venue: 24 h)
 
     [metrics]
     listen = "127.0.0.1:9898"       # "" disables the Prometheus endpoint
@@ -66,6 +68,9 @@ if TYPE_CHECKING:
 __all__ = [
     "CHANNELS",
     "EXCHANGES",
+    "FEED_CHANNELS",
+    "FUTURES_CHANNELS",
+    "FUTURES_EXCHANGES",
     "RECORD_CHANNELS",
     "SIM",
     "SUPPORTED_EXCHANGES",
@@ -85,11 +90,20 @@ __all__ = [
 EXCHANGES: tuple[str, ...] = ("binance", "binance_us", "binance_usdm", "binance_coinm", "okx")
 """Every venue id of the product (ARCHITECTURE.md)."""
 
-SUPPORTED_EXCHANGES: tuple[str, ...] = ("binance", "binance_us")
+SUPPORTED_EXCHANGES: tuple[str, ...] = ("binance", "binance_us", "binance_usdm", "binance_coinm")
 """Venue ids the core can run today."""
 
+FUTURES_EXCHANGES: tuple[str, ...] = ("binance_usdm", "binance_coinm")
+"""Venue ids of derivatives markets (mark price, liquidations, open interest)."""
+
 CHANNELS: tuple[str, ...] = ("trades", "book", "bbo")
-"""Channels a feed can subscribe to."""
+"""Default channels of a feed (every venue offers them)."""
+
+FUTURES_CHANNELS: tuple[str, ...] = ("funding", "liquidations", "open_interest")
+"""Channels only derivatives venues offer."""
+
+FEED_CHANNELS: tuple[str, ...] = CHANNELS + FUTURES_CHANNELS
+"""Every channel a feed can subscribe to."""
 
 RECORD_CHANNELS: tuple[str, ...] = ("trades", "bbo", "book")
 """Channels the Parquet recorder can write."""
@@ -223,14 +237,23 @@ class FeedConfig:
     """One venue subscription group.
 
     Attributes:
-        exchange: Venue id (``binance``, ``binance_us``; ``binance_usdm``, ``binance_coinm``
-            and ``okx`` are recognised but not supported by the core yet).
-        symbols: Native (``BTCUSDT``) or normalized (``BTC-USDT``) symbols.
-        channels: Subset of ``trades``, ``book``, ``bbo``.
-        ws_url: Websocket base URL override, or ``"sim"`` for the embedded simulator.
+        exchange: Venue id (``binance``, ``binance_us``, ``binance_usdm``,
+            ``binance_coinm``; ``okx`` is recognised but not supported by the core yet).
+        symbols: Native (``BTCUSDT``, ``BTCUSD_PERP``) or normalized (``BTC-USDT``,
+            ``BTC-USDT-PERP``, ``BTC-USD-20251226``) symbols.
+        channels: Subset of ``trades``, ``book``, ``bbo``; futures venues also
+            ``funding``, ``liquidations``, ``open_interest``.
+        ws_url: Websocket base URL override, or ``"sim"`` for the embedded simulator. For
+            ``binance_usdm`` it is the base the ``/public`` and ``/market`` routes go under.
         rest_url: REST base URL override, or ``"sim"``.
-        depth_limit: Depth of REST snapshots (1..5000).
-        trade_stream: ``"trade"`` or ``"aggTrade"``.
+        depth_limit: Depth of REST snapshots (1..5000; futures use the next of 5, 10, 20,
+            50, 100, 500, 1000).
+        trade_stream: ``"trade"`` or ``"aggTrade"``; None = the venue's default (``trade``
+            on spot, ``aggTrade`` on futures, where ``trade`` is undocumented).
+        open_interest_interval_s: Open-interest polling interval, seconds (stretched when
+            polling would use more than a quarter of the REST weight budget).
+        connection_lifetime_s: Connection lifetime override, seconds (None = the venue's,
+            24 h on Binance); sockets roll over to fresh connections before it ends.
     """
 
     exchange: str
@@ -239,7 +262,9 @@ class FeedConfig:
     ws_url: str | None = None
     rest_url: str | None = None
     depth_limit: int = 1000
-    trade_stream: Literal["trade", "aggTrade"] = "trade"
+    trade_stream: Literal["trade", "aggTrade"] | None = None
+    open_interest_interval_s: float = 10.0
+    connection_lifetime_s: float | None = None
 
     def __post_init__(self) -> None:
         exchange = _check_str("exchange", self.exchange)
@@ -254,11 +279,31 @@ class FeedConfig:
                 f"(the core runs: {', '.join(SUPPORTED_EXCHANGES)})",
             )
         _set(self, "symbols", _check_symbols("symbols", self.symbols))
-        _set(self, "channels", _check_str_list("channels", self.channels, "channel", CHANNELS))
+        channels = _check_str_list("channels", self.channels, "channel", FEED_CHANNELS)
+        if exchange not in FUTURES_EXCHANGES:
+            for name in channels:
+                if name in FUTURES_CHANNELS:
+                    raise ConfigError(
+                        "channels",
+                        f"channel {name!r} is offered by {', '.join(FUTURES_EXCHANGES)} only",
+                    )
+        _set(self, "channels", channels)
         _check_url("ws_url", self.ws_url, ("ws", "wss"))
         _check_url("rest_url", self.rest_url, ("http", "https"))
         _check_int("depth_limit", self.depth_limit, 1, 5000)
-        _check_str("trade_stream", self.trade_stream, TRADE_STREAMS)
+        if self.trade_stream is not None:
+            _check_str("trade_stream", self.trade_stream, TRADE_STREAMS)
+        _set(
+            self,
+            "open_interest_interval_s",
+            _check_float("open_interest_interval_s", self.open_interest_interval_s, 0.0, 86400.0),
+        )
+        if self.connection_lifetime_s is not None:
+            _set(
+                self,
+                "connection_lifetime_s",
+                _check_float("connection_lifetime_s", self.connection_lifetime_s, 0.0, 86400.0),
+            )
 
     @property
     def uses_sim(self) -> bool:

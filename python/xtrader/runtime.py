@@ -212,18 +212,26 @@ class Runtime:
         ws_url: str | None = None,
         rest_url: str | None = None,
         depth_limit: int = 1000,
-        trade_stream: Literal["trade", "aggTrade"] = "trade",
+        trade_stream: Literal["trade", "aggTrade"] | None = None,
+        open_interest_interval_s: float = 10.0,
+        connection_lifetime_s: float | None = None,
     ) -> None:
         """Subscribe to channels of symbols on a venue (before `run`).
 
         Args:
-            exchange: Venue id (``binance``, ``binance_us``).
-            symbols: Native (``BTCUSDT``) or normalized (``BTC-USDT``) symbols.
-            channels: Any of ``trades``, ``book``, ``bbo``.
+            exchange: Venue id (``binance``, ``binance_us``, ``binance_usdm``,
+                ``binance_coinm``).
+            symbols: Native (``BTCUSDT``, ``BTCUSD_PERP``) or normalized (``BTC-USDT``,
+                ``BTC-USDT-PERP``, ``BTC-USD-20251226``) symbols.
+            channels: Any of ``trades``, ``book``, ``bbo``; futures venues also
+                ``funding``, ``liquidations``, ``open_interest``.
             ws_url: Websocket URL override; ``"sim"`` for the attached simulator.
             rest_url: REST URL override; ``"sim"`` for the attached simulator.
             depth_limit: Depth of REST snapshots.
-            trade_stream: ``"trade"`` or ``"aggTrade"``.
+            trade_stream: ``"trade"`` or ``"aggTrade"``; None = the venue's default.
+            open_interest_interval_s: Open-interest polling interval (futures).
+            connection_lifetime_s: Connection lifetime override (None = the venue's 24 h);
+                sockets roll over to fresh connections before it ends.
 
         Raises:
             ConfigError: Naming the bad argument.
@@ -231,7 +239,15 @@ class Runtime:
         """
         names = (symbols,) if isinstance(symbols, str) else tuple(symbols)
         feed = FeedConfig(
-            exchange, names, tuple(channels), ws_url, rest_url, depth_limit, trade_stream
+            exchange,
+            names,
+            tuple(channels),
+            ws_url,
+            rest_url,
+            depth_limit,
+            trade_stream,
+            open_interest_interval_s,
+            connection_lifetime_s,
         )
         self._add_feed(feed)
 
@@ -255,6 +271,12 @@ class Runtime:
             rest_url=feed.rest_url,
             depth_limit=feed.depth_limit,
             trade_stream=feed.trade_stream,
+            open_interest_interval_ms=round(feed.open_interest_interval_s * 1000),
+            connection_lifetime_ms=(
+                None
+                if feed.connection_lifetime_s is None
+                else round(feed.connection_lifetime_s * 1000)
+            ),
         )
         self._feeds.append(feed)
 

@@ -102,6 +102,10 @@ pub struct SymbolMeta {
     pub symbol: Box<str>,
     /// The maintained book, when the book channel is subscribed.
     pub book: Option<SharedBook>,
+    /// Multiplier from wire sizes to normalized sizes: 1 for spot and linear contracts
+    /// quoted in base units, the contract value for venues that quote sizes in contracts
+    /// (Binance COIN-M: USD per contract, exchanges.md 3.6).
+    pub contract_size: f64,
 }
 
 impl Instrument {
@@ -128,11 +132,30 @@ impl SymbolMeta {
     /// Wrap in an `Arc` for sharing.
     #[must_use]
     pub fn new(venue: Venue, native: &str, symbol: &str, book: Option<SharedBook>) -> Arc<Self> {
+        Self::with_contract_size(venue, native, symbol, book, 1.0)
+    }
+
+    /// Wrap in an `Arc`, with sizes on the wire multiplied by `contract_size` to normalize
+    /// (a non-finite or non-positive value means 1).
+    #[must_use]
+    pub fn with_contract_size(
+        venue: Venue,
+        native: &str,
+        symbol: &str,
+        book: Option<SharedBook>,
+        contract_size: f64,
+    ) -> Arc<Self> {
+        let contract_size = if contract_size.is_finite() && contract_size > 0.0 {
+            contract_size
+        } else {
+            1.0
+        };
         Arc::new(Self {
             venue,
             native: native.into(),
             symbol: symbol.into(),
             book,
+            contract_size,
         })
     }
 }

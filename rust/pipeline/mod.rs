@@ -7,3 +7,4 @@ pub mod engine;
 pub mod feed;
 pub mod raw;
 pub mod replay;
+mod socket;

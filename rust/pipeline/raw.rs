@@ -181,6 +181,9 @@ fn spec_from_text(text: &str) -> Option<FeedSpec> {
         depth_limit,
         trade_stream,
         stale_after: Duration::from_secs(30),
+        // replay opens no connection and polls nothing: the live-only settings keep defaults
+        open_interest_interval: Duration::from_secs(10),
+        connection_lifetime: None,
     })
 }
 
@@ -663,6 +666,8 @@ mod tests {
             depth_limit: 100,
             trade_stream: TradeStream::Trade,
             stale_after: Duration::from_secs(30),
+            open_interest_interval: Duration::from_secs(10),
+            connection_lifetime: None,
         }
     }
 

@@ -76,7 +76,7 @@ impl PyEngine {
         })
     }
 
-    #[pyo3(signature = (exchange, symbols, channels=vec!["trades".to_string(), "book".to_string(), "bbo".to_string()], ws_url=None, rest_url=None, depth_limit=1000, trade_stream="trade", stale_after_ms=30000))]
+    #[pyo3(signature = (exchange, symbols, channels=vec!["trades".to_string(), "book".to_string(), "bbo".to_string()], ws_url=None, rest_url=None, depth_limit=1000, trade_stream=None, stale_after_ms=30000, open_interest_interval_ms=10000, connection_lifetime_ms=None))]
     #[allow(clippy::too_many_arguments)]
     fn add_feed(
         &self,
@@ -86,17 +86,23 @@ impl PyEngine {
         ws_url: Option<String>,
         rest_url: Option<String>,
         depth_limit: u32,
-        trade_stream: &str,
+        trade_stream: Option<&str>,
         stale_after_ms: u64,
+        open_interest_interval_ms: u64,
+        connection_lifetime_ms: Option<u64>,
     ) -> PyResult<()> {
         let venue = Venue::from_id(exchange).ok_or_else(|| {
             PyValueError::new_err(format!("exchange: unknown exchange id '{exchange}'"))
         })?;
-        if !matches!(venue, Venue::Binance | Venue::BinanceUs) {
+        if !matches!(
+            venue,
+            Venue::Binance | Venue::BinanceUs | Venue::BinanceUsdm | Venue::BinanceCoinm
+        ) {
             return Err(PyValueError::new_err(format!(
-                "exchange: '{exchange}' is not supported yet (supported: binance, binance_us)"
+                "exchange: '{exchange}' is not supported yet (supported: binance, binance_us, binance_usdm, binance_coinm)"
             )));
         }
+        let futures = matches!(venue, Venue::BinanceUsdm | Venue::BinanceCoinm);
         if symbols.is_empty() {
             return Err(PyValueError::new_err(
                 "symbols: at least one symbol is required",
@@ -104,13 +110,16 @@ impl PyEngine {
         }
         let channels = Channels::parse(channels.iter().map(String::as_str)).map_err(|c| {
             PyValueError::new_err(format!(
-                "channels: unknown channel '{c}' (expected trades, book, bbo)"
+                "channels: unknown channel '{c}' (expected trades, book, bbo, ticker, funding, liquidations, open_interest)"
             ))
         })?;
         let trade_stream = match trade_stream {
-            "trade" => TradeStream::Trade,
-            "aggTrade" => TradeStream::AggTrade,
-            other => {
+            Some("trade") => TradeStream::Trade,
+            Some("aggTrade") => TradeStream::AggTrade,
+            // futures document only aggTrade (`trade` is served but undocumented)
+            None if futures => TradeStream::AggTrade,
+            None => TradeStream::Trade,
+            Some(other) => {
                 return Err(PyValueError::new_err(format!(
                     "trade_stream: unknown stream '{other}' (expected 'trade' or 'aggTrade')"
                 )))
@@ -127,6 +136,9 @@ impl PyEngine {
                 depth_limit,
                 trade_stream,
                 stale_after: Duration::from_millis(stale_after_ms.max(1000)),
+                open_interest_interval: Duration::from_millis(open_interest_interval_ms.max(100)),
+                connection_lifetime: connection_lifetime_ms
+                    .map(|ms| Duration::from_millis(ms.max(1000))),
             })
             .map_err(|e| EngineError::new_err(e.to_string()))
     }
