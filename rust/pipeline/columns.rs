@@ -11,6 +11,7 @@ use arrow_array::builder::{
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
 
+use crate::exchanges::Channels;
 use crate::model::Event;
 
 /// Column names and types of one channel's batches.
@@ -22,16 +23,8 @@ fn schema(cols: &[(&str, DataType, bool)]) -> SchemaRef {
     ))
 }
 
-/// Channels with a columnar form, in a stable order.
-pub const CHANNELS: [&str; 7] = [
-    "trades",
-    "book",
-    "bbo",
-    "ticker",
-    "funding",
-    "liquidations",
-    "open_interest",
-];
+/// Channels with a columnar form, in a stable order: every normalized channel.
+pub const CHANNELS: [&str; 7] = Channels::NAMES;
 
 /// The Arrow schema of a channel's batches (`None` for unknown names).
 #[must_use]
