@@ -16,7 +16,11 @@ def test_explore_notebook_executes_with_plots(tmp_path: Path) -> None:
     pytest.importorskip("ipykernel")
     pytest.importorskip("matplotlib")
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    package = str(Path(__file__).resolve().parent.parent / "python")
+    # the kernel imports the same xtrader as this process (editable: python/, else
+    # site-packages, where the compiled core lives)
+    import xtrader
+
+    package = str(Path(xtrader.__file__).resolve().parent.parent)
     env_path = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = package + (os.pathsep + env_path if env_path else "")
     try:
