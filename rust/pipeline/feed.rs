@@ -23,7 +23,8 @@ use crate::exchanges::{
 };
 use crate::metrics::FeedShared;
 use crate::model::{
-    Event, InstrumentCache, OrderBook, Status, StatusKind, StatusReason, SymbolMeta, Venue,
+    Event, InstrumentCache, OrderBook, SharedInstruments, Status, StatusKind, StatusReason,
+    SymbolMeta, Venue,
 };
 use crate::net::{backoff, get, now_ns};
 use crate::pipeline::bus::EventBus;
@@ -48,6 +49,8 @@ pub struct FeedSpec {
     pub depth_limit: u32,
     /// Trade stream flavour.
     pub trade_stream: TradeStream,
+    /// Venue wire channels chosen instead of the defaults (OKX: `books5`, `trades-all`...).
+    pub venue_channels: Vec<String>,
     /// Reconnect when nothing (not even a ping) arrives for this long.
     pub stale_after: Duration,
 }
@@ -64,7 +67,7 @@ fn status(venue: Venue, kind: StatusKind, reason: StatusReason) -> Event {
 }
 
 /// Fetch instrument metadata into a bounded cache, retrying with backoff until a URL answers
-/// or `cancel` fires.
+/// (or, for venues that list each instrument type apart, every URL answers) or `cancel` fires.
 async fn load_instruments(
     conn: &dyn ExchangeConnector,
     natives: &[String],
@@ -73,19 +76,21 @@ async fn load_instruments(
     cancel: &CancellationToken,
 ) -> Option<InstrumentCache> {
     let mut attempt = 0u32;
+    let merge = conn.instruments_merge();
     loop {
-        for url in conn.instruments_urls(natives) {
-            let reply = get(http, &url).await;
+        let mut list = Vec::new();
+        let urls = conn.instruments_urls(natives);
+        let mut answered = 0usize;
+        for url in &urls {
+            let reply = get(http, url).await;
             if reply.status == 200 {
-                if let Ok(list) = conn.parse_instruments(&reply.body) {
-                    let mut cache = InstrumentCache::new(INSTRUMENT_CACHE_CAPACITY);
-                    // subscribed symbols last, so the bound never evicts them
-                    let (mine, rest): (Vec<_>, Vec<_>) =
-                        list.into_iter().partition(|i| natives.contains(&i.native));
-                    for inst in rest.into_iter().chain(mine) {
-                        cache.insert(inst);
+                if let Ok(part) = conn.parse_instruments(&reply.body) {
+                    list.extend(part);
+                    answered += 1;
+                    if merge {
+                        continue;
                     }
-                    return Some(cache);
+                    break;
                 }
             }
             if reply.status == 0 || reply.status >= 500 {
@@ -99,6 +104,16 @@ async fn load_instruments(
                 bus.publish(&mut ev).await;
                 break;
             }
+        }
+        if answered > 0 && (!merge || answered == urls.len()) {
+            let mut cache = InstrumentCache::new(INSTRUMENT_CACHE_CAPACITY);
+            // subscribed symbols last, so the bound never evicts them
+            let (mine, rest): (Vec<_>, Vec<_>) =
+                list.into_iter().partition(|i| natives.contains(&i.native));
+            for inst in rest.into_iter().chain(mine) {
+                cache.insert(inst);
+            }
+            return Some(cache);
         }
         attempt += 1;
         tokio::select! {
@@ -150,7 +165,7 @@ pub async fn run_feed(
                     .channels
                     .book
                     .then(|| Arc::new(RwLock::new(OrderBook::new())));
-                metas.push(SymbolMeta::new(spec.venue, native, &inst.symbol, book));
+                metas.push(SymbolMeta::with_instrument(spec.venue, inst, book));
             }
             None => events.push(status(
                 spec.venue,
@@ -171,6 +186,7 @@ pub async fn run_feed(
     if metas.is_empty() {
         return;
     }
+    let cache: SharedInstruments = Arc::new(parking_lot::Mutex::new(cache));
     *shared.symbols.write() = metas.clone();
     let plans = conn.plan(&metas, spec.channels);
     shared.set_sockets(plans.len());
@@ -181,9 +197,12 @@ pub async fn run_feed(
             spec.clone(),
             conn.clone(),
             plan,
-            shared.clone(),
-            bus.clone(),
-            http.clone(),
+            Sockets {
+                shared: shared.clone(),
+                bus: bus.clone(),
+                http: http.clone(),
+                cache: cache.clone(),
+            },
             cancel.clone(),
         );
         sockets.spawn_on(task, &tokio::runtime::Handle::current());
@@ -191,19 +210,27 @@ pub async fn run_feed(
     while sockets.join_next().await.is_some() {}
 }
 
+/// What every socket task of a feed shares.
+#[derive(Clone)]
+struct Sockets {
+    shared: Arc<FeedShared>,
+    bus: Arc<EventBus>,
+    http: reqwest::Client,
+    cache: SharedInstruments,
+}
+
 /// One socket, reconnected until `cancel` fires.
-#[allow(clippy::too_many_arguments)]
 async fn run_socket(
     id: usize,
     spec: FeedSpec,
     conn: Arc<dyn ExchangeConnector>,
     plan: SocketPlan,
-    shared: Arc<FeedShared>,
-    bus: Arc<EventBus>,
-    http: reqwest::Client,
+    ctx: Sockets,
     cancel: CancellationToken,
 ) {
+    let (shared, bus) = (ctx.shared.clone(), ctx.bus.clone());
     let mut proc = conn.processor(&plan);
+    proc.attach_instruments(ctx.cache.clone());
     let mut attempt = 0u32;
     let mut first = true;
     while !cancel.is_cancelled() {
@@ -213,9 +240,7 @@ async fn run_socket(
             &plan,
             proc.as_mut(),
             id,
-            &shared,
-            &bus,
-            &http,
+            &ctx,
             &cancel,
         )
         .await;
@@ -265,18 +290,16 @@ async fn run_socket(
 }
 
 /// One socket's life. `Ok(reason)` after it was up and then closed; `Err` if connecting failed.
-#[allow(clippy::too_many_arguments, clippy::too_many_lines)]
 async fn run_connection(
     spec: &FeedSpec,
     conn: &dyn ExchangeConnector,
     plan: &SocketPlan,
     proc: &mut dyn ExchangeProcessor,
     id: usize,
-    shared: &FeedShared,
-    bus: &EventBus,
-    http: &reqwest::Client,
+    ctx: &Sockets,
     cancel: &CancellationToken,
 ) -> Result<StatusReason, ()> {
+    let (shared, bus) = (&*ctx.shared, &*ctx.bus);
     let connect = tokio::time::timeout(
         Duration::from_secs(10),
         tokio_tungstenite::connect_async(plan.url.as_str()),
@@ -292,10 +315,7 @@ async fn run_connection(
         StatusReason::None,
     )];
     bus.publish(&mut out).await;
-    let reason = serve_socket(
-        spec, conn, plan, proc, id, shared, bus, http, cancel, &mut ws, &mut out,
-    )
-    .await;
+    let reason = serve_socket(spec, conn, plan, proc, id, ctx, cancel, &mut ws, &mut out).await;
     shared.connected.fetch_sub(1, Ordering::Relaxed);
     if !out.is_empty() {
         bus.publish(&mut out).await;
@@ -306,6 +326,18 @@ async fn run_connection(
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// A REST request a socket task makes for its processor.
+#[derive(Debug)]
+enum RestJob {
+    /// Depth snapshot of the symbol at this index.
+    Snapshot(usize),
+    /// Reference data of one instrument met in the stream.
+    Instrument(Box<str>),
+}
+
+/// REST answers in flight per socket beyond one per symbol (instrument lookups, retries).
+const REST_QUEUE_SLACK: usize = 64;
+
 #[allow(clippy::too_many_arguments, clippy::too_many_lines)]
 async fn serve_socket(
     spec: &FeedSpec,
@@ -313,13 +345,12 @@ async fn serve_socket(
     plan: &SocketPlan,
     proc: &mut dyn ExchangeProcessor,
     id: usize,
-    shared: &FeedShared,
-    bus: &EventBus,
-    http: &reqwest::Client,
+    ctx: &Sockets,
     cancel: &CancellationToken,
     ws: &mut Ws,
     out: &mut Vec<Event>,
 ) -> StatusReason {
+    let (shared, bus) = (&*ctx.shared, &*ctx.bus);
     // pace subscribe frames under the venue's per-connection message rate
     let gap = Duration::from_millis(1000 / u64::from(conn.max_client_msgs_per_s().max(1)) + 10);
     for (i, frame) in conn.subscribe_frames(plan, 1).into_iter().enumerate() {
@@ -331,7 +362,8 @@ async fn serve_socket(
         }
     }
 
-    let (tx, mut rx) = mpsc::channel::<(usize, u16, String)>(proc.symbols().len() + 16);
+    let (tx, mut rx) =
+        mpsc::channel::<(RestJob, u16, String)>(proc.symbols().len() + REST_QUEUE_SLACK);
     let mut fetches: JoinSet<()> = JoinSet::new();
     let mut attempts: HashMap<usize, u32> = HashMap::new();
     let mut actions = Vec::new();
@@ -343,23 +375,30 @@ async fn serve_socket(
         .iter()
         .map(|m| conn.snapshot_url(&m.native))
         .collect();
-    let spawn_fetch = |fetches: &mut JoinSet<()>, idx: usize, delay: Duration| {
-        let Some(url) = urls.get(idx).cloned() else {
+    let spawn_fetch = |fetches: &mut JoinSet<()>, job: RestJob, delay: Duration| {
+        let url = match &job {
+            RestJob::Snapshot(idx) => urls.get(*idx).cloned(),
+            RestJob::Instrument(native) => conn.instrument_url(native),
+        };
+        let Some(url) = url else {
             return;
         };
-        let http = http.clone();
+        let http = ctx.http.clone();
         let tx = tx.clone();
-        shared.snapshot_requests.fetch_add(1, Ordering::Relaxed);
+        if matches!(job, RestJob::Snapshot(_)) {
+            shared.snapshot_requests.fetch_add(1, Ordering::Relaxed);
+        }
         fetches.spawn(async move {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
             let r = get(&http, &url).await;
-            let _ = tx.send((idx, r.status, r.body)).await;
+            let _ = tx.send((job, r.status, r.body)).await;
         });
     };
 
     let reason = loop {
+        let mut closing = None;
         tokio::select! {
             () = cancel.cancelled() => {
                 let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;
@@ -387,17 +426,26 @@ async fn serve_socket(
                     Some(Err(_)) | None => break StatusReason::Closed { code: 0 },
                 }
             }
-            Some((idx, http_status, body)) = rx.recv() => {
+            Some((job, http_status, body)) = rx.recv() => {
                 let ts = now_ns();
-                if http_status == 200 {
-                    attempts.remove(&idx);
-                    proc.on_snapshot(idx, &body, ts, out, &mut actions);
-                } else {
-                    let n = attempts.entry(idx).or_insert(0);
-                    *n += 1;
-                    proc.on_snapshot_failed(idx, http_status, *n, ts, out);
-                    let delay = backoff(*n);
-                    spawn_fetch(&mut fetches, idx, delay);
+                match job {
+                    RestJob::Snapshot(idx) if http_status == 200 => {
+                        attempts.remove(&idx);
+                        proc.on_snapshot(idx, &body, ts, out, &mut actions);
+                    }
+                    RestJob::Snapshot(idx) => {
+                        let n = attempts.entry(idx).or_insert(0);
+                        *n += 1;
+                        proc.on_snapshot_failed(idx, http_status, *n, ts, out);
+                        let delay = backoff(*n);
+                        spawn_fetch(&mut fetches, RestJob::Snapshot(idx), delay);
+                    }
+                    RestJob::Instrument(native) => {
+                        proc.on_instrument(&native, http_status, &body, ts, out);
+                        let cache = ctx.cache.lock();
+                        shared.instruments.store(cache.len() as u64, Ordering::Relaxed);
+                        shared.instrument_evictions.store(cache.evictions(), Ordering::Relaxed);
+                    }
                 }
             }
             _ = tick.tick() => {
@@ -419,11 +467,29 @@ async fn serve_socket(
             }
         }
         for a in actions.drain(..) {
-            let Action::FetchSnapshot(idx) = a;
-            spawn_fetch(&mut fetches, idx, Duration::ZERO);
+            match a {
+                Action::FetchSnapshot(idx) => {
+                    spawn_fetch(&mut fetches, RestJob::Snapshot(idx), Duration::ZERO);
+                }
+                Action::FetchInstrument(native) => {
+                    spawn_fetch(&mut fetches, RestJob::Instrument(native), Duration::ZERO);
+                }
+                Action::Send(text) => {
+                    if closing.is_none() && ws.send(Message::text(text)).await.is_err() {
+                        closing = Some(StatusReason::Closed { code: 0 });
+                    }
+                }
+                Action::Reconnect => {
+                    closing.get_or_insert(StatusReason::ServerShutdown);
+                }
+            }
         }
         if !out.is_empty() {
             bus.publish(out).await;
+        }
+        if let Some(reason) = closing {
+            let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;
+            break reason;
         }
     };
     fetches.abort_all();

@@ -11,6 +11,8 @@ use pyo3::types::{PyDict, PyList};
 use super::events::{to_py, PyBook};
 use super::EngineError;
 use crate::exchanges::binance::TradeStream;
+use crate::exchanges::okx::connector::VENUE_CHANNELS as OKX_VENUE_CHANNELS;
+use crate::exchanges::okx::OkxChannelChoice;
 use crate::exchanges::Channels;
 use crate::model::Venue;
 use crate::pipeline::bus::OverflowPolicy;
@@ -54,7 +56,7 @@ impl PyEngine {
         })
     }
 
-    #[pyo3(signature = (exchange, symbols, channels=vec!["trades".to_string(), "book".to_string(), "bbo".to_string()], ws_url=None, rest_url=None, depth_limit=1000, trade_stream="trade", stale_after_ms=30000))]
+    #[pyo3(signature = (exchange, symbols, channels=vec!["trades".to_string(), "book".to_string(), "bbo".to_string()], ws_url=None, rest_url=None, depth_limit=1000, trade_stream="trade", stale_after_ms=30000, venue_channels=Vec::new()))]
     #[allow(clippy::too_many_arguments)]
     fn add_feed(
         &self,
@@ -66,13 +68,26 @@ impl PyEngine {
         depth_limit: u32,
         trade_stream: &str,
         stale_after_ms: u64,
+        venue_channels: Vec<String>,
     ) -> PyResult<()> {
         let venue = Venue::from_id(exchange).ok_or_else(|| {
             PyValueError::new_err(format!("exchange: unknown exchange id '{exchange}'"))
         })?;
-        if !matches!(venue, Venue::Binance | Venue::BinanceUs) {
+        if !matches!(venue, Venue::Binance | Venue::BinanceUs | Venue::Okx) {
             return Err(PyValueError::new_err(format!(
-                "exchange: '{exchange}' is not supported yet (supported: binance, binance_us)"
+                "exchange: '{exchange}' is not supported yet (supported: binance, binance_us, okx)"
+            )));
+        }
+        if venue == Venue::Okx {
+            OkxChannelChoice::parse(venue_channels.iter().map(String::as_str)).map_err(|c| {
+                PyValueError::new_err(format!(
+                    "venue_channels: unknown OKX channel '{c}' (expected one of {})",
+                    OKX_VENUE_CHANNELS.join(", ")
+                ))
+            })?;
+        } else if let Some(c) = venue_channels.first() {
+            return Err(PyValueError::new_err(format!(
+                "venue_channels: '{exchange}' has no venue channel choice (got '{c}')"
             )));
         }
         if symbols.is_empty() {
@@ -82,7 +97,8 @@ impl PyEngine {
         }
         let channels = Channels::parse(channels.iter().map(String::as_str)).map_err(|c| {
             PyValueError::new_err(format!(
-                "channels: unknown channel '{c}' (expected trades, book, bbo)"
+                "channels: unknown channel '{c}' (expected {})",
+                Channels::NAMES.join(", ")
             ))
         })?;
         let trade_stream = match trade_stream {
@@ -104,6 +120,7 @@ impl PyEngine {
                 rest_url,
                 depth_limit,
                 trade_stream,
+                venue_channels,
                 stale_after: Duration::from_millis(stale_after_ms.max(1000)),
             })
             .map_err(|e| EngineError::new_err(e.to_string()))
