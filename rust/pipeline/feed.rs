@@ -232,18 +232,19 @@ async fn run_socket(
     let mut proc = conn.processor(&plan);
     proc.attach_instruments(ctx.cache.clone());
     let mut attempt = 0u32;
-    let mut first = true;
+    let mut connected_before = false;
     while !cancel.is_cancelled() {
         let outcome = run_connection(
             &spec,
             conn.as_ref(),
             &plan,
             proc.as_mut(),
-            id,
+            (id, connected_before),
             &ctx,
             &cancel,
         )
         .await;
+        connected_before |= outcome.is_ok();
         shared.set_counters(id, proc.counters());
         let mut out = Vec::new();
         if cancel.is_cancelled() {
@@ -282,10 +283,6 @@ async fn run_socket(
             () = cancel.cancelled() => break,
             () = tokio::time::sleep(wait) => {}
         }
-        if !first {
-            shared.reconnects.fetch_add(1, Ordering::Relaxed);
-        }
-        first = false;
     }
 }
 
@@ -295,7 +292,7 @@ async fn run_connection(
     conn: &dyn ExchangeConnector,
     plan: &SocketPlan,
     proc: &mut dyn ExchangeProcessor,
-    id: usize,
+    (id, reconnect): (usize, bool),
     ctx: &Sockets,
     cancel: &CancellationToken,
 ) -> Result<StatusReason, ()> {
@@ -309,6 +306,10 @@ async fn run_connection(
         _ => return Err(()),
     };
     shared.connected.fetch_add(1, Ordering::Relaxed);
+    if reconnect {
+        // a connection replacing a lost one is up
+        shared.reconnects.fetch_add(1, Ordering::Relaxed);
+    }
     let mut out = vec![status(
         spec.venue,
         StatusKind::Connected,

@@ -154,7 +154,6 @@ pub(crate) enum Phase {
 pub(crate) struct Buffered {
     pub ts_recv: i64,
     pub prev: Option<i64>,
-    pub seq: Option<i64>,
     /// The frame's `data` array and the element of it this update is.
     pub data: Box<str>,
     pub elem: usize,
@@ -170,6 +169,10 @@ pub(crate) struct SymState {
     pub buffer: VecDeque<Buffered>,
     pub snapshot_pending: bool,
     pub resub_since: i64,
+    /// `seqId` of the REST snapshot the book was built from, until the first update that
+    /// follows it (`prevSeqId <= seqId < next seqId`) has been applied; older updates still
+    /// in flight are dropped meanwhile.
+    pub rest_anchor: Option<i64>,
 }
 
 /// OKX processor for one socket's symbols.
@@ -257,6 +260,7 @@ impl OkxProcessor {
             buffer: VecDeque::new(),
             snapshot_pending: false,
             resub_since: 0,
+            rest_anchor: None,
         });
         self.metas.push(meta);
         idx
@@ -780,6 +784,7 @@ impl ExchangeProcessor for OkxProcessor {
                 st.buffer.clear();
                 st.snapshot_pending = false;
                 st.last_seq = None;
+                st.rest_anchor = None;
                 st.wire.clear();
             }
             let meta = self.metas.get(idx).cloned();

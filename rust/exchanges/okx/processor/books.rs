@@ -107,6 +107,7 @@ impl OkxProcessor {
             }
         }
         st.last_seq = d.seq_id;
+        st.rest_anchor = None;
         let ts_ex = d.ts.and_then(ms_to_ns).unwrap_or(0);
         if let Some(b) = self.metas.get(idx).and_then(|m| m.book.as_ref()) {
             let mut b = b.write();
@@ -292,7 +293,7 @@ impl OkxProcessor {
             st.phase = Phase::AwaitFirst; // no ack came: take this as the new stream
         }
         match st.phase {
-            Phase::Live => self.apply_update(idx, d, true, frame, ts, out, actions),
+            Phase::Live => self.on_live_update(idx, d, frame, ts, out, actions),
             Phase::AwaitFirst | Phase::Bootstrap => {
                 // no snapshot was pushed: buffer and bootstrap from REST (exchanges.md §4.5)
                 st.phase = Phase::Bootstrap;
@@ -303,7 +304,6 @@ impl OkxProcessor {
                 st.buffer.push_back(Buffered {
                     ts_recv: ts,
                     prev: d.prev_seq_id,
-                    seq: d.seq_id,
                     data: data.into(),
                     elem,
                 });
@@ -313,6 +313,44 @@ impl OkxProcessor {
                 }
             }
             Phase::AwaitSubscribe => {}
+        }
+    }
+
+    /// An update for a live book: right after a REST snapshot the bootstrap rule places it
+    /// (drop what the snapshot contains, apply the first one after it); then the chain rule.
+    fn on_live_update(
+        &mut self,
+        idx: usize,
+        d: &OkxBookData<'_>,
+        frame: &str,
+        ts: i64,
+        out: &mut Vec<Event>,
+        actions: &mut Vec<Action>,
+    ) {
+        let Some(st) = self.states.get_mut(idx) else {
+            return;
+        };
+        let Some(snap) = st.rest_anchor else {
+            return self.apply_update(idx, d, true, frame, ts, out, actions);
+        };
+        let verdict = match (d.prev_seq_id, d.seq_id) {
+            (Some(prev), Some(seq)) => book::bootstrap_first(snap, prev, seq),
+            _ => BootVerdict::Apply,
+        };
+        match verdict {
+            BootVerdict::Drop => self.counters.updates_dropped += 1,
+            BootVerdict::Apply => {
+                st.rest_anchor = None;
+                self.apply_update(idx, d, false, frame, ts, out, actions);
+            }
+            BootVerdict::Gap(expected, got) => {
+                self.counters.gaps += 1;
+                let reason = StatusReason::Gap {
+                    expected: seq_u64(Some(expected)),
+                    got: seq_u64(Some(got)),
+                };
+                self.resync(idx, reason, ts, out, actions);
+            }
         }
     }
 
@@ -384,6 +422,7 @@ impl OkxProcessor {
         st.buffer.clear();
         st.snapshot_pending = false;
         st.last_seq = None;
+        st.rest_anchor = None;
         st.wire.clear();
         let state = if st.ever_live {
             BookState::Resyncing
@@ -491,53 +530,31 @@ impl OkxProcessor {
             .map(|s| std::mem::take(&mut s.buffer))
             .unwrap_or_default();
         self.go_live(idx, ts, out);
+        if let Some(st) = self.states.get_mut(idx) {
+            st.rest_anchor = Some(snap);
+        }
         self.emit(idx, d, bids, asks, true, ts, out);
-        self.replay_buffer(idx, snap, buffered, ts, out, actions);
+        self.replay_buffer(idx, buffered, ts, out, actions);
     }
 
     fn replay_buffer(
         &mut self,
         idx: usize,
-        snap: i64,
         buffered: std::collections::VecDeque<Buffered>,
         ts: i64,
         out: &mut Vec<Event>,
         actions: &mut Vec<Action>,
     ) {
-        let mut first = true;
         for b in buffered {
             if self.states.get(idx).map(|s| s.phase) != Some(Phase::Live) {
                 return; // a break inside the buffer started a resync
             }
-            let chained = if first {
-                match (b.prev, b.seq) {
-                    (Some(prev), Some(seq)) => match book::bootstrap_first(snap, prev, seq) {
-                        BootVerdict::Drop => {
-                            self.counters.updates_dropped += 1;
-                            continue;
-                        }
-                        BootVerdict::Apply => false,
-                        BootVerdict::Gap(expected, got) => {
-                            self.counters.gaps += 1;
-                            let reason = StatusReason::Gap {
-                                expected: seq_u64(Some(expected)),
-                                got: seq_u64(Some(got)),
-                            };
-                            return self.resync(idx, reason, ts, out, actions);
-                        }
-                    },
-                    _ => false,
-                }
-            } else {
-                true
-            };
-            first = false;
             let list: Vec<OkxBookData> = match sonic_rs::from_str(&b.data) {
                 Ok(l) => l,
                 Err(e) => return self.malformed(&b.data, e.offset(), ts, out),
             };
             if let Some(d) = list.get(b.elem) {
-                self.apply_update(idx, d, chained, &b.data, b.ts_recv, out, actions);
+                self.on_live_update(idx, d, &b.data, b.ts_recv, out, actions);
             }
         }
     }

@@ -333,6 +333,34 @@ fn rest_bootstrap_when_no_snapshot_is_pushed() {
         .collect();
     assert_eq!(books, vec![(true, 105), (false, 107), (false, 110)]);
     assert_eq!(p.counters.rest_snapshots, 1);
+    // a snapshot newer than everything buffered: updates still in flight that it contains
+    // are dropped, the first one after it applies, then the chain holds
+    let mut p = proc_with(&["AAA-USDT"], Channels::ALL);
+    let f =
+        |p: &mut OkxProcessor, prev: i64, seq: i64, out: &mut Vec<Event>, act: &mut Vec<Action>| {
+            p.on_frame(
+                &book_frame(
+                    "AAA-USDT",
+                    "update",
+                    prev,
+                    seq,
+                    r#"["1.3","1","0","1"]"#,
+                    "",
+                    0,
+                ),
+                1,
+                out,
+                act,
+            );
+        };
+    f(&mut p, 100, 107, &mut out, &mut act);
+    p.on_snapshot(0, &rest(120), 2, &mut out, &mut act);
+    for (prev, seq) in [(107, 115), (115, 125), (125, 130)] {
+        f(&mut p, prev, seq, &mut out, &mut act);
+    }
+    assert_eq!((p.counters.gaps, p.counters.updates_dropped), (0, 2));
+    assert_eq!(p.symbols()[0].book.as_ref().unwrap().read().seq, 130);
+    act.clear();
     // without a seqId the REST book cannot be placed: resubscribe instead
     let mut p = proc_with(&["AAA-USDT"], Channels::ALL);
     p.on_frame(
