@@ -103,13 +103,14 @@ def test_cli_default_run_sigint_exit_0(tmp_path: Path) -> None:
     stderr = (tmp_path / "stderr.txt").read_text()
     assert code == 0, stderr
     data = tmp_path / "xtrader-data"
-    for channel, columns in (("trades", TRADES_COLUMNS), ("bbo", BBO_COLUMNS)):
-        files = sorted((data / channel).glob("exchange=binance/date=*/part-*.parquet"))
-        assert files, f"no {channel} Parquet files under {data}: {stderr}"
-        frame = pl.concat([pl.read_parquet(f) for f in files])
-        assert frame.columns == columns
-        assert frame.height > 0
-        assert frame["symbol"].n_unique() >= 1
+    for exchange in ("binance", "okx"):  # the default serves and records both venues
+        for channel, columns in (("trades", TRADES_COLUMNS), ("bbo", BBO_COLUMNS)):
+            files = sorted((data / channel).glob(f"exchange={exchange}/date=*/part-*.parquet"))
+            assert files, f"no {exchange} {channel} Parquet files under {data}: {stderr}"
+            frame = pl.concat([pl.read_parquet(f) for f in files])
+            assert frame.columns == columns
+            assert frame.height > 0
+            assert frame["symbol"].n_unique() >= 1
     assert not list(data.glob("**/*.tmp")), "only whole files are visible"
 
 
@@ -155,7 +156,9 @@ def test_cli_main_in_process_check(tmp_path: Path, capsys: pytest.CaptureFixture
     from xtrader.cli import main
 
     path = tmp_path / "bad.toml"
-    path.write_text(BAD_CONFIG.replace('"binance"', '"okx"').replace("chanels", "channels"))
+    path.write_text(
+        BAD_CONFIG.replace('"binance"', '"binance_coinm"').replace("chanels", "channels")
+    )
     assert main(["check", str(path)]) == 2
     err = capsys.readouterr().err
     assert "feeds[0].exchange" in err and "not supported yet" in err

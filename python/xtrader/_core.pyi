@@ -130,7 +130,8 @@ class Status:
 
     kind: connected, disconnected, subscribed, syncing, live, resync, recovered, stale, error.
     reason (for resync/error/stale/disconnected): e.g. gap, checksum, stale, snapshot_failed,
-    malformed_frame, unknown_event, unknown_symbol, subscribe_error, closed.
+    snapshot_too_old, malformed_frame, unknown_event, unknown_symbol, subscribe_error (the
+    message names the venue code and the channel/instrument), server_shutdown, closed.
     """
 
     exchange: str
@@ -197,7 +198,16 @@ class Engine:
         depth_limit: int = 1000,
         trade_stream: Literal["trade", "aggTrade"] = "trade",
         stale_after_ms: int = 30000,
-    ) -> None: ...
+        venue_channels: Sequence[str] = (),
+    ) -> None:
+        """Add a feed (before start).
+
+        exchange: binance, binance_us or okx. channels: trades, book, bbo (okx also ticker,
+        funding, liquidations, open_interest). venue_channels (okx): wire channels instead of
+        the defaults books / trades: books5, books-l2-tbt, books50-l2-tbt, trades-all.
+        stale_after_ms: reconnect after this long without any frame (okx pings after a third
+        of it, at most every 20 s).
+        """
     def start(self) -> None: ...
     def next_batch(self, max_events: int = 4096, timeout_ms: int = 100) -> list[Event]:
         """Wait (GIL released) up to timeout_ms for events; return at most max_events."""
@@ -213,7 +223,15 @@ class Engine:
     def metrics_text(self) -> str: ...
 
 class Simulator:
-    """Loopback exchange simulator speaking the Binance spot protocol (websocket + REST)."""
+    """Loopback exchange simulator: Binance spot and OKX v5 (websocket + REST) on one port.
+
+    The Binance profile serves `symbols`; the OKX profile serves `okx_symbols` (instrument
+    ids: BTC-USDT, BTC-USDT-SWAP, BTC-USD-250926, BTC-USD-250926-60000-C) on /ws/v5/public,
+    /ws/v5/business, /api/v5/public/instruments and /api/v5/market/books, with real sequence
+    ids and CRC32 checksums (0 when okx_checksum is False). A capture of either venue
+    (`capture`, `rest`) is served by that venue's profile. Connectors use `ws_url` and
+    `rest_url` for both venues.
+    """
 
     def __init__(
         self,
@@ -229,6 +247,10 @@ class Simulator:
         speed: float = 1.0,
         max_client_msgs_per_s: int | None = 5,
         worker_threads: int = 1,
+        okx_symbols: Sequence[str] = (),
+        okx_checksum: bool = True,
+        okx_push_snapshot: bool = True,
+        okx_idle_timeout_ms: int = 30000,
     ) -> None: ...
     def __enter__(self) -> Simulator: ...
     def __exit__(self, *exc: object) -> bool: ...
@@ -245,6 +267,20 @@ class Simulator:
         """Send an arbitrary text frame (malformed, truncated, unknown event) to every client."""
     def fail_snapshots(self, symbol: str, count: int = 1) -> None:
         """Answer the next `count` depth snapshot requests for symbol with HTTP 500."""
+    def inject_fault(
+        self,
+        kind: Literal["checksum", "seq_break", "stall", "subscribe_error"],
+        symbol: str | None = None,
+        count: int = 1,
+        duration_ms: int = 1000,
+    ) -> None:
+        """Inject a fault into the OKX stream (seq_break also works on Binance symbols).
+
+        checksum: the next `count` book updates of symbol carry a wrong checksum.
+        seq_break: the next book update of symbol is applied but not sent.
+        stall: nothing is sent for symbol (or, without one, at all) for duration_ms.
+        subscribe_error: the next `count` subscriptions naming symbol get error 60018.
+        """
     def stats(self) -> dict[str, int]: ...
 
 class ReplayResult:

@@ -9,9 +9,12 @@ configuration came from a file, the line it is on. The format, annotated::
     worker_threads = 2              # tokio worker threads
 
     [[feeds]]                       # one table per venue connection group
-    exchange = "binance"            # binance | binance_us (binance_usdm, binance_coinm, okx: soon)
+    exchange = "binance"            # binance | binance_us | okx (binance_usdm, binance_coinm: soon)
     symbols = ["BTCUSDT", "ETH-USDT"]   # native or normalized names
-    channels = ["trades", "book", "bbo"]
+    channels = ["trades", "book", "bbo"]    # okx adds ticker, funding, liquidations, open_interest
+    venue_channels = []             # okx only: "books5", "books-l2-tbt", "books50-l2-tbt",
+                                    #   "trades-all" instead of the default books / trades
+    stale_after_ms = 30000          # reconnect after this long without any frame
     ws_url = "sim"                  # optional override; "sim" = the embedded simulator
     rest_url = "sim"
     depth_limit = 1000              # REST snapshot depth (1..5000)
@@ -26,7 +29,8 @@ configuration came from a file, the line it is on. The format, annotated::
     flush_interval_s = 5.0
 
     [sim]                           # optional: start the embedded simulator
-    symbols = ["BTCUSDT", "ETHUSDT"]
+    symbols = ["BTCUSDT", "ETHUSDT"]    # Binance profile
+    okx_symbols = ["BTC-USDT-SWAP"]     # OKX profile (instrument ids), optional
     rate = 2000.0                   # messages per second, all symbols together
     seed = 1
     port = 0                        # 0 = any free port
@@ -58,8 +62,10 @@ if TYPE_CHECKING:
     from .strategy import Strategy
 
 __all__ = [
+    "ALL_CHANNELS",
     "CHANNELS",
     "EXCHANGES",
+    "OKX_VENUE_CHANNELS",
     "RECORD_CHANNELS",
     "SIM",
     "SUPPORTED_EXCHANGES",
@@ -78,11 +84,37 @@ __all__ = [
 EXCHANGES: tuple[str, ...] = ("binance", "binance_us", "binance_usdm", "binance_coinm", "okx")
 """Every venue id of the product (ARCHITECTURE.md)."""
 
-SUPPORTED_EXCHANGES: tuple[str, ...] = ("binance", "binance_us")
+SUPPORTED_EXCHANGES: tuple[str, ...] = ("binance", "binance_us", "okx")
 """Venue ids the core can run today."""
 
 CHANNELS: tuple[str, ...] = ("trades", "book", "bbo")
-"""Channels a feed can subscribe to."""
+"""Channels every venue offers (the default subscription)."""
+
+ALL_CHANNELS: tuple[str, ...] = (
+    "trades",
+    "book",
+    "bbo",
+    "ticker",
+    "funding",
+    "liquidations",
+    "open_interest",
+)
+"""Every normalized channel name."""
+
+_VENUE_CHANNEL_SETS: dict[str, tuple[str, ...]] = {"okx": ALL_CHANNELS}
+"""Channels per venue beyond `CHANNELS`."""
+
+OKX_VENUE_CHANNELS: tuple[str, ...] = (
+    "books",
+    "books5",
+    "books-l2-tbt",
+    "books50-l2-tbt",
+    "trades",
+    "trades-all",
+)
+"""OKX wire channels a feed may pick instead of the defaults (``books``, ``trades``)."""
+
+_OKX_BOOK_CHANNELS = ("books", "books5", "books-l2-tbt", "books50-l2-tbt")
 
 RECORD_CHANNELS: tuple[str, ...] = ("trades", "bbo", "book")
 """Channels the Parquet recorder can write."""
@@ -177,6 +209,22 @@ def _check_url(key: str, value: object, schemes: tuple[str, ...]) -> str | None:
     return url
 
 
+def _check_venue_channels(exchange: str, value: object) -> tuple[str, ...]:
+    key = "venue_channels"
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise ConfigError(key, f"expected an array of strings, got {_type_name(value)} {value!r}")
+    if len(value) == 0:
+        return ()
+    if exchange != "okx":
+        raise ConfigError(key, f"{exchange!r} has no venue channel choice (okx only)")
+    names = _check_str_list(key, value, "venue channel", OKX_VENUE_CHANNELS)
+    books = [n for n in names if n in _OKX_BOOK_CHANNELS]
+    trades = [n for n in names if n not in _OKX_BOOK_CHANNELS]
+    if len(books) > 1 or len(trades) > 1:
+        raise ConfigError(key, f"at most one book and one trade channel, got {list(names)!r}")
+    return names
+
+
 def _set(obj: object, name: str, value: object) -> None:
     # Frozen dataclasses normalise their own fields (lists -> tuples) during __post_init__.
     object.__setattr__(obj, name, value)
@@ -212,14 +260,21 @@ class FeedConfig:
     """One venue subscription group.
 
     Attributes:
-        exchange: Venue id (``binance``, ``binance_us``; ``binance_usdm``, ``binance_coinm``
-            and ``okx`` are recognised but not supported by the core yet).
-        symbols: Native (``BTCUSDT``) or normalized (``BTC-USDT``) symbols.
-        channels: Subset of ``trades``, ``book``, ``bbo``.
+        exchange: Venue id (``binance``, ``binance_us``, ``okx``; ``binance_usdm`` and
+            ``binance_coinm`` are recognised but not supported by the core yet).
+        symbols: Native (``BTCUSDT``, ``BTC-USDT-SWAP``) or normalized (``BTC-USDT``,
+            ``BTC-USDT-PERP``, ``BTC-USD-20250926``) symbols.
+        channels: Subset of ``trades``, ``book``, ``bbo``; on ``okx`` also ``ticker``,
+            ``funding``, ``liquidations``, ``open_interest``.
         ws_url: Websocket base URL override, or ``"sim"`` for the embedded simulator.
         rest_url: REST base URL override, or ``"sim"``.
         depth_limit: Depth of REST snapshots (1..5000).
-        trade_stream: ``"trade"`` or ``"aggTrade"``.
+        trade_stream: ``"trade"`` or ``"aggTrade"`` (Binance).
+        venue_channels: OKX wire channels instead of the defaults: one book channel of
+            ``books``, ``books5``, ``books-l2-tbt``, ``books50-l2-tbt`` and/or one trade
+            channel of ``trades``, ``trades-all``.
+        stale_after_ms: Reconnect after this long without any frame (OKX also pings after a
+            third of it, at most every 20 s).
     """
 
     exchange: str
@@ -229,6 +284,8 @@ class FeedConfig:
     rest_url: str | None = None
     depth_limit: int = 1000
     trade_stream: Literal["trade", "aggTrade"] = "trade"
+    venue_channels: tuple[str, ...] = ()
+    stale_after_ms: int = 30000
 
     def __post_init__(self) -> None:
         exchange = _check_str("exchange", self.exchange)
@@ -243,7 +300,10 @@ class FeedConfig:
                 f"(the core runs: {', '.join(SUPPORTED_EXCHANGES)})",
             )
         _set(self, "symbols", _check_symbols("symbols", self.symbols))
-        _set(self, "channels", _check_str_list("channels", self.channels, "channel", CHANNELS))
+        valid = _VENUE_CHANNEL_SETS.get(exchange, CHANNELS)
+        _set(self, "channels", _check_str_list("channels", self.channels, "channel", valid))
+        _set(self, "venue_channels", _check_venue_channels(exchange, self.venue_channels))
+        _check_int("stale_after_ms", self.stale_after_ms, 1000, 3_600_000)
         _check_url("ws_url", self.ws_url, ("ws", "wss"))
         _check_url("rest_url", self.rest_url, ("http", "https"))
         _check_int("depth_limit", self.depth_limit, 1, 5000)
@@ -310,10 +370,12 @@ class RecordConfig:
 
 @dataclass(frozen=True, slots=True)
 class SimConfig:
-    """The embedded exchange simulator (Binance spot protocol on loopback).
+    """The embedded exchange simulator (Binance spot and OKX v5 protocols on loopback).
 
     Attributes:
-        symbols: Native symbols to simulate.
+        symbols: Native Binance symbols to simulate.
+        okx_symbols: OKX instrument ids to simulate (``BTC-USDT``, ``BTC-USDT-SWAP``,
+            ``BTC-USD-250926``, ``BTC-USD-250926-60000-C``).
         rate: Messages per second over all symbols.
         seed: Random seed of the synthetic market.
         port: TCP port; 0 picks a free one.
@@ -323,9 +385,14 @@ class SimConfig:
     rate: float = 1000.0
     seed: int = 1
     port: int = 0
+    okx_symbols: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _set(self, "symbols", _check_symbols("symbols", self.symbols))
+        if isinstance(self.okx_symbols, Sequence) and len(self.okx_symbols) == 0:
+            _set(self, "okx_symbols", ())
+        else:
+            _set(self, "okx_symbols", _check_symbols("okx_symbols", self.okx_symbols))
         _set(self, "rate", _check_float("rate", self.rate, 0.0, 10_000_000.0))
         _check_int("seed", self.seed, 0, (1 << 63) - 1)
         _check_int("port", self.port, 0, 65535)
@@ -449,8 +516,8 @@ class Config:
             )
         if self.sim is not None:
             lines.append(
-                f"sim: {', '.join(self.sim.symbols)} at {self.sim.rate:g} msg/s "
-                f"seed={self.sim.seed} port={self.sim.port or 'any'}"
+                f"sim: {', '.join(self.sim.symbols + self.sim.okx_symbols)} at "
+                f"{self.sim.rate:g} msg/s seed={self.sim.seed} port={self.sim.port or 'any'}"
             )
         lines.extend(f"strategies[{i}]: {ref.path}" for i, ref in enumerate(self.strategies))
         return "\n".join(lines)

@@ -127,6 +127,7 @@ class Runtime:
                     rate=cfg.sim.rate,
                     seed=cfg.sim.seed,
                     port=cfg.sim.port,
+                    okx_symbols=list(cfg.sim.okx_symbols),
                 )
                 sim.start()
                 rt.attach_simulator(sim, owned=True)
@@ -172,17 +173,23 @@ class Runtime:
         rest_url: str | None = None,
         depth_limit: int = 1000,
         trade_stream: Literal["trade", "aggTrade"] = "trade",
+        venue_channels: Sequence[str] = (),
+        stale_after_ms: int = 30000,
     ) -> None:
         """Subscribe to channels of symbols on a venue (before `run`).
 
         Args:
-            exchange: Venue id (``binance``, ``binance_us``).
+            exchange: Venue id (``binance``, ``binance_us``, ``okx``).
             symbols: Native (``BTCUSDT``) or normalized (``BTC-USDT``) symbols.
-            channels: Any of ``trades``, ``book``, ``bbo``.
+            channels: Any of ``trades``, ``book``, ``bbo`` (``okx`` adds ``ticker``,
+                ``funding``, ``liquidations``, ``open_interest``).
             ws_url: Websocket URL override; ``"sim"`` for the attached simulator.
             rest_url: REST URL override; ``"sim"`` for the attached simulator.
             depth_limit: Depth of REST snapshots.
-            trade_stream: ``"trade"`` or ``"aggTrade"``.
+            trade_stream: ``"trade"`` or ``"aggTrade"`` (Binance).
+            venue_channels: OKX wire channels instead of the defaults (``books5``,
+                ``trades-all``...).
+            stale_after_ms: Reconnect after this long without any frame.
 
         Raises:
             ConfigError: Naming the bad argument.
@@ -190,7 +197,15 @@ class Runtime:
         """
         names = (symbols,) if isinstance(symbols, str) else tuple(symbols)
         feed = FeedConfig(
-            exchange, names, tuple(channels), ws_url, rest_url, depth_limit, trade_stream
+            exchange,
+            names,
+            tuple(channels),
+            ws_url,
+            rest_url,
+            depth_limit,
+            trade_stream,
+            tuple(venue_channels),
+            stale_after_ms,
         )
         self._add_feed(feed)
 
@@ -214,6 +229,8 @@ class Runtime:
             rest_url=feed.rest_url,
             depth_limit=feed.depth_limit,
             trade_stream=feed.trade_stream,
+            stale_after_ms=feed.stale_after_ms,
+            venue_channels=list(feed.venue_channels),
         )
         self._feeds.append(feed)
 
