@@ -26,8 +26,15 @@ from ._core import (
 )
 from ._core import __version__ as __version__
 from .config import Config, load_config
-from .data import ReplayResult, read, replay
-from .exceptions import ConfigError, EngineError, ReplayError, SimulatorError, XtraderError
+from .data import ReplayResult, book_at, read, replay
+from .exceptions import (
+    ConfigError,
+    EngineError,
+    ReplayError,
+    SimulatorError,
+    StrategyError,
+    XtraderError,
+)
 from .runtime import Runtime
 from .strategy import Context, Strategy
 
@@ -49,10 +56,12 @@ __all__ = [
     "SimulatorError",
     "Status",
     "Strategy",
+    "StrategyError",
     "Ticker",
     "Trade",
     "XtraderError",
     "__version__",
+    "book_at",
     "load_config",
     "read",
     "replay",

@@ -1,9 +1,30 @@
 """Type stub for the compiled core `xtrader._core` (the contract between Rust and Python)."""
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, final
 
 import polars as pl
+
+__all__ = [
+    "Book",
+    "BookUpdate",
+    "Engine",
+    "EngineError",
+    "Funding",
+    "Liquidation",
+    "OpenInterest",
+    "Quote",
+    "ReplayError",
+    "ReplayResult",
+    "Simulator",
+    "SimulatorError",
+    "Status",
+    "Ticker",
+    "Trade",
+    "XtraderError",
+    "__version__",
+    "replay_capture",
+]
 
 __version__: str
 
@@ -21,6 +42,7 @@ class ReplayError(XtraderError):
 class SimulatorError(XtraderError):
     """The simulator could not start."""
 
+@final
 class Trade:
     """One trade; `side` is the aggressor side."""
 
@@ -35,6 +57,7 @@ class Trade:
     trade_id: int
     def to_dict(self) -> dict[str, Any]: ...
 
+@final
 class Quote:
     """Best bid and offer (channel `bbo`)."""
 
@@ -49,6 +72,7 @@ class Quote:
     ask_size: float
     def to_dict(self) -> dict[str, Any]: ...
 
+@final
 class Ticker:
     """A venue ticker: last trade, best quotes and 24 h statistics (channel `ticker`)."""
 
@@ -70,6 +94,7 @@ class Ticker:
     quote_volume_24h: float | None
     def to_dict(self) -> dict[str, Any]: ...
 
+@final
 class Funding:
     """Mark price, index price and funding of a perpetual (channel `funding`)."""
 
@@ -85,6 +110,7 @@ class Funding:
     next_funding_time: int | None
     def to_dict(self) -> dict[str, Any]: ...
 
+@final
 class Liquidation:
     """A liquidation order (channel `liquidations`); side `sell` = a long was liquidated."""
 
@@ -98,6 +124,7 @@ class Liquidation:
     size: float
     def to_dict(self) -> dict[str, Any]: ...
 
+@final
 class OpenInterest:
     """Open interest in normalized units (channel `open_interest`)."""
 
@@ -110,6 +137,7 @@ class OpenInterest:
     open_interest_value: float | None
     def to_dict(self) -> dict[str, Any]: ...
 
+@final
 class BookUpdate:
     """One depth message applied to a maintained book: the levels it changed (size 0 = removed)."""
 
@@ -125,6 +153,7 @@ class BookUpdate:
     book: Book
     def to_dict(self) -> dict[str, Any]: ...
 
+@final
 class Status:
     """Feed and book health.
 
@@ -145,6 +174,7 @@ class Status:
 
 Event = Trade | Quote | BookUpdate | Status | Ticker | Funding | Liquidation | OpenInterest
 
+@final
 class Book:
     """Read-only view of a maintained L2 book (live: reads the current state)."""
 
@@ -175,42 +205,61 @@ class Book:
     def depth(self) -> tuple[int, int]: ...
     def to_polars(self, depth: int | None = None) -> pl.DataFrame: ...
 
+@final
 class Engine:
     """The tokio runtime, connectors, books, event bus and metrics server.
 
     overflow: "block" (back-pressure to the socket, nothing dropped) or "drop_oldest".
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         queue_capacity: int = 65536,
         overflow: Literal["block", "drop_oldest"] = "block",
         worker_threads: int = 2,
         metrics_addr: str | None = None,
-    ) -> None: ...
+    ) -> Engine: ...
     def add_feed(
         self,
         exchange: str,
         symbols: Sequence[str],
-        channels: Sequence[str] = ("trades", "book", "bbo"),
+        channels: Sequence[str] = ...,
         ws_url: str | None = None,
         rest_url: str | None = None,
         depth_limit: int = 1000,
-        trade_stream: Literal["trade", "aggTrade"] = "trade",
+        trade_stream: Literal["trade", "aggTrade"] | None = None,
         stale_after_ms: int = 30000,
-        venue_channels: Sequence[str] = (),
+        open_interest_interval_ms: int = 10000,
+        connection_lifetime_ms: int | None = None,
+        venue_channels: Sequence[str] = ...,
     ) -> None:
         """Add a feed (before start).
 
-        exchange: binance, binance_us or okx. channels: trades, book, bbo (okx also ticker,
-        funding, liquidations, open_interest). venue_channels (okx): wire channels instead of
-        the defaults books / trades: books5, books-l2-tbt, books50-l2-tbt, trades-all.
+        exchange: binance, binance_us, binance_usdm, binance_coinm or okx. channels: trades,
+        book, bbo; futures and okx also funding, liquidations, open_interest; okx also ticker.
+        trade_stream None picks the venue's default (trade on spot, aggTrade on futures).
         stale_after_ms: reconnect after this long without any frame (okx pings after a third
-        of it, at most every 20 s).
+        of it, at most every 20 s); a subscribed stream with a cadence (book, bbo, funding)
+        silent this long is reported as a 'stale' status with reason 'stream_silent'.
+        open_interest_interval_ms: polling interval, stretched to stay within a quarter of the
+        venue's REST weight budget. connection_lifetime_ms: overrides the venue's connection
+        lifetime (24 h on Binance); each socket rolls over to a fresh connection before it.
+        venue_channels (okx): wire channels instead of the defaults books / trades: books5,
+        books-l2-tbt, books50-l2-tbt, trades-all.
         """
+    def record_raw(
+        self, dir: str, rotate_bytes: int = ..., rotate_interval_s: float = 3600.0
+    ) -> None:
+        """Capture every received frame and REST answer of every feed into `dir` (xtraw/1
+        format, LZ4, rotated); call before `start`. `replay_capture` reads it back."""
     def start(self) -> None: ...
     def next_batch(self, max_events: int = 4096, timeout_ms: int = 100) -> list[Event]:
         """Wait (GIL released) up to timeout_ms for events; return at most max_events."""
+    def next_frames(
+        self, max_events: int = 65536, timeout_ms: int = 100, objects: bool = False
+    ) -> tuple[list[Event], dict[str, Any]]:
+        """Wait like `next_batch`; return (status events, or every event when `objects`,
+        and one Arrow table per channel with rows, which `polars.DataFrame(t)` reads)."""
     def book(self, exchange: str, symbol: str) -> Book | None: ...
     def books(self) -> list[Book]: ...
     def stats(self) -> dict[str, int]: ...
@@ -222,38 +271,57 @@ class Engine:
     def metrics_addr(self) -> str | None: ...
     def metrics_text(self) -> str: ...
 
+@final
 class Simulator:
-    """Loopback exchange simulator: Binance spot and OKX v5 (websocket + REST) on one port.
+    """Loopback exchange simulator: the Binance protocols and OKX v5 (websocket + REST) on
+    one port.
 
-    The Binance profile serves `symbols`; the OKX profile serves `okx_symbols` (instrument
-    ids: BTC-USDT, BTC-USDT-SWAP, BTC-USD-250926, BTC-USD-250926-60000-C) on /ws/v5/public,
-    /ws/v5/business, /api/v5/public/instruments and /api/v5/market/books, with real sequence
-    ids and CRC32 checksums (0 when okx_checksum is False). A capture of either venue
-    (`capture`, `rest`) is served by that venue's profile. Connectors use `ws_url` and
-    `rest_url` for both venues.
+    profile: "spot" (/api/v3), "usdm" (USD-M futures: /fapi/v1, /public and /market
+    websocket routes, market streams silently absent on the wrong route) or "coinm" (COIN-M:
+    /dapi/v1, sizes in contracts). Futures symbols: USD-M BTCUSDT or BTCUSDT_YYMMDD, COIN-M
+    BTCUSD_PERP or BTCUSD_YYMMDD. connection_lifetime_ms: close every websocket this long
+    after it opened (the venue's 24 h, compressed). weight_limit / weight_window_ms: REST
+    request weight per window (default: the profile's documented limit per minute), published
+    in exchangeInfo; past it REST answers 429 with Retry-After. mark_interval_ms: futures
+    markPrice@1s cadence. liquidation_prob: chance per symbol and mark interval of a
+    forceOrder event.
+
+    The OKX profile serves `okx_symbols` (instrument ids: BTC-USDT, BTC-USDT-SWAP,
+    BTC-USD-250926, BTC-USD-250926-60000-C) on /ws/v5/public, /ws/v5/business,
+    /api/v5/public/instruments and /api/v5/market/books, with real sequence ids and CRC32
+    checksums (0 when okx_checksum is False). A capture of either venue (`capture`, `rest`)
+    is served by that venue's profile. Connectors use `ws_url` and `rest_url` for both.
     """
 
-    def __init__(
-        self,
-        symbols: Sequence[str] = ("BTCUSDT", "ETHUSDT"),
+    def __new__(
+        cls,
+        symbols: Sequence[str] = ...,
         rate: float = 1000.0,
         seed: int = 1,
-        host: str = "127.0.0.1",
+        host: str = ...,
         port: int = 0,
         capture: str | None = None,
         rest: Sequence[str] | None = None,
         ping_interval_ms: int = 20000,
         depth_levels: int = 200,
         speed: float = 1.0,
-        max_client_msgs_per_s: int | None = 5,
+        max_client_msgs_per_s: int | None = ...,
         worker_threads: int = 1,
-        okx_symbols: Sequence[str] = (),
+        profile: Literal["spot", "usdm", "coinm"] = "spot",
+        connection_lifetime_ms: int | None = None,
+        weight_limit: int | None = None,
+        weight_window_ms: int = 60000,
+        mark_interval_ms: int = 1000,
+        liquidation_prob: float = 0.2,
+        okx_symbols: Sequence[str] = ...,
         okx_checksum: bool = True,
         okx_push_snapshot: bool = True,
         okx_idle_timeout_ms: int = 30000,
-    ) -> None: ...
+    ) -> Simulator: ...
     def __enter__(self) -> Simulator: ...
-    def __exit__(self, *exc: object) -> bool: ...
+    def __exit__(
+        self, exc_type: object | None, exc_value: object | None, traceback: object | None
+    ) -> bool: ...
     def start(self) -> None: ...
     def stop(self) -> None: ...
     @property
@@ -262,7 +330,10 @@ class Simulator:
     def ws_url(self) -> str: ...
     @property
     def rest_url(self) -> str: ...
-    def inject_gap(self, symbol: str) -> None: ...
+    @property
+    def profile(self) -> Literal["spot", "usdm", "coinm"]: ...
+    def inject_gap(self, symbol: str) -> None:
+        """Withhold the next depth diff of symbol (the client sees a sequence gap)."""
     def inject_raw(self, text: str) -> None:
         """Send an arbitrary text frame (malformed, truncated, unknown event) to every client."""
     def fail_snapshots(self, symbol: str, count: int = 1) -> None:
@@ -281,13 +352,26 @@ class Simulator:
         stall: nothing is sent for symbol (or, without one, at all) for duration_ms.
         subscribe_error: the next `count` subscriptions naming symbol get error 60018.
         """
+    def stall(self, duration_ms: int, stream: str | None = None) -> None:
+        """Withhold data frames for duration_ms (pings go on); only the stream kind `stream`
+        (e.g. "markPrice@1s", "depth@100ms") when given."""
+    def disconnect(self) -> None:
+        """Drop every open websocket at once, without a close handshake."""
+    def rest_errors(self, status: int = 429, count: int = 1, retry_after_s: int = 1) -> None:
+        """Answer the next `count` depth / open-interest requests with HTTP status (418, 429,
+        500 or 503); 429 and 418 carry Retry-After: retry_after_s."""
     def stats(self) -> dict[str, int]: ...
 
+@final
 class ReplayResult:
+    """A replay's output; `trades`, `book_updates`, `bbo` and `frames` values are Arrow tables
+    (``polars.DataFrame(t)`` reads them)."""
+
     exchange: str
-    trades: dict[str, list[Any]]
-    book_updates: dict[str, list[Any]]
-    bbo: dict[str, list[Any]]
+    trades: Any
+    book_updates: Any
+    bbo: Any
+    frames: dict[str, Any]
     books: dict[str, Book]
     stats: dict[str, int]
     statuses: list[Status]
@@ -295,7 +379,7 @@ class ReplayResult:
 
 def replay_capture(
     capture: str,
-    rest: Sequence[str] = (),
+    rest: Sequence[str] = ...,
     exchange: str | None = None,
     collect_events: bool = False,
 ) -> ReplayResult: ...

@@ -52,18 +52,37 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("config", type=Path, help="TOML configuration file")
     run.add_argument("--duration", type=float, default=None, help="stop after S seconds")
     run.add_argument("--no-display", action="store_true", help="no status display")
+    run.add_argument(
+        "--stats-json",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write the final stats and the rows delivered to the sinks per channel/symbol",
+    )
 
     record = sub.add_parser("record", help="like run, always recording Parquet files")
     record.add_argument("config", type=Path, help="TOML configuration file")
     record.add_argument("--dir", default=None, help="recording folder (overrides [record])")
     record.add_argument("--duration", type=float, default=None, help="stop after S seconds")
     record.add_argument("--no-display", action="store_true", help="no status display")
+    record.add_argument("--stats-json", type=Path, default=None, metavar="FILE")
+    record.add_argument(
+        "--raw",
+        action="store_true",
+        help="also capture every websocket frame and REST answer (xtrader raw format) under "
+        "DIR/raw, replayable with 'replay'",
+    )
 
     check = sub.add_parser("check", help="validate a configuration (exit 2 when invalid)")
     check.add_argument("config", type=Path, help="TOML configuration file")
 
     replay = sub.add_parser("replay", help="replay a recorded capture and summarise it")
-    replay.add_argument("capture", type=Path, help="websocket capture, e.g. BINANCE.ws.1.0")
+    replay.add_argument(
+        "capture",
+        type=Path,
+        help="websocket capture, e.g. BINANCE.ws.1.0, or any file of an xtrader raw capture "
+        "(*.xtraw.lz4, which carries its REST answers)",
+    )
     replay.add_argument(
         "--rest",
         type=Path,
@@ -75,6 +94,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--exchange", default=None, help="venue id (default: from the URL)")
     replay.add_argument("--depth", type=int, default=5, help="levels shown per book")
+    replay.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write the replayed events through a Parquet sink into DIR (read with xt.read)",
+    )
+    replay.add_argument(
+        "--format",
+        choices=("parquet", "jsonl", "csv"),
+        default="parquet",
+        help="sink type used with --out",
+    )
 
     sim = sub.add_parser("sim", help="serve the exchange simulator until Ctrl-C")
     sim.add_argument("--symbols", nargs="+", default=["BTCUSDT", "ETHUSDT", "SOLUSDT"])
@@ -107,18 +139,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             return _run(default_config(), None, display=True)
         if args.command == "run":
-            return _run(load_config(args.config), args.duration, display=not args.no_display)
+            return _run(
+                load_config(args.config),
+                args.duration,
+                display=not args.no_display,
+                stats_json=args.stats_json,
+            )
         if args.command == "record":
             cfg = load_config(args.config)
             record = cfg.record or RecordConfig()
             if args.dir is not None:
                 record = dataclasses.replace(record, dir=args.dir)
             cfg = dataclasses.replace(cfg, record=record)
-            return _run(cfg, args.duration, display=not args.no_display)
+            raw_dir = Path(record.dir) / "raw" if args.raw else None
+            return _run(
+                cfg,
+                args.duration,
+                display=not args.no_display,
+                stats_json=args.stats_json,
+                raw_dir=raw_dir,
+            )
         if args.command == "check":
             return _check(args.config)
         if args.command == "replay":
-            return _replay(args.capture, args.rest, args.exchange, args.depth)
+            return _replay(
+                args.capture, args.rest, args.exchange, args.depth, args.out, args.format
+            )
         if args.command == "sim":
             from .sim import serve
 
@@ -137,11 +183,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     raise AssertionError(f"unhandled command {args.command}")  # pragma: no cover
 
 
-def _run(cfg: Config, duration: float | None, display: bool) -> int:
+def _run(
+    cfg: Config,
+    duration: float | None,
+    display: bool,
+    stats_json: Path | None = None,
+    raw_dir: Path | None = None,
+) -> int:
     from .display import StatusDisplay
     from .runtime import Runtime
 
     rt = Runtime.from_config(cfg)
+    rt.count_delivered = stats_json is not None
+    if raw_dir is not None:
+        try:
+            rt.record_raw(raw_dir)
+        except BaseException:
+            rt.close()
+            raise
     try:
         if display:
             rt.add_sink(StatusDisplay(rt))
@@ -153,6 +212,8 @@ def _run(cfg: Config, duration: float | None, display: bool) -> int:
             notes.append(f"metrics http://{cfg.metrics.addr}/metrics")
         if cfg.record is not None:
             notes.append(f"recording {', '.join(cfg.record.channels)} to {cfg.record.dir}")
+        if raw_dir is not None:
+            notes.append(f"raw capture to {raw_dir}")
         feeds = ", ".join(f"{f.exchange}:{','.join(f.symbols)}" for f in cfg.feeds)
         print(f"xtrader: feeds {feeds}; {'; '.join(notes)}; Ctrl-C to stop", file=sys.stderr)
         rt.run(duration)
@@ -169,9 +230,27 @@ def _run(cfg: Config, duration: float | None, display: bool) -> int:
         "callback_errors",
         "recorded_rows",
         "recorded_files",
+        "parquet_rows",
+        "parquet_files",
+        "gaps_recorded",
+        "sink_failures",
+        "sink_dropped_rows",
+        "raw_records",
+        "raw_files",
+        "raw_errors",
     )
     shown = ", ".join(f"{k}={stats[k]}" for k in keys if k in stats)
     print(f"xtrader stopped: {shown}", file=sys.stderr)
+    if stats_json is not None:
+        import json
+
+        delivered = [
+            {"channel": c, "exchange": e, "symbol": s, "rows": n}
+            for (c, e, s), n in sorted(rt.delivered.items())
+        ]
+        tmp = stats_json.with_name(stats_json.name + ".tmp")
+        tmp.write_text(json.dumps({"stats": stats, "delivered": delivered}, indent=1))
+        tmp.replace(stats_json)
     return EXIT_OK
 
 
@@ -196,7 +275,14 @@ def _sibling_rest_files(capture: Path) -> list[Path]:
     )
 
 
-def _replay(capture: Path, rest: list[Path] | None, exchange: str | None, depth: int) -> int:
+def _replay(
+    capture: Path,
+    rest: list[Path] | None,
+    exchange: str | None,
+    depth: int,
+    out: Path | None = None,
+    fmt: str = "parquet",
+) -> int:
     from .data import replay
 
     rest_files = _sibling_rest_files(capture) if rest is None else rest
@@ -209,6 +295,11 @@ def _replay(capture: Path, rest: list[Path] | None, exchange: str | None, depth:
         f"bbo {res.bbo.height}"
     )
     print("  stats: " + ", ".join(f"{k}={v}" for k, v in sorted(res.stats.items())))
+    if out is not None:
+        from .sinks import replay_to_sink
+
+        written = replay_to_sink(res, out, fmt)
+        print(f"  wrote {written} rows to {out} ({fmt})")
     kinds = Counter(s.kind for s in res.statuses)
     if kinds:
         print("  statuses: " + ", ".join(f"{k}={v}" for k, v in sorted(kinds.items())))
@@ -228,28 +319,9 @@ def _replay(capture: Path, rest: list[Path] | None, exchange: str | None, depth:
 
 
 def _inspect(root: Path) -> int:
-    import polars as pl
+    from .sinks.inspect import inspect_dataset
 
     if not root.is_dir():
         raise XtraderError(f"no such folder: {root}")
-    found = False
-    for channel_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        files = sorted(channel_dir.glob("**/*.parquet"))
-        if not files:
-            continue
-        found = True
-        frame = pl.scan_parquet([str(f) for f in files], hive_partitioning=False)
-        summary = frame.select(
-            pl.len().alias("rows"),
-            pl.col("symbol").n_unique().alias("symbols"),
-            pl.col("ts_recv").min().alias("first"),
-            pl.col("ts_recv").max().alias("last"),
-        ).collect()
-        row = summary.row(0, named=True)
-        print(
-            f"{channel_dir.name}: {len(files)} files, {row['rows']} rows, "
-            f"{row['symbols']} symbols, ts_recv {row['first']} .. {row['last']}"
-        )
-    if not found:
-        print(f"no Parquet files under {root}")
+    inspect_dataset(root)
     return EXIT_OK

@@ -7,18 +7,22 @@ configuration came from a file, the line it is on. The format, annotated::
     queue_capacity = 65536          # events the bus holds before `overflow` applies
     overflow = "block"              # "block" (back-pressure, lossless) | "drop_oldest"
     worker_threads = 2              # tokio worker threads
+    on_error = "continue"           # a strategy callback raised: "continue" (report) | "stop"
 
     [[feeds]]                       # one table per venue connection group
-    exchange = "binance"            # binance | binance_us | okx (binance_usdm, binance_coinm: soon)
-    symbols = ["BTCUSDT", "ETH-USDT"]   # native or normalized names
-    channels = ["trades", "book", "bbo"]    # okx adds ticker, funding, liquidations, open_interest
+    exchange = "binance"            # binance | binance_us | binance_usdm | binance_coinm | okx
+    symbols = ["BTCUSDT", "ETH-USDT"]   # native or normalized (BTC-USDT-PERP, BTC-USD-20251226)
+    channels = ["trades", "book", "bbo"]  # futures and okx also: funding, liquidations,
+                                    #   open_interest; okx also ticker
     venue_channels = []             # okx only: "books5", "books-l2-tbt", "books50-l2-tbt",
                                     #   "trades-all" instead of the default books / trades
     stale_after_ms = 30000          # reconnect after this long without any frame
     ws_url = "sim"                  # optional override; "sim" = the embedded simulator
     rest_url = "sim"
-    depth_limit = 1000              # REST snapshot depth (1..5000)
-    trade_stream = "trade"          # "trade" | "aggTrade"
+    depth_limit = 1000              # REST snapshot depth (1..5000; futures: 5..1000)
+    trade_stream = "trade"          # "trade" | "aggTrade" (default: trade spot, aggTrade futures)
+    open_interest_interval_s = 10.0 # futures: polling, stretched to fit the REST weight budget
+    connection_lifetime_s = 86400.0 # optional: roll over to a fresh socket before (venue: 24 h)
 
     [metrics]
     listen = "127.0.0.1:9898"       # "" disables the Prometheus endpoint
@@ -38,6 +42,11 @@ configuration came from a file, the line it is on. The format, annotated::
     [[strategies]]
     path = "xtrader.demo:DemoStrategy"  # module:Class
     params = { }                    # keyword arguments for the constructor
+
+    [[sinks]]                       # any number; see xtrader.sinks
+    type = "parquet"                # parquet | jsonl | csv | an `xtrader.sinks` entry point
+    dir = "./xtrader-data"          # the sink's options, validated by the sink type
+    flush_interval_s = 1.0
 """
 
 from __future__ import annotations
@@ -65,6 +74,9 @@ __all__ = [
     "ALL_CHANNELS",
     "CHANNELS",
     "EXCHANGES",
+    "FEED_CHANNELS",
+    "FUTURES_CHANNELS",
+    "FUTURES_EXCHANGES",
     "OKX_VENUE_CHANNELS",
     "RECORD_CHANNELS",
     "SIM",
@@ -75,6 +87,7 @@ __all__ = [
     "RecordConfig",
     "RuntimeConfig",
     "SimConfig",
+    "SinkRef",
     "StrategyRef",
     "dump_config",
     "load_config",
@@ -84,11 +97,26 @@ __all__ = [
 EXCHANGES: tuple[str, ...] = ("binance", "binance_us", "binance_usdm", "binance_coinm", "okx")
 """Every venue id of the product (ARCHITECTURE.md)."""
 
-SUPPORTED_EXCHANGES: tuple[str, ...] = ("binance", "binance_us", "okx")
+SUPPORTED_EXCHANGES: tuple[str, ...] = (
+    "binance",
+    "binance_us",
+    "binance_usdm",
+    "binance_coinm",
+    "okx",
+)
 """Venue ids the core can run today."""
 
+FUTURES_EXCHANGES: tuple[str, ...] = ("binance_usdm", "binance_coinm", "okx")
+"""Venue ids with derivatives markets (mark price, liquidations, open interest)."""
+
 CHANNELS: tuple[str, ...] = ("trades", "book", "bbo")
-"""Channels every venue offers (the default subscription)."""
+"""Default channels of a feed (every venue offers them)."""
+
+FUTURES_CHANNELS: tuple[str, ...] = ("funding", "liquidations", "open_interest")
+"""Channels only derivatives venues offer."""
+
+FEED_CHANNELS: tuple[str, ...] = CHANNELS + FUTURES_CHANNELS
+"""Every channel a Binance feed can subscribe to."""
 
 ALL_CHANNELS: tuple[str, ...] = (
     "trades",
@@ -102,7 +130,7 @@ ALL_CHANNELS: tuple[str, ...] = (
 """Every normalized channel name."""
 
 _VENUE_CHANNEL_SETS: dict[str, tuple[str, ...]] = {"okx": ALL_CHANNELS}
-"""Channels per venue beyond `CHANNELS`."""
+"""Channels per venue beyond `FEED_CHANNELS` (FUTURES_CHANNELS need a FUTURES_EXCHANGES venue)."""
 
 OKX_VENUE_CHANNELS: tuple[str, ...] = (
     "books",
@@ -243,16 +271,20 @@ class RuntimeConfig:
         overflow: ``"block"`` (back-pressure to the socket, nothing dropped) or
             ``"drop_oldest"``.
         worker_threads: Tokio worker threads.
+        on_error: When a strategy callback raises: ``"continue"`` (report it, the feed goes
+            on) or ``"stop"`` (stop the run; `Runtime.run` raises `StrategyError`).
     """
 
     queue_capacity: int = 65536
     overflow: Literal["block", "drop_oldest"] = "block"
     worker_threads: int = 2
+    on_error: Literal["continue", "stop"] = "continue"
 
     def __post_init__(self) -> None:
         _check_int("queue_capacity", self.queue_capacity, 16, 1 << 30)
         _check_str("overflow", self.overflow, OVERFLOW_POLICIES)
         _check_int("worker_threads", self.worker_threads, 1, 256)
+        _check_str("on_error", self.on_error, ("continue", "stop"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,21 +292,28 @@ class FeedConfig:
     """One venue subscription group.
 
     Attributes:
-        exchange: Venue id (``binance``, ``binance_us``, ``okx``; ``binance_usdm`` and
-            ``binance_coinm`` are recognised but not supported by the core yet).
-        symbols: Native (``BTCUSDT``, ``BTC-USDT-SWAP``) or normalized (``BTC-USDT``,
-            ``BTC-USDT-PERP``, ``BTC-USD-20250926``) symbols.
-        channels: Subset of ``trades``, ``book``, ``bbo``; on ``okx`` also ``ticker``,
-            ``funding``, ``liquidations``, ``open_interest``.
-        ws_url: Websocket base URL override, or ``"sim"`` for the embedded simulator.
+        exchange: Venue id (``binance``, ``binance_us``, ``binance_usdm``,
+            ``binance_coinm``, ``okx``).
+        symbols: Native (``BTCUSDT``, ``BTCUSD_PERP``, ``BTC-USDT-SWAP``) or normalized
+            (``BTC-USDT``, ``BTC-USDT-PERP``, ``BTC-USD-20251226``) symbols.
+        channels: Subset of ``trades``, ``book``, ``bbo``; futures venues and ``okx`` also
+            ``funding``, ``liquidations``, ``open_interest``; ``okx`` also ``ticker``.
+        ws_url: Websocket base URL override, or ``"sim"`` for the embedded simulator. For
+            ``binance_usdm`` it is the base the ``/public`` and ``/market`` routes go under.
         rest_url: REST base URL override, or ``"sim"``.
-        depth_limit: Depth of REST snapshots (1..5000).
-        trade_stream: ``"trade"`` or ``"aggTrade"`` (Binance).
+        depth_limit: Depth of REST snapshots (1..5000; futures use the next of 5, 10, 20,
+            50, 100, 500, 1000).
+        trade_stream: ``"trade"`` or ``"aggTrade"`` (Binance); None = the venue's default
+            (``trade`` on spot, ``aggTrade`` on futures, where ``trade`` is undocumented).
         venue_channels: OKX wire channels instead of the defaults: one book channel of
             ``books``, ``books5``, ``books-l2-tbt``, ``books50-l2-tbt`` and/or one trade
             channel of ``trades``, ``trades-all``.
         stale_after_ms: Reconnect after this long without any frame (OKX also pings after a
             third of it, at most every 20 s).
+        open_interest_interval_s: Open-interest polling interval, seconds (stretched when
+            polling would use more than a quarter of the REST weight budget).
+        connection_lifetime_s: Connection lifetime override, seconds (None = the venue's,
+            24 h on Binance); sockets roll over to fresh connections before it ends.
     """
 
     exchange: str
@@ -283,9 +322,11 @@ class FeedConfig:
     ws_url: str | None = None
     rest_url: str | None = None
     depth_limit: int = 1000
-    trade_stream: Literal["trade", "aggTrade"] = "trade"
+    trade_stream: Literal["trade", "aggTrade"] | None = None
     venue_channels: tuple[str, ...] = ()
     stale_after_ms: int = 30000
+    open_interest_interval_s: float = 10.0
+    connection_lifetime_s: float | None = None
 
     def __post_init__(self) -> None:
         exchange = _check_str("exchange", self.exchange)
@@ -300,14 +341,34 @@ class FeedConfig:
                 f"(the core runs: {', '.join(SUPPORTED_EXCHANGES)})",
             )
         _set(self, "symbols", _check_symbols("symbols", self.symbols))
-        valid = _VENUE_CHANNEL_SETS.get(exchange, CHANNELS)
-        _set(self, "channels", _check_str_list("channels", self.channels, "channel", valid))
+        valid = _VENUE_CHANNEL_SETS.get(exchange, FEED_CHANNELS)
+        channels = _check_str_list("channels", self.channels, "channel", valid)
+        if exchange not in FUTURES_EXCHANGES:
+            for name in channels:
+                if name in FUTURES_CHANNELS:
+                    raise ConfigError(
+                        "channels",
+                        f"channel {name!r} is offered by {', '.join(FUTURES_EXCHANGES)} only",
+                    )
+        _set(self, "channels", channels)
         _set(self, "venue_channels", _check_venue_channels(exchange, self.venue_channels))
         _check_int("stale_after_ms", self.stale_after_ms, 1000, 3_600_000)
         _check_url("ws_url", self.ws_url, ("ws", "wss"))
         _check_url("rest_url", self.rest_url, ("http", "https"))
         _check_int("depth_limit", self.depth_limit, 1, 5000)
-        _check_str("trade_stream", self.trade_stream, TRADE_STREAMS)
+        if self.trade_stream is not None:
+            _check_str("trade_stream", self.trade_stream, TRADE_STREAMS)
+        _set(
+            self,
+            "open_interest_interval_s",
+            _check_float("open_interest_interval_s", self.open_interest_interval_s, 0.0, 86400.0),
+        )
+        if self.connection_lifetime_s is not None:
+            _set(
+                self,
+                "connection_lifetime_s",
+                _check_float("connection_lifetime_s", self.connection_lifetime_s, 0.0, 86400.0),
+            )
 
     @property
     def uses_sim(self) -> bool:
@@ -447,6 +508,32 @@ class StrategyRef:
 
 
 @dataclass(frozen=True, slots=True)
+class SinkRef:
+    """A sink to attach: its registered type and options.
+
+    Attributes:
+        type: ``parquet``, ``jsonl``, ``csv`` or the name of an ``xtrader.sinks`` entry point.
+        options: Keyword arguments of the sink (validated by the type on construction).
+    """
+
+    type: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_str("type", self.type)
+        if not isinstance(self.options, Mapping):
+            raise ConfigError("options", f"expected a table, got {_type_name(self.options)}")
+        _set(self, "options", dict(self.options))
+        self.load()  # validates the options now (ConfigError naming the key)
+
+    def load(self) -> Any:
+        """Instantiate the sink (an `xtrader.sinks.Sink`)."""
+        from .sinks import build_sink
+
+        return build_sink(self.type, self.options)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """A whole runtime configuration.
 
@@ -465,9 +552,11 @@ class Config:
     record: RecordConfig | None = None
     sim: SimConfig | None = None
     strategies: tuple[StrategyRef, ...] = ()
+    sinks: tuple[SinkRef, ...] = ()
 
     def __post_init__(self) -> None:
         _expect_instance("runtime", self.runtime, RuntimeConfig)
+        _set(self, "sinks", _instance_tuple("sinks", self.sinks, SinkRef))
         _expect_instance("metrics", self.metrics, MetricsConfig)
         if self.record is not None:
             _expect_instance("record", self.record, RecordConfig)
@@ -520,6 +609,9 @@ class Config:
                 f"{self.sim.rate:g} msg/s seed={self.sim.seed} port={self.sim.port or 'any'}"
             )
         lines.extend(f"strategies[{i}]: {ref.path}" for i, ref in enumerate(self.strategies))
+        for i, sink in enumerate(self.sinks):
+            opts = " ".join(f"{k}={v}" for k, v in sink.options.items())
+            lines.append(f"sinks[{i}]: {sink.type} {opts}".rstrip())
         return "\n".join(lines)
 
 
@@ -630,6 +722,20 @@ def _make(cls: type[_C], raw: object, key: str, lines: _LineIndex, **nested: obj
         raise ConfigError(full.key, full.message, lines.find(full.key)) from None
 
 
+def _make_sink(raw: object, key: str, lines: _LineIndex) -> SinkRef:
+    """A ``[[sinks]]`` table: ``type`` plus the sink's options beside it."""
+    if not isinstance(raw, dict):
+        raise ConfigError(key, f"expected a table, got {_type_name(raw)} {raw!r}", lines.find(key))
+    if "type" not in raw:
+        raise ConfigError(f"{key}.type", "missing required key", lines.find(key))
+    options = {k: v for k, v in raw.items() if k != "type"}
+    try:
+        return SinkRef(raw["type"], options)
+    except ConfigError as exc:
+        full = exc.with_prefix(key)
+        raise ConfigError(full.key, full.message, lines.find(full.key)) from None
+
+
 def _array_of_tables(raw: object, key: str, lines: _LineIndex) -> list[object]:
     if raw is None:
         return []
@@ -659,8 +765,12 @@ def _build(data: dict[str, Any], lines: _LineIndex) -> Config:
     metrics = _make(MetricsConfig, data.get("metrics", {}), "metrics", lines)
     record = _make(RecordConfig, data["record"], "record", lines) if "record" in data else None
     sim = _make(SimConfig, data["sim"], "sim", lines) if "sim" in data else None
+    sinks = tuple(
+        _make_sink(raw, f"sinks[{i}]", lines)
+        for i, raw in enumerate(_array_of_tables(data.get("sinks"), "sinks", lines))
+    )
     try:
-        return Config(runtime, feeds, metrics, record, sim, strategies)
+        return Config(runtime, feeds, metrics, record, sim, strategies, sinks)
     except ConfigError as exc:
         raise ConfigError(exc.key, exc.message, lines.find(exc.key)) from None
 
@@ -744,4 +854,8 @@ def dump_config(config: Config) -> str:
         out += ["[[feeds]]", *_toml_table(feed), ""]
     for ref in config.strategies:
         out += ["[[strategies]]", *_toml_table(ref), ""]
+    for sink in config.sinks:
+        items = [f"type = {_toml_value(sink.type)}"]
+        items += [f"{k} = {_toml_value(v)}" for k, v in sink.options.items()]
+        out += ["[[sinks]]", *items, ""]
     return "\n".join(out)

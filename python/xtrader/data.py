@@ -4,7 +4,12 @@
 processors as a live run, offline and deterministic: recorded REST responses are served in
 place of live calls and the venue is inferred from the capture's URL. Strategies attached to
 a replay receive the events in order, each ``on_book`` with the book as it was right after
-that update.
+that update; a strategy's ``on_batch`` then receives each channel of the whole capture as one
+frame.
+
+`read` scans recorded Parquet files lazily, pruning ``exchange=`` and ``date=`` partitions from
+the filters before polars opens a file; `book_at` rebuilds a book at an instant from the
+recorded ``book`` channel.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from .strategy import Context, Strategy
 if TYPE_CHECKING:
     from ._core import Book, BookState, BookUpdate, Status
 
-__all__ = ["ReplayResult", "read", "replay"]
+__all__ = ["ReplayResult", "book_at", "read", "replay"]
 
 REPLAY_CHUNK = 64
 """Events handed to strategies per dispatch in a replay (stop() is honoured between chunks)."""
@@ -60,13 +65,13 @@ class ReplayResult:
     statuses: list[Status] = field(default_factory=list)
 
 
-def _frame(
-    columns: dict[str, list[Any]], schema: dict[str, pl.DataType], what: str
-) -> pl.DataFrame:
-    missing = [name for name in schema if name not in columns]
+def _frame(table: Any, schema: dict[str, pl.DataType], what: str) -> pl.DataFrame:
+    """A polars frame from the core's Arrow table (PyCapsule stream), in contract order."""
+    df = pl.DataFrame(table)
+    missing = [name for name in schema if name not in df.columns]
     if missing:
         raise ReplayError(f"the core's {what} columns lack {', '.join(missing)}")
-    return pl.DataFrame({name: columns[name] for name in schema}, schema=schema)
+    return df.select(list(schema)).cast(cast("Any", schema))
 
 
 def replay(
@@ -120,7 +125,7 @@ def replay(
         statuses=list(raw.statuses),
     )
     if strategies:
-        _ReplayDriver(result, strategies).run(raw.events)
+        _ReplayDriver(result, strategies).run(raw.events, raw.frames)
     return result
 
 
@@ -276,18 +281,21 @@ class _ReplayDriver:
         if book is not None and status.kind in states:
             book.state = states[status.kind]
 
-    def run(self, events: Sequence[Any]) -> None:
+    def run(self, events: Sequence[Any], frames: dict[str, Any] | None = None) -> None:
         dispatcher = self._dispatcher
         dispatcher.start(Context(self))
         try:
             for start in range(0, len(events), REPLAY_CHUNK):
-                if self._stopped:
+                if self._stopped or dispatcher.failed:
                     break
                 chunk = events[start : start + REPLAY_CHUNK]
                 for ev in chunk:
                     if isinstance(ev, _core.Status):
                         self._on_status(ev)
                 dispatcher.dispatch(chunk)
+                dispatcher.run_timers()
+            if frames and not self._stopped:
+                dispatcher.dispatch_frames(frames)
         finally:
             dispatcher.stop()
 
@@ -321,45 +329,131 @@ def _to_ns(value: Timestamp) -> int:
     return int(value.timestamp() * 1_000_000) * 1000
 
 
+def _date_dirs(root: Path, start: int | None, end: int | None) -> list[Path]:
+    """``date=YYYY-MM-DD`` folders under `root` that can hold ``start <= ts_recv < end``."""
+    lo = None if start is None else dt.datetime.fromtimestamp(start / 1e9, dt.UTC).date()
+    hi = None if end is None else dt.datetime.fromtimestamp((end - 1) / 1e9, dt.UTC).date()
+    out = []
+    for folder in sorted(root.glob("exchange=*/date=*")):
+        try:
+            day = dt.date.fromisoformat(folder.name.removeprefix("date="))
+        except ValueError:
+            out.append(folder)  # not ours: keep, the row filters still apply
+            continue
+        if (lo is None or day >= lo) and (hi is None or day <= hi):
+            out.append(folder)
+    return out
+
+
 def read(
     path: str | os.PathLike[str],
     channel: str = "trades",
     symbol: str | Sequence[str] | None = None,
-    exchange: str | None = None,
+    exchange: str | Sequence[str] | None = None,
     start: Timestamp | None = None,
     end: Timestamp | None = None,
 ) -> pl.LazyFrame:
     """Lazily read Parquet files written by the recorder.
 
+    Partitions are pruned before scanning: only ``exchange=<exchange>`` folders of the wanted
+    venues and ``date=<day>`` folders overlapping ``[start, end)`` are opened; the symbol and
+    time filters are then pushed down to the Parquet reader (row-group statistics).
+
     Args:
         path: The recording root (``[record] dir``).
         channel: ``trades``, ``bbo`` or ``book``.
         symbol: Normalized symbol(s) to keep.
-        exchange: Venue id to keep.
+        exchange: Venue id(s) to keep.
         start: Keep rows with ``ts_recv >= start`` (ns, datetime, date or ISO string; UTC).
         end: Keep rows with ``ts_recv < end``.
 
+    Returns:
+        A LazyFrame with the contract columns of `channel`.
+
     Raises:
-        ReplayError: For an unknown channel or a folder without files of that channel.
+        ReplayError: For an unknown channel or when no file matches.
     """
     if channel not in SCHEMAS:
         raise ReplayError(f"unknown channel {channel!r} (valid: {', '.join(SCHEMAS)})")
     root = Path(path) / channel
+    lo = None if start is None else _to_ns(start)
+    hi = None if end is None else _to_ns(end)
+    folders = _date_dirs(root, lo, hi)
     if exchange is not None:
-        root = root / f"exchange={exchange}"
-    if not any(root.glob("**/*.parquet")):
-        raise ReplayError(f"no {channel} files under {root}")
-    frame = pl.scan_parquet(
-        str(root / "**" / "*.parquet"), hive_partitioning=False, schema=SCHEMAS[channel]
-    )
+        venues = {exchange} if isinstance(exchange, str) else set(exchange)
+        folders = [f for f in folders if f.parent.name.removeprefix("exchange=") in venues]
+    files = [str(f) for folder in folders for f in sorted(folder.glob("*.parquet"))]
+    if not files:
+        where = root if exchange is None else f"{root} (exchange {exchange})"
+        span = "" if lo is None and hi is None else " in the requested time range"
+        raise ReplayError(f"no {channel} files under {where}{span}")
+    frame = pl.scan_parquet(files, hive_partitioning=False, schema=SCHEMAS[channel])
     filters: list[pl.Expr] = []
+    if exchange is not None:
+        filters.append(pl.col("exchange").is_in(sorted(venues)))
     if symbol is not None:
         wanted = [symbol] if isinstance(symbol, str) else list(symbol)
         filters.append(pl.col("symbol").is_in(wanted))
-    if start is not None:
-        filters.append(pl.col("ts_recv") >= _to_ns(start))
-    if end is not None:
-        filters.append(pl.col("ts_recv") < _to_ns(end))
+    if lo is not None:
+        filters.append(pl.col("ts_recv") >= lo)
+    if hi is not None:
+        filters.append(pl.col("ts_recv") < hi)
     for expr in filters:
         frame = frame.filter(expr)
     return frame
+
+
+def book_at(
+    path: str | os.PathLike[str],
+    exchange: str,
+    symbol: str,
+    ts: Timestamp,
+    depth: int | None = None,
+) -> pl.DataFrame:
+    """Rebuild a recorded book as it was at `ts` (by ``ts_recv``), from the ``book`` channel.
+
+    Starts from the last snapshot received at or before `ts` and applies the later updates
+    (absolute sizes, 0 removes the level), all vectorized in polars.
+
+    Args:
+        path: The recording root; the recorder must have recorded the ``book`` channel.
+        exchange: Venue id.
+        symbol: Normalized symbol (``"BTC-USDT"``).
+        ts: The instant (ns, datetime, date or ISO string; UTC); updates at `ts` are included.
+        depth: Levels per side to keep (None: all).
+
+    Returns:
+        Columns ``side`` (``bid``/``ask``), ``level`` (0 = best), ``price``, ``size``; bids
+        then asks, best first (the shape of ``Book.to_polars``).
+
+    Raises:
+        ReplayError: When nothing was recorded for the book, or no snapshot precedes `ts`.
+    """
+    at = _to_ns(ts)
+    rows = (
+        read(path, "book", symbol=symbol, exchange=exchange, end=at + 1)
+        .with_row_index("_row")
+        .collect()
+    )
+    snapshots = rows.filter(pl.col("is_snapshot"))
+    if snapshots.height == 0:
+        raise ReplayError(f"no {exchange} {symbol} book snapshot recorded before {ts}")
+    last = snapshots.sort(["ts_recv", "seq", "_row"]).row(-1, named=True)
+    snap_seq, snap_ts = last["seq"], last["ts_recv"]
+    applied = rows.filter(
+        (pl.col("is_snapshot") & (pl.col("seq") == snap_seq) & (pl.col("ts_recv") == snap_ts))
+        | (~pl.col("is_snapshot") & (pl.col("ts_recv") >= snap_ts) & (pl.col("seq") > snap_seq))
+    )
+    levels = (
+        applied.sort(["ts_recv", "seq", "_row"])
+        .group_by(["side", "price"], maintain_order=True)
+        .agg(pl.col("size").last())
+        .filter(pl.col("size") > 0)
+    )
+    sides = []
+    for side, descending in (("bid", True), ("ask", False)):
+        part = levels.filter(pl.col("side") == side).sort("price", descending=descending)
+        if depth is not None:
+            part = part.head(depth)
+        sides.append(part.with_row_index("level").with_columns(pl.col("level").cast(pl.Int64)))
+    return pl.concat(sides).select("side", "level", "price", "size")

@@ -11,7 +11,28 @@ from __future__ import annotations
 
 from ._core import EngineError, ReplayError, SimulatorError, XtraderError
 
-__all__ = ["ConfigError", "EngineError", "ReplayError", "SimulatorError", "XtraderError"]
+__all__ = [
+    "ConfigError",
+    "EngineError",
+    "ReplayError",
+    "SimulatorError",
+    "StrategyError",
+    "XtraderError",
+]
+
+
+class StrategyError(XtraderError):
+    """A strategy callback raised and ``[runtime] on_error = "stop"`` ended the run.
+
+    The callback's exception is the ``__cause__``.
+
+    Attributes:
+        callback: ``"Strategy.callback"`` that raised.
+    """
+
+    def __init__(self, callback: str, message: str) -> None:
+        self.callback = callback
+        super().__init__(message)
 
 
 class ConfigError(XtraderError, ValueError):

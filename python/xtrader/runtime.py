@@ -2,7 +2,17 @@
 
 `Runtime.run` blocks on the calling thread: it starts the engine, then loops on
 ``engine.next_batch`` (the wait releases the GIL) and hands each batch to the strategies and
-sinks. SIGINT/SIGTERM (handlers installed only when running on the main thread, the previous
+sinks. What is fetched is decided once per run: one Python object per event only when a
+strategy has a per-event callback (or a sink or `Runtime.events` needs them), Arrow tables
+made in Rust (``engine.next_frames``) only when a strategy overrides ``on_batch``. Timers
+(``ctx.schedule``, ``ctx.at``) run from the same loop, which never waits past the next one.
+
+asyncio: ``async with Runtime(...) as rt`` with ``async for ev in rt.events(...)`` or
+``await rt.run_async()``. The engine waits run in the default executor (GIL released), so the
+event loop is never blocked and an already running loop (Jupyter) works; callbacks run on the
+event loop's thread; cancelling the task stops the engine, drains, calls ``on_stop`` and closes
+the sinks before the cancellation propagates.
+ SIGINT/SIGTERM (handlers installed only when running on the main thread, the previous
 ones restored afterwards), `Runtime.stop` or the elapsed `duration` end the loop: intake stops,
 what is already queued is drained through the strategies, every ``on_stop`` runs, sinks are
 flushed and closed.
@@ -10,18 +20,21 @@ flushed and closed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from dataclasses import replace
 from types import FrameType, TracebackType
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from ._core import Book, Engine, Simulator
-from ._dispatch import Dispatcher, Sink
+import polars as pl
+
+from ._core import Book, Engine, Simulator, Status
+from ._dispatch import _ROUTES, Dispatcher, OnError, Sink, _predicate
 from .config import (
     CHANNELS,
     SIM,
@@ -31,16 +44,24 @@ from .config import (
     RuntimeConfig,
     load_config,
 )
-from .exceptions import ConfigError, XtraderError
-from .record import ParquetRecorder
-from .strategy import Context, Strategy
+from .exceptions import ConfigError, StrategyError, XtraderError
+from .sinks import GapTracker, ParquetSink, SinkHost, SinkStatus
+from .sinks import Sink as ColumnarSink
+from .strategy import EVENT_CHANNELS, Context, Strategy, filters, overrides
+
+if TYPE_CHECKING:
+    from ._core import Event
 
 __all__ = ["Runtime"]
 
 logger = logging.getLogger("xtrader")
 
 BATCH_MAX_EVENTS = 4096
+FRAME_MAX_EVENTS = 65536
+"""Events per fetch when only columnar frames are built (no per-event objects)."""
 BATCH_TIMEOUT_MS = 100
+FRAMES_MAX_EVENTS = 16384
+"""Events per `Engine.next_frames` call when columnar sinks are attached."""
 DRAIN_TIMEOUT_S = 10.0
 """Upper bound on draining queued events after stop (the queue itself is bounded)."""
 ENGINE_STOP_TIMEOUT_MS = 3000
@@ -54,6 +75,8 @@ class Runtime:
         overflow: ``"block"`` (back-pressure, nothing dropped) or ``"drop_oldest"``.
         worker_threads: Tokio worker threads.
         metrics: ``"host:port"`` for the Prometheus ``/metrics`` endpoint, or None.
+        on_error: A strategy callback raised: ``"continue"`` (report, the feed goes on) or
+            ``"stop"`` (stop the run; `run` then raises `StrategyError`).
 
     Raises:
         ConfigError: When a setting is invalid.
@@ -71,8 +94,9 @@ class Runtime:
         overflow: Literal["block", "drop_oldest"] = "block",
         worker_threads: int = 2,
         metrics: str | None = None,
+        on_error: OnError = "continue",
     ) -> None:
-        settings = RuntimeConfig(queue_capacity, overflow, worker_threads)
+        settings = RuntimeConfig(queue_capacity, overflow, worker_threads, on_error)
         if metrics is not None:
             try:
                 MetricsConfig(metrics)
@@ -88,12 +112,21 @@ class Runtime:
         self._feeds: list[FeedConfig] = []
         self._strategies: list[Strategy] = []
         self._sinks: list[Sink] = []
+        self._hosts: list[SinkHost] = []
+        self._gaps = GapTracker()
+        self.sink_statuses: list[SinkStatus] = []
+        self.count_delivered = False
+        """Count the rows handed to columnar sinks per (channel, exchange, symbol)."""
+        self.delivered: dict[tuple[str, str, str], int] = {}
         self._sim: Simulator | None = None
         self._owns_sim = False
         self._stop = threading.Event()
         self._state: Literal["new", "running", "stopped"] = "new"
         self._lock = threading.Lock()
+        self._on_error: OnError = settings.on_error
         self._dispatcher = Dispatcher([])
+        self._async_events: AsyncGenerator[Event, None] | None = None
+        self._async_run: asyncio.Future[None] | None = None
 
     # ----------------------------------------------------------------------------- building
 
@@ -118,6 +151,7 @@ class Runtime:
             cfg.runtime.overflow,
             cfg.runtime.worker_threads,
             metrics=cfg.metrics.addr,
+            on_error=cfg.runtime.on_error,
         )
         rt.config = cfg
         try:
@@ -140,10 +174,17 @@ class Runtime:
                 rt.add_strategy(strategy)
             if cfg.record is not None:
                 rt.add_sink(
-                    ParquetRecorder(
-                        cfg.record.dir, cfg.record.channels, cfg.record.flush_interval_s
+                    ParquetSink(
+                        cfg.record.dir,
+                        (*cfg.record.channels, "gaps"),
+                        cfg.record.flush_interval_s,
                     )
                 )
+            for i, ref in enumerate(cfg.sinks):
+                try:
+                    rt.add_sink(ref.load())
+                except ConfigError as exc:
+                    raise exc.with_prefix(f"sinks[{i}]") from None
         except BaseException:
             rt.close()
             raise
@@ -172,24 +213,31 @@ class Runtime:
         ws_url: str | None = None,
         rest_url: str | None = None,
         depth_limit: int = 1000,
-        trade_stream: Literal["trade", "aggTrade"] = "trade",
+        trade_stream: Literal["trade", "aggTrade"] | None = None,
         venue_channels: Sequence[str] = (),
         stale_after_ms: int = 30000,
+        open_interest_interval_s: float = 10.0,
+        connection_lifetime_s: float | None = None,
     ) -> None:
         """Subscribe to channels of symbols on a venue (before `run`).
 
         Args:
-            exchange: Venue id (``binance``, ``binance_us``, ``okx``).
-            symbols: Native (``BTCUSDT``) or normalized (``BTC-USDT``) symbols.
-            channels: Any of ``trades``, ``book``, ``bbo`` (``okx`` adds ``ticker``,
-                ``funding``, ``liquidations``, ``open_interest``).
+            exchange: Venue id (``binance``, ``binance_us``, ``binance_usdm``,
+                ``binance_coinm``, ``okx``).
+            symbols: Native (``BTCUSDT``, ``BTCUSD_PERP``, ``BTC-USDT-SWAP``) or normalized
+                (``BTC-USDT``, ``BTC-USDT-PERP``, ``BTC-USD-20251226``) symbols.
+            channels: Any of ``trades``, ``book``, ``bbo``; futures venues and ``okx`` also
+                ``funding``, ``liquidations``, ``open_interest``; ``okx`` also ``ticker``.
             ws_url: Websocket URL override; ``"sim"`` for the attached simulator.
             rest_url: REST URL override; ``"sim"`` for the attached simulator.
             depth_limit: Depth of REST snapshots.
-            trade_stream: ``"trade"`` or ``"aggTrade"`` (Binance).
+            trade_stream: ``"trade"`` or ``"aggTrade"`` (Binance); None = the venue's default.
             venue_channels: OKX wire channels instead of the defaults (``books5``,
                 ``trades-all``...).
             stale_after_ms: Reconnect after this long without any frame.
+            open_interest_interval_s: Open-interest polling interval (futures).
+            connection_lifetime_s: Connection lifetime override (None = the venue's 24 h);
+                sockets roll over to fresh connections before it ends.
 
         Raises:
             ConfigError: Naming the bad argument.
@@ -206,6 +254,8 @@ class Runtime:
             trade_stream,
             tuple(venue_channels),
             stale_after_ms,
+            open_interest_interval_s,
+            connection_lifetime_s,
         )
         self._add_feed(feed)
 
@@ -230,6 +280,12 @@ class Runtime:
             depth_limit=feed.depth_limit,
             trade_stream=feed.trade_stream,
             stale_after_ms=feed.stale_after_ms,
+            open_interest_interval_ms=round(feed.open_interest_interval_s * 1000),
+            connection_lifetime_ms=(
+                None
+                if feed.connection_lifetime_s is None
+                else round(feed.connection_lifetime_s * 1000)
+            ),
             venue_channels=list(feed.venue_channels),
         )
         self._feeds.append(feed)
@@ -244,20 +300,64 @@ class Runtime:
 
         Returns:
             The strategy, for chaining.
+
+        Raises:
+            TypeError: When `strategy` is not a `Strategy`.
+            ValueError: When its filters are invalid (unknown channel, a bare string).
+            XtraderError: When the runtime is already running.
         """
         if not isinstance(strategy, Strategy):
             raise TypeError(f"expected an xtrader.Strategy, got {type(strategy).__name__}")
         if self._state != "new":
             raise XtraderError("add strategies before run()")
+        filters(strategy)  # a bad filter fails here, not when the run starts
         self._strategies.append(strategy)
         return strategy
 
-    def add_sink(self, sink: Sink) -> Sink:
-        """Attach a sink (recorder, display): it receives every batch (before `run`)."""
+    def add_sink(self, sink: Sink | ColumnarSink) -> Sink | ColumnarSink:
+        """Attach a sink (before `run`).
+
+        An `xtrader.sinks.Sink` receives columnar frames (one polars frame per channel,
+        including ``gaps``) at its flush interval, its batch-size limit and at shutdown; its
+        failures are isolated and its data spooled (`xtrader.sinks.SinkHost`). Any other
+        object with ``write(events)``/``tick(now)``/``close()`` (e.g. the status display)
+        receives every batch of event objects.
+        """
         if self._state != "new":
             raise XtraderError("add sinks before run()")
-        self._sinks.append(sink)
+        if isinstance(sink, ColumnarSink):
+            self._hosts.append(SinkHost(sink, self._sink_status))
+        else:
+            self._sinks.append(sink)
         return sink
+
+    def record_raw(
+        self,
+        dir: str | os.PathLike[str],
+        rotate_bytes: int = 256 * 1024 * 1024,
+        rotate_interval_s: float = 3600.0,
+    ) -> None:
+        """Capture every received websocket frame and REST answer into `dir` (before `run`).
+
+        Files ``<venue>-<feed>-<first_ts_ns>-<n>.xtraw.lz4`` (xtrader's raw format, LZ4,
+        rotated by size and age; ``.open`` while written). `xtrader.replay` of any of them
+        reproduces the run's events through the same parsers.
+        """
+        if self._state != "new":
+            raise XtraderError("enable raw capture before run()")
+        path = os.fspath(dir)
+        os.makedirs(path, exist_ok=True)
+        self._engine.record_raw(path, rotate_bytes, rotate_interval_s)
+
+    def _sink_status(self, status: SinkStatus) -> None:
+        """A sink's health change: kept, and handed to the strategies' ``on_status``."""
+        self.sink_statuses.append(status)
+        for strategy in self._strategies:
+            if overrides(strategy, "on_status"):
+                try:
+                    strategy.on_status(status)  # type: ignore[arg-type]
+                except Exception as exc:
+                    logger.error("on_status raised %s on a sink status", type(exc).__name__)
 
     @property
     def strategies(self) -> tuple[Strategy, ...]:
@@ -274,15 +374,11 @@ class Runtime:
 
         Raises:
             XtraderError: When called twice.
+            StrategyError: When a callback raised under ``on_error="stop"``.
         """
         if duration is not None and not duration >= 0:
             raise ValueError(f"duration must be >= 0, got {duration}")
-        with self._lock:
-            if self._state != "new":
-                raise XtraderError("a Runtime runs once; build a new one")
-            self._state = "running"
-        dispatcher = Dispatcher(self._strategies)
-        self._dispatcher = dispatcher
+        dispatcher = self._begin()
         deadline = None if duration is None else time.monotonic() + duration
         restore = self._install_signal_handlers()
         started = False
@@ -290,6 +386,9 @@ class Runtime:
             self._engine.start()
             started = True
             dispatcher.start(Context(self))
+            now = time.monotonic()
+            for host in self._hosts:
+                host.open(now)
             self._loop(dispatcher, deadline)
         finally:
             try:
@@ -297,37 +396,256 @@ class Runtime:
                     self._engine.stop(ENGINE_STOP_TIMEOUT_MS)
                     self._drain(dispatcher)
             finally:
-                dispatcher.stop()
-                self._close_sinks(dispatcher)
-                self._stop_sim()
+                self._finish(dispatcher)
                 restore()
-                self._state = "stopped"
+        self._raise_failure(dispatcher)
+
+    def _begin(self, objects: bool = False) -> Dispatcher:
+        """Mark the runtime running and build the run's dispatcher."""
+        with self._lock:
+            if self._state != "new":
+                raise XtraderError("a Runtime runs once; build a new one")
+            self._state = "running"
+        try:
+            dispatcher = Dispatcher(
+                self._strategies, on_error=self._on_error, on_failure=self._stop.set
+            )
+        except BaseException:
+            self._state = "stopped"
+            self._stop_sim()
+            raise
+        self._dispatcher = dispatcher
+        self._want_objects = objects or dispatcher.needs_objects or bool(self._sinks)
+        self._want_frames = dispatcher.needs_frames or bool(self._hosts)
+        return dispatcher
+
+    def _finish(self, dispatcher: Dispatcher) -> None:
+        """Call every ``on_stop``, close the sinks and the owned simulator."""
+        try:
+            dispatcher.stop()
+            self._close_sinks(dispatcher)
+            self._stop_sim()
+        finally:
+            self._state = "stopped"
+
+    @staticmethod
+    def _raise_failure(dispatcher: Dispatcher) -> None:
+        if dispatcher.failure is not None:
+            label, exc = dispatcher.failure
+            raise StrategyError(
+                label, f"{label} raised {type(exc).__name__}: {exc} (on_error='stop')"
+            ) from exc
+
+    def _fetch(self, timeout_ms: int) -> tuple[list[Event], dict[str, Any] | None]:
+        """One wait on the engine (GIL released): event objects and/or columnar tables."""
+        if self._want_frames:
+            limit = BATCH_MAX_EVENTS if self._want_objects else FRAME_MAX_EVENTS
+            events, frames = self._engine.next_frames(limit, timeout_ms, self._want_objects)
+            return events, frames
+        # objects wanted, or nobody needs any payload (statuses still go to on_status)
+        return self._engine.next_batch(BATCH_MAX_EVENTS, timeout_ms), None
+
+    def _deliver(
+        self, dispatcher: Dispatcher, events: list[Event], frames: dict[str, Any] | None
+    ) -> None:
+        """Hand one fetch to the strategies and sinks, then run due timers and sink ticks."""
+        if events:
+            dispatcher.dispatch(events)
+            self._write_sinks(dispatcher, events)
+            # gap intervals come from statuses (events holds only statuses in frames-only runs)
+            self._gaps.observe([e for e in events if isinstance(e, Status)])
+        # one Arrow-to-polars conversion serves on_batch strategies and columnar sinks
+        polars_frames = {ch: pl.DataFrame(t) for ch, t in frames.items()} if frames else {}
+        if polars_frames:
+            dispatcher.dispatch_frames(polars_frames)
+        if self._hosts:
+            self._feed_hosts(polars_frames)
+        dispatcher.run_timers()
+        self._tick_sinks(dispatcher)
+
+    def _feed_hosts(self, frames: dict[str, pl.DataFrame]) -> None:
+        """Queue one batch of frames (and closed gap intervals) on every columnar sink."""
+        gaps = self._gaps.take()
+        if gaps is not None:
+            frames = {**frames, "gaps": gaps}
+        if not frames:
+            return
+        if self.count_delivered:
+            self._count(frames)
+        now = time.monotonic()
+        for host in self._hosts:
+            host.add(frames, now)
+
+    def _timeout_ms(self, dispatcher: Dispatcher, deadline: float | None) -> int:
+        """How long the next wait may last: the batch timeout, bounded by deadline and timers."""
+        wait = BATCH_TIMEOUT_MS / 1000
+        if deadline is not None:
+            wait = min(wait, deadline - time.monotonic())
+        timer = dispatcher.next_timer_in()
+        if timer is not None:
+            wait = min(wait, timer)
+        return max(1, int(wait * 1000))
 
     def _loop(self, dispatcher: Dispatcher, deadline: float | None) -> None:
-        engine = self._engine
         while not self._stop.is_set():
-            timeout_ms = BATCH_TIMEOUT_MS
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                timeout_ms = max(1, min(BATCH_TIMEOUT_MS, int(left * 1000)))
-            batch = engine.next_batch(BATCH_MAX_EVENTS, timeout_ms)
-            if batch:
-                dispatcher.dispatch(batch)
-                self._write_sinks(dispatcher, batch)
-            self._tick_sinks(dispatcher)
+            if deadline is not None and deadline - time.monotonic() <= 0:
+                break
+            events, frames = self._fetch(self._timeout_ms(dispatcher, deadline))
+            self._deliver(dispatcher, events, frames)
 
     def _drain(self, dispatcher: Dispatcher) -> None:
         """Deliver what the engine had queued when intake stopped (bounded in time)."""
+        if dispatcher.failed:
+            return
         give_up = time.monotonic() + DRAIN_TIMEOUT_S
         while time.monotonic() < give_up:
-            batch = self._engine.next_batch(BATCH_MAX_EVENTS, 20)
-            if not batch:
+            events, frames = self._fetch(20)
+            if not events and not frames:
                 return
-            dispatcher.dispatch(batch)
-            self._write_sinks(dispatcher, batch)
+            self._deliver(dispatcher, events, frames)
         logger.warning("drain stopped after %.0f s with events still queued", DRAIN_TIMEOUT_S)
+
+    # ------------------------------------------------------------------------------ asyncio
+
+    async def __aenter__(self) -> Runtime:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop what runs (an open `events` iterator, a `run_async` task), then `close`."""
+        events = self._async_events
+        if events is not None:
+            self._async_events = None
+            await events.aclose()
+        task = self._async_run
+        if task is not None and not task.done():
+            self.stop()
+            await asyncio.shield(task)
+        self.close()
+
+    async def run_async(self, duration: float | None = None) -> None:
+        """`run` for asyncio: the loop runs in the default executor, the event loop stays free.
+
+        Callbacks run on that executor thread. Cancelling the awaiting task stops the run
+        (drain, ``on_stop``, sinks closed) before the cancellation propagates.
+
+        Args:
+            duration: Seconds to run, or None until `stop()` or cancellation.
+
+        Raises:
+            XtraderError: When the runtime already ran.
+            StrategyError: When a callback raised under ``on_error="stop"``.
+        """
+        loop = asyncio.get_running_loop()
+        task = loop.run_in_executor(None, self.run, duration)
+        self._async_run = task
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            self.stop()
+            await asyncio.shield(task)
+            raise
+
+    def events(
+        self,
+        channels: Iterable[str] | None = None,
+        symbols: Iterable[str] | None = None,
+        exchanges: Iterable[str] | None = None,
+        duration: float | None = None,
+    ) -> AsyncGenerator[Event, None]:
+        """Run the runtime and yield its events (strategies and sinks still get theirs).
+
+        Use once per runtime, inside ``async with runtime``. The engine waits run in the
+        default executor; strategies' callbacks run on the event loop's thread. Breaking out,
+        cancelling the task or leaving the ``async with`` stops the engine, delivers what was
+        queued to the strategies, calls ``on_stop`` and closes the sinks.
+
+        Args:
+            channels: Channels to yield (`EVENT_CHANNELS`; None: all).
+            symbols: Normalized or native symbols to yield (None: all).
+            exchanges: Venue ids to yield (None: all).
+            duration: Stop after this many seconds (None: until stop or cancellation).
+
+        Yields:
+            Event objects in arrival order (``Trade``, ``Quote``, ``BookUpdate``, ``Status``...).
+
+        Raises:
+            XtraderError: When the runtime already ran.
+            StrategyError: When a callback raised under ``on_error="stop"``.
+        """
+        wanted: set[type] | None = None
+        if channels is not None:
+            names = {channels} if isinstance(channels, str) else set(channels)
+            unknown = sorted(names - set(EVENT_CHANNELS))
+            if unknown:
+                raise ValueError(
+                    f"unknown channel {unknown[0]!r} (valid: {', '.join(EVENT_CHANNELS)})"
+                )
+            wanted = {cls for cls, route in _ROUTES.items() if route[0] in names}
+        accept = _predicate(
+            None if exchanges is None else frozenset(exchanges),
+            None if symbols is None else frozenset(symbols),
+        )
+        stream = self._event_stream(wanted, accept, duration)
+        self._async_events = stream
+        return stream
+
+    async def _event_stream(
+        self,
+        wanted: set[type] | None,
+        accept: Callable[[Any], bool] | None,
+        duration: float | None,
+    ) -> AsyncGenerator[Event, None]:
+        dispatcher = self._begin(objects=True)
+        loop = asyncio.get_running_loop()
+        deadline = None if duration is None else time.monotonic() + duration
+        started = False
+        pending: asyncio.Future[tuple[list[Event], dict[str, Any] | None]] | None = None
+        starting = loop.run_in_executor(None, self._engine.start)
+        try:
+            await asyncio.shield(starting)
+            started = True
+            dispatcher.start(Context(self))
+            while not self._stop.is_set():
+                if deadline is not None and deadline - time.monotonic() <= 0:
+                    break
+                timeout = self._timeout_ms(dispatcher, deadline)
+                pending = loop.run_in_executor(None, self._fetch, timeout)
+                events, frames = await asyncio.shield(pending)
+                pending = None
+                self._deliver(dispatcher, events, frames)
+                for event in events:
+                    if wanted is not None and type(event) not in wanted:
+                        continue
+                    if accept is not None and not accept(event):
+                        continue
+                    yield event
+        finally:
+            # Also on cancellation and aclose(): the awaits below are not cancelled again.
+            try:
+                if not started and not starting.done():
+                    # cancelled while the engine was starting: let it finish, then stop it
+                    await asyncio.wait([starting])
+                    started = starting.exception() is None
+                if pending is not None:
+                    # a wait in flight when cancelled: its events still reach the strategies
+                    events, frames = await pending
+                    self._deliver(dispatcher, events, frames)
+                if started:
+                    await loop.run_in_executor(None, self._engine.stop, ENGINE_STOP_TIMEOUT_MS)
+                    give_up = time.monotonic() + DRAIN_TIMEOUT_S
+                    while not dispatcher.failed and time.monotonic() < give_up:
+                        events, frames = await loop.run_in_executor(None, self._fetch, 20)
+                        if not events and not frames:
+                            break
+                        self._deliver(dispatcher, events, frames)
+            finally:
+                self._finish(dispatcher)
+        self._raise_failure(dispatcher)
 
     def _write_sinks(self, dispatcher: Dispatcher, batch: Sequence[object]) -> None:
         for sink in self._sinks:
@@ -338,6 +656,8 @@ class Runtime:
 
     def _tick_sinks(self, dispatcher: Dispatcher) -> None:
         now = time.monotonic()
+        for host in self._hosts:
+            host.tick(now)
         for sink in self._sinks:
             try:
                 sink.tick(now)
@@ -345,6 +665,14 @@ class Runtime:
                 dispatcher.sink_error(sink, "tick", exc)
 
     def _close_sinks(self, dispatcher: Dispatcher) -> None:
+        gaps = self._gaps.take(final=True)
+        if gaps is not None and self.count_delivered:
+            self._count({"gaps": gaps})
+        now = time.monotonic()
+        for host in self._hosts:
+            if gaps is not None:
+                host.add({"gaps": gaps}, now)
+            host.close(now)
         for sink in self._sinks:
             try:
                 sink.close()
@@ -422,16 +750,36 @@ class Runtime:
 
         Dispatcher keys: ``dispatched_events``, ``dispatched_batches``, ``dispatched_trades``,
         ``dispatched_bbo``, ``dispatched_book_updates``, ``dispatched_statuses``,
+        ``dispatched_frames`` and ``dispatched_rows`` (``on_batch``), ``timer_calls``,
         ``callback_errors``, ``sink_errors``.
         """
         out = dict(self._engine.stats())
         out.update(self._dispatcher.counters)
-        for sink in self._sinks:
+        for sink in [*self._sinks, *(h.sink for h in self._hosts)]:
             sink_stats = getattr(sink, "stats", None)
             if callable(sink_stats):
                 for key, value in sink_stats().items():
                     out[key] = out.get(key, 0) + int(value)
+        for host in self._hosts:
+            for key, value in host.counters.items():
+                out[key] = out.get(key, 0) + value
+        out["gaps_recorded"] = self._gaps.gaps
         return out
+
+    def _count(self, frames: dict[str, pl.DataFrame]) -> None:
+        delivered = self.delivered
+        for channel, frame in frames.items():
+            for ex, sym, n in frame.group_by("exchange", "symbol").len().iter_rows():
+                key = (channel, str(ex), str(sym))
+                delivered[key] = delivered.get(key, 0) + int(n)
+
+    def sink_received(self) -> dict[tuple[str, str, str], int]:
+        """Rows each columnar sink was handed, per (channel, exchange, symbol), summed."""
+        total: dict[tuple[str, str, str], int] = {}
+        for host in self._hosts:
+            for key, n in host.received.items():
+                total[key] = total.get(key, 0) + n
+        return total
 
     def callback_errors(self) -> dict[str, int]:
         """Errors raised by strategy callbacks, per ``"Strategy.callback"``."""

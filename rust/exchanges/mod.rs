@@ -10,23 +10,26 @@ pub mod okx;
 #[must_use]
 pub fn connector_for(spec: &crate::pipeline::feed::FeedSpec) -> Option<Box<dyn ExchangeConnector>> {
     match spec.venue {
-        Venue::Binance | Venue::BinanceUs => Some(Box::new(binance::BinanceConnector::new(
-            spec.venue,
-            spec.ws_url.as_deref(),
-            spec.rest_url.as_deref(),
-            spec.depth_limit,
-            spec.trade_stream,
-        ))),
+        Venue::Binance | Venue::BinanceUs | Venue::BinanceUsdm | Venue::BinanceCoinm => {
+            Some(Box::new(binance::BinanceConnector::new(
+                spec.venue,
+                spec.ws_url.as_deref(),
+                spec.rest_url.as_deref(),
+                spec.depth_limit,
+                spec.trade_stream,
+            )))
+        }
         Venue::Okx => okx::OkxConnector::from_spec(spec)
             .ok()
             .map(|c| Box::new(c) as Box<dyn ExchangeConnector>),
-        _ => None,
     }
 }
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::model::{Event, Instrument, SharedInstruments, SymbolMeta, Venue};
+use crate::net::budget::WeightLimit;
 
 /// Which channels a feed subscribes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,6 +179,52 @@ pub trait ExchangeConnector: Send + Sync {
     fn max_client_msgs_per_s(&self) -> u32;
     /// A processor for one socket's frames.
     fn processor(&self, plan: &SocketPlan) -> Box<dyn ExchangeProcessor>;
+
+    /// REST weight of one depth snapshot request.
+    fn snapshot_weight(&self) -> u32 {
+        1
+    }
+    /// REST weight of one instrument metadata request.
+    fn instruments_weight(&self) -> u32 {
+        1
+    }
+    /// The REST weight limit assumed until the venue publishes one.
+    fn weight_limit(&self) -> WeightLimit {
+        WeightLimit::UNLIMITED
+    }
+    /// The REST weight limit an instrument metadata body publishes, if any.
+    fn parse_weight_limit(&self, _body: &str) -> Option<WeightLimit> {
+        None
+    }
+    /// Response header carrying the weight the venue counted in its window for `limit`.
+    fn used_weight_header(&self, _limit: WeightLimit) -> Option<String> {
+        None
+    }
+    /// How long the venue keeps a connection open; the feed rolls over to a fresh socket
+    /// before it ends.
+    fn connection_lifetime(&self) -> Option<Duration> {
+        None
+    }
+    /// REST URL polled for a symbol's open interest, when the venue offers it.
+    fn open_interest_url(&self, _native: &str) -> Option<String> {
+        None
+    }
+    /// REST weight of one open-interest request.
+    fn open_interest_weight(&self) -> u32 {
+        1
+    }
+    /// Parse an open-interest answer for `sym` received at `ts_recv`.
+    ///
+    /// # Errors
+    /// The byte offset where the body stopped making sense.
+    fn parse_open_interest(
+        &self,
+        _sym: &Arc<SymbolMeta>,
+        _body: &str,
+        _ts_recv: i64,
+    ) -> Result<Event, usize> {
+        Err(0)
+    }
 }
 
 /// The parsing side of a venue: frames in, normalized events and actions out.
@@ -224,4 +273,29 @@ pub trait ExchangeProcessor: Send {
     fn symbols(&self) -> &[Arc<SymbolMeta>];
     /// Processor counters as (name, value) pairs.
     fn counters(&self) -> Vec<(&'static str, u64)>;
+
+    /// The subscribe frames were sent at `ts`: streams with a known cadence that stay silent
+    /// longer than `silent_after` (or their cadence) are reported from `on_tick`.
+    fn on_subscribed(&mut self, _ts: i64, _silent_after: Duration) {}
+    /// Called about four times a second with the current time (watchdogs).
+    fn on_tick(&mut self, _ts: i64, _out: &mut Vec<Event>) {}
+    /// Rollover: a second connection with the same streams starts; its frames arrive through
+    /// [`ExchangeProcessor::on_overlap_frame`] until [`ExchangeProcessor::end_overlap`].
+    fn begin_overlap(&mut self, _ts: i64) {}
+    /// A frame from the rollover's new connection (duplicates of the old one are dropped).
+    fn on_overlap_frame(
+        &mut self,
+        frame: &str,
+        ts_recv: i64,
+        out: &mut Vec<Event>,
+        actions: &mut Vec<Action>,
+    ) {
+        self.on_frame(frame, ts_recv, out, actions);
+    }
+    /// The new connection has caught up: the old one can be closed without loss.
+    fn overlap_ready(&self) -> bool {
+        true
+    }
+    /// The old connection is gone; the new one is the only source from now on.
+    fn end_overlap(&mut self, _ts: i64, _out: &mut Vec<Event>, _actions: &mut Vec<Action>) {}
 }

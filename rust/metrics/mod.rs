@@ -33,6 +33,8 @@ pub struct FeedShared {
     pub instrument_evictions: AtomicU64,
     /// Snapshot requests sent.
     pub snapshot_requests: AtomicU64,
+    /// Raw capture of this feed's frames and REST answers, when enabled.
+    pub raw: crate::pipeline::raw::RawSlot,
 }
 
 impl FeedShared {
@@ -49,6 +51,7 @@ impl FeedShared {
             instruments: AtomicU64::new(0),
             instrument_evictions: AtomicU64::new(0),
             snapshot_requests: AtomicU64::new(0),
+            raw: parking_lot::RwLock::new(None),
         }
     }
 

@@ -20,8 +20,9 @@ use tokio_util::sync::CancellationToken;
 use super::{all_books_live, render, FeedShared};
 use crate::pipeline::bus::EventBus;
 
-/// Concurrent connections served; more are refused.
-pub const MAX_CONNECTIONS: usize = 256;
+/// Concurrent connections served; more are refused at accept. High enough that idle or slow
+/// clients cannot starve a scraper; each costs a task and a socket (a few KiB).
+pub const MAX_CONNECTIONS: usize = 4096;
 /// Longest a connection may live (slow clients cannot hold a slot).
 pub const CONNECTION_DEADLINE: Duration = Duration::from_secs(10);
 

@@ -183,6 +183,29 @@ impl OrderBook {
             .copied()
     }
 
+    /// Verify the book's structure: finite positive prices and sizes, each side strictly
+    /// ordered best-last. Returns the first violation found.
+    ///
+    /// # Errors
+    /// A description of the first broken invariant.
+    pub fn check_invariants(&self) -> Result<(), &'static str> {
+        for l in self.bids.iter().chain(&self.asks) {
+            if !(l.price.is_finite() && l.price > 0.0) {
+                return Err("level price not finite and positive");
+            }
+            if !(l.size.is_finite() && l.size > 0.0) {
+                return Err("level size not finite and positive");
+            }
+        }
+        if self.bids.windows(2).any(|w| w[0].price >= w[1].price) {
+            return Err("bids not strictly ascending in storage");
+        }
+        if self.asks.windows(2).any(|w| w[0].price <= w[1].price) {
+            return Err("asks not strictly descending in storage");
+        }
+        Ok(())
+    }
+
     /// Number of (bid, ask) levels.
     #[must_use]
     pub fn depth(&self) -> (usize, usize) {

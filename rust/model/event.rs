@@ -311,6 +311,26 @@ pub enum StatusReason {
     Panic,
     /// The runtime was stopped on purpose.
     Stopped,
+    /// A subscribed stream sent nothing for longer than its expected cadence allows (a
+    /// wrong route, a muted stream): reported, never waited on silently.
+    StreamSilent {
+        /// The channel whose stream is silent (`book`, `bbo`, `funding`).
+        channel: &'static str,
+        /// Milliseconds since the subscription or the stream's last frame.
+        ms: u64,
+    },
+    /// A connection reached its planned lifetime and was replaced by a fresh one.
+    Rollover {
+        /// Rollovers of this socket so far.
+        count: u32,
+    },
+    /// The venue's REST rate limit answered (429 = throttled, 418 = banned); requests wait.
+    RateLimited {
+        /// HTTP status.
+        http_status: u16,
+        /// Pause before the next request, ms.
+        retry_ms: u64,
+    },
 }
 
 impl StatusReason {
@@ -335,6 +355,9 @@ impl StatusReason {
             Self::ServerShutdown => "server_shutdown",
             Self::Panic => "panic",
             Self::Stopped => "stopped",
+            Self::StreamSilent { .. } => "stream_silent",
+            Self::Rollover { .. } => "rollover",
+            Self::RateLimited { .. } => "rate_limited",
         })
     }
 
@@ -402,6 +425,16 @@ impl StatusReason {
             Self::ServerShutdown => "venue announced server shutdown".to_string(),
             Self::Panic => "internal panic in connection task; restarting".to_string(),
             Self::Stopped => "stopped on request".to_string(),
+            Self::StreamSilent { channel, ms } => {
+                format!("subscribed {channel} stream sent nothing for {ms} ms")
+            }
+            Self::Rollover { count } => {
+                format!("connection lifetime reached: switched to a fresh connection (rollover {count})")
+            }
+            Self::RateLimited {
+                http_status,
+                retry_ms,
+            } => format!("REST rate limit hit (HTTP {http_status}); requests paused for {retry_ms} ms"),
         }
     }
 }

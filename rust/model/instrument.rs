@@ -117,7 +117,11 @@ pub struct SymbolMeta {
     pub symbol: Box<str>,
     /// The maintained book, when the book channel is subscribed.
     pub book: Option<SharedBook>,
-    /// Reference data, when the feed loaded it (contract size for normalizing sizes).
+    /// Multiplier from wire sizes to normalized sizes: 1 for spot and linear contracts
+    /// quoted in base units, the contract value for venues that quote sizes in contracts
+    /// (Binance COIN-M: USD per contract, exchanges.md 3.6; OKX: `ctVal × ctMult`).
+    pub contract_size: f64,
+    /// Reference data, when the feed loaded it.
     pub instrument: Option<Arc<Instrument>>,
 }
 
@@ -147,11 +151,30 @@ impl SymbolMeta {
     /// Wrap in an `Arc` for sharing.
     #[must_use]
     pub fn new(venue: Venue, native: &str, symbol: &str, book: Option<SharedBook>) -> Arc<Self> {
+        Self::with_contract_size(venue, native, symbol, book, 1.0)
+    }
+
+    /// Wrap in an `Arc`, with sizes on the wire multiplied by `contract_size` to normalize
+    /// (a non-finite or non-positive value means 1).
+    #[must_use]
+    pub fn with_contract_size(
+        venue: Venue,
+        native: &str,
+        symbol: &str,
+        book: Option<SharedBook>,
+        contract_size: f64,
+    ) -> Arc<Self> {
+        let contract_size = if contract_size.is_finite() && contract_size > 0.0 {
+            contract_size
+        } else {
+            1.0
+        };
         Arc::new(Self {
             venue,
             native: native.into(),
             symbol: symbol.into(),
             book,
+            contract_size,
             instrument: None,
         })
     }
@@ -163,11 +186,17 @@ impl SymbolMeta {
         inst: Arc<Instrument>,
         book: Option<SharedBook>,
     ) -> Arc<Self> {
+        let contract_size = inst.contract_size;
         Arc::new(Self {
             venue,
             native: inst.native.as_str().into(),
             symbol: inst.symbol.as_str().into(),
             book,
+            contract_size: if contract_size.is_finite() && contract_size > 0.0 {
+                contract_size
+            } else {
+                1.0
+            },
             instrument: Some(inst),
         })
     }
@@ -175,7 +204,7 @@ impl SymbolMeta {
     /// Multiplier from venue size units to normalized units (1 without instrument data).
     #[must_use]
     pub fn contract_size(&self) -> f64 {
-        self.instrument.as_ref().map_or(1.0, |i| i.contract_size)
+        self.contract_size
     }
 }
 

@@ -1,4 +1,7 @@
-//! Network helpers shared by venues: clock, backoff with jitter, the REST client.
+//! Network helpers shared by venues: clock, backoff with jitter, the REST client, and the
+//! venue-wide REST scheduler with its weight budget ([`budget`]).
+
+pub mod budget;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -230,15 +230,19 @@ mod tests {
             let bus = bus.clone();
             std::thread::spawn(move || {
                 rt.block_on(async {
-                    for chunk in 0..10 {
-                        let mut evs: Vec<Event> = (0..10).map(|i| ev(chunk * 10 + i)).collect();
-                        bus.publish(&mut evs).await;
-                    }
+                    // one publish of 100 events into a bound of 16 must wait for the consumer
+                    let mut evs: Vec<Event> = (0..100).map(ev).collect();
+                    bus.publish(&mut evs).await;
                 });
             })
         };
-        let mut got = Vec::new();
+        // start consuming only once the bus is full, so the producer is certainly waiting
         let deadline = Instant::now() + Duration::from_secs(10);
+        while bus.len() < 16 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(bus.len(), 16);
+        let mut got = Vec::new();
         while got.len() < 100 && Instant::now() < deadline {
             bus.pop_batch(&mut got, 7, Duration::from_millis(50));
         }

@@ -2,6 +2,7 @@
 //! it, the bus they publish into, and the metrics server. Feed tasks are wrapped so that a
 //! panic becomes a status event and a restart, never an abort.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -14,9 +15,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::bus::{EventBus, OverflowPolicy};
 use super::feed::{run_feed, FeedSpec};
+use super::raw::{RawConfig, RawWriter};
+use crate::exchanges::connector_for;
 use crate::metrics::server::{serve, MetricsSource};
 use crate::metrics::{render, FeedShared};
-use crate::model::{Event, Status, StatusKind, StatusReason, SymbolMeta};
+use crate::model::{Event, Status, StatusKind, StatusReason, SymbolMeta, Venue};
+use crate::net::budget::{LimitNotice, RestScheduler, WeightLimit};
 use crate::net::{backoff, http_client, now_ns};
 
 /// Restarts allowed per feed after panics before it is left stopped.
@@ -64,9 +68,13 @@ pub struct Engine {
     bus: Arc<EventBus>,
     specs: Vec<FeedSpec>,
     feeds: Arc<RwLock<Vec<Arc<FeedShared>>>>,
+    /// One REST scheduler (weight budget) per venue, shared by that venue's feeds.
+    schedulers: Vec<(Venue, Arc<RestScheduler>)>,
     tasks: Vec<JoinHandle<()>>,
     cancel: CancellationToken,
     metrics_bound: Option<SocketAddr>,
+    raw: Option<RawConfig>,
+    raw_writers: Vec<Arc<RawWriter>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -89,10 +97,26 @@ impl Engine {
             bus,
             specs: Vec::new(),
             feeds: Arc::new(RwLock::new(Vec::new())),
+            schedulers: Vec::new(),
             tasks: Vec::new(),
             cancel: CancellationToken::new(),
             metrics_bound: None,
+            raw: None,
+            raw_writers: Vec::new(),
         }
+    }
+
+    /// Capture every feed's raw frames and REST answers (before `start`); see
+    /// [`crate::pipeline::raw`].
+    ///
+    /// # Errors
+    /// When the engine was already started.
+    pub fn record_raw(&mut self, cfg: RawConfig) -> Result<(), EngineError> {
+        if self.rt.is_some() {
+            return Err(EngineError::State("enable raw capture before start()"));
+        }
+        self.raw = Some(cfg);
+        Ok(())
     }
 
     /// Add a feed (before `start`).
@@ -152,20 +176,62 @@ impl Engine {
                 .map_err(|source| EngineError::MetricsBind { addr, source })?;
             self.metrics_bound = Some(bound);
         }
-        for spec in &self.specs {
+        let mut schedulers: HashMap<Venue, Arc<RestScheduler>> = HashMap::new();
+        let mut tasks = Vec::new();
+        for (i, spec) in self.specs.iter().enumerate() {
+            let rest = match schedulers.get(&spec.venue) {
+                Some(r) => r.clone(),
+                None => {
+                    let rest = self.start_scheduler(&rt, spec, &http, &mut tasks);
+                    schedulers.insert(spec.venue, rest.clone());
+                    rest
+                }
+            };
             let shared = Arc::new(FeedShared::new(spec.venue));
+            if let Some(cfg) = &self.raw {
+                let writer = Arc::new(RawWriter::new(cfg.clone(), spec, i));
+                *shared.raw.write() = Some(writer.clone());
+                self.raw_writers.push(writer);
+            }
             self.feeds.write().push(shared.clone());
             let task = supervise(
                 spec.clone(),
                 shared,
                 self.bus.clone(),
-                http.clone(),
+                rest,
                 self.cancel.clone(),
             );
-            self.tasks.push(rt.spawn(task));
+            tasks.push(rt.spawn(task));
         }
+        self.tasks.extend(tasks);
+        self.schedulers = schedulers.into_iter().collect();
         self.rt = Some(rt);
         Ok(())
+    }
+
+    /// The REST scheduler of a venue (its dispatcher and the task that reports its
+    /// rate-limit answers as statuses run on `rt`).
+    fn start_scheduler(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        spec: &FeedSpec,
+        http: &reqwest::Client,
+        tasks: &mut Vec<JoinHandle<()>>,
+    ) -> Arc<RestScheduler> {
+        let (rest, notices) = RestScheduler::new(WeightLimit::UNLIMITED);
+        // the venue's documented limit until its reference data publishes the current one
+        if let Some(c) = connector_for(spec) {
+            let limit = c.weight_limit();
+            rest.set_limit(limit, c.used_weight_header(limit).as_deref());
+        }
+        tasks.push(rt.spawn(rest.clone().run(http.clone(), self.cancel.clone())));
+        tasks.push(rt.spawn(report_limits(
+            spec.venue,
+            notices,
+            self.bus.clone(),
+            self.cancel.clone(),
+        )));
+        rest
     }
 
     /// Stop intake: cancel every task, close sockets, join with a bound. Queued events stay
@@ -178,6 +244,9 @@ impl Engine {
                 let _ = tokio::time::timeout(timeout, futures_util::future::join_all(tasks)).await;
             });
             rt.shutdown_timeout(Duration::from_millis(500));
+        }
+        for w in &self.raw_writers {
+            w.close();
         }
         self.bus.wake();
     }
@@ -226,6 +295,22 @@ impl Engine {
                 }
             }
         }
+        for (_, rest) in &self.schedulers {
+            for (k, v) in rest.counters() {
+                match totals.iter_mut().find(|(n, _)| n == k) {
+                    Some((_, t)) => *t += v,
+                    None => totals.push((k.to_string(), v)),
+                }
+            }
+        }
+        for w in &self.raw_writers {
+            for (k, v) in w.stats() {
+                match totals.iter_mut().find(|(n, _)| n == k) {
+                    Some((_, t)) => *t += v,
+                    None => totals.push((k.to_string(), v)),
+                }
+            }
+        }
         let c = &self.bus.counters;
         totals.extend([
             ("queue_depth".to_string(), self.bus.len() as u64),
@@ -252,12 +337,40 @@ impl Drop for Engine {
     }
 }
 
+/// Publish the REST scheduler's rate-limit answers (429/418) as statuses.
+async fn report_limits(
+    venue: Venue,
+    mut notices: tokio::sync::mpsc::Receiver<LimitNotice>,
+    bus: Arc<EventBus>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let notice = tokio::select! {
+            () = cancel.cancelled() => return,
+            n = notices.recv() => n,
+        };
+        let Some(n) = notice else { return };
+        let mut ev = vec![Event::Status(Status {
+            venue,
+            sym: None,
+            kind: StatusKind::Error,
+            reason: StatusReason::RateLimited {
+                http_status: n.http_status,
+                retry_ms: n.retry_ms,
+            },
+            state: None,
+            ts: now_ns(),
+        })];
+        bus.publish(&mut ev).await;
+    }
+}
+
 /// Run a feed; a panic inside it is reported as a status and the feed restarted (bounded).
 async fn supervise(
     spec: FeedSpec,
     shared: Arc<FeedShared>,
     bus: Arc<EventBus>,
-    http: reqwest::Client,
+    rest: Arc<RestScheduler>,
     cancel: CancellationToken,
 ) {
     for restart in 0..=MAX_PANIC_RESTARTS {
@@ -265,7 +378,7 @@ async fn supervise(
             spec.clone(),
             shared.clone(),
             bus.clone(),
-            http.clone(),
+            rest.clone(),
             cancel.clone(),
         );
         if AssertUnwindSafe(run).catch_unwind().await.is_ok() {

@@ -1,36 +1,38 @@
-//! Feeds and their connection tasks. A feed loads instrument metadata into a bounded cache,
-//! interns its symbols once, asks the venue's connector how to spread them over sockets, and
-//! runs one task per socket: read, stamp `ts_recv`, parse, normalize, apply to the book,
-//! publish. A socket task also fetches the snapshots its processor asks for (with retries),
-//! sends keepalives, detects silence and reconnects with backoff, resubscribing and resyncing
-//! its books.
+//! Feeds. A feed loads instrument metadata into a bounded cache, interns its symbols once
+//! (with their contract sizes), asks the venue's connector how to spread them over sockets
+//! and routes, runs one task per socket (`socket.rs`: read, stamp `ts_recv`, parse,
+//! normalize, apply to the book, publish; reconnect and roll over), and polls open interest
+//! when asked. Every REST request goes through the venue's [`RestScheduler`], so snapshots,
+//! polls and reference data share one weight budget.
 
-use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use parking_lot::RwLock;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
+use super::socket::{run_socket, SocketEnv};
 use crate::exchanges::binance::TradeStream;
-use crate::exchanges::{
-    connector_for, Action, Channels, ExchangeConnector, ExchangeProcessor, Keepalive, SocketPlan,
-};
+use crate::exchanges::{connector_for, Channels, ExchangeConnector};
 use crate::metrics::FeedShared;
 use crate::model::{
     Event, InstrumentCache, OrderBook, SharedInstruments, Status, StatusKind, StatusReason,
     SymbolMeta, Venue,
 };
-use crate::net::{backoff, get, now_ns};
+use crate::net::budget::{Priority, RestAnswer, RestRequest, RestScheduler};
+use crate::net::{backoff, now_ns};
 use crate::pipeline::bus::EventBus;
+use crate::pipeline::raw::{Kind, RawWriter};
 
 /// Instruments kept per feed; more are evicted least-recently-used and counted.
 pub const INSTRUMENT_CACHE_CAPACITY: usize = 8192;
+/// Share of the venue's weight budget open-interest polling may use: snapshots come first.
+const POLL_BUDGET_SHARE: u32 = 4;
+/// Shortest open-interest polling interval honoured.
+const MIN_POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// What one feed subscribes to and where.
 #[derive(Debug, Clone)]
@@ -51,11 +53,30 @@ pub struct FeedSpec {
     pub trade_stream: TradeStream,
     /// Venue wire channels chosen instead of the defaults (OKX: `books5`, `trades-all`...).
     pub venue_channels: Vec<String>,
-    /// Reconnect when nothing (not even a ping) arrives for this long.
+    /// Reconnect when nothing (not even a ping) arrives for this long; also the deadline
+    /// after which a silent subscribed stream is reported.
     pub stale_after: Duration,
+    /// Open-interest polling interval (stretched to stay within the weight budget).
+    pub open_interest_interval: Duration,
+    /// Connection lifetime override (the venue's by default, 24 h on Binance): the socket
+    /// rolls over to a fresh connection before it ends.
+    pub connection_lifetime: Option<Duration>,
 }
 
-fn status(venue: Venue, kind: StatusKind, reason: StatusReason) -> Event {
+/// Unique ids of REST requesters (sockets, pollers) across the process.
+static NEXT_OWNER: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh REST owner id.
+pub(super) fn next_owner() -> u64 {
+    NEXT_OWNER.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Dedupe key of request `idx` of `owner` (owners are unique, indexes below 2^24).
+pub(super) fn rest_key(owner: u64, idx: usize) -> u64 {
+    (owner << 24) | (idx as u64 & 0xff_ffff)
+}
+
+pub(super) fn status(venue: Venue, kind: StatusKind, reason: StatusReason) -> Event {
     Event::Status(Status {
         venue,
         sym: None,
@@ -66,25 +87,53 @@ fn status(venue: Venue, kind: StatusKind, reason: StatusReason) -> Event {
     })
 }
 
-/// Fetch instrument metadata into a bounded cache, retrying with backoff until a URL answers
-/// (or, for venues that list each instrument type apart, every URL answers) or `cancel` fires.
+/// Fetch instrument metadata into a bounded cache (through the REST scheduler, which also
+/// learns the venue's published weight limit), retrying with backoff until a URL answers
+/// (or, for venues that list each instrument type apart, every URL answers) or `cancel`
+/// fires.
 async fn load_instruments(
     conn: &dyn ExchangeConnector,
     natives: &[String],
-    http: &reqwest::Client,
+    rest: &RestScheduler,
     bus: &EventBus,
     cancel: &CancellationToken,
+    raw: Option<&RawWriter>,
 ) -> Option<InstrumentCache> {
+    let owner = next_owner();
+    let (tx, mut rx) = mpsc::channel::<RestAnswer>(2);
     let mut attempt = 0u32;
     let merge = conn.instruments_merge();
     loop {
         let mut list = Vec::new();
         let urls = conn.instruments_urls(natives);
         let mut answered = 0usize;
-        for url in &urls {
-            let reply = get(http, url).await;
-            if reply.status == 200 {
-                if let Ok(part) = conn.parse_instruments(&reply.body) {
+        for (i, url) in urls.iter().enumerate() {
+            let queued = rest.submit(RestRequest {
+                url: url.clone(),
+                weight: conn.instruments_weight(),
+                priority: Priority::Resync,
+                key: rest_key(owner, i),
+                owner,
+                tag: 0,
+                reply: tx.clone(),
+            });
+            let reply = if queued {
+                tokio::select! {
+                    () = cancel.cancelled() => return None,
+                    r = rx.recv() => r,
+                }
+            } else {
+                None
+            };
+            let (status_code, body) = reply.map_or((0, String::new()), |r| (r.status, r.body));
+            if let Some(r) = raw {
+                r.answer(Kind::Instruments, 0, 0, now_ns(), status_code, url, &body);
+            }
+            if status_code == 200 {
+                if let Ok(part) = conn.parse_instruments(&body) {
+                    if let Some(limit) = conn.parse_weight_limit(&body) {
+                        rest.set_limit(limit, conn.used_weight_header(limit).as_deref());
+                    }
                     list.extend(part);
                     answered += 1;
                     if merge {
@@ -93,12 +142,12 @@ async fn load_instruments(
                     break;
                 }
             }
-            if reply.status == 0 || reply.status >= 500 {
+            if status_code == 0 || status_code >= 500 {
                 let mut ev = vec![status(
                     conn.venue(),
                     StatusKind::Error,
                     StatusReason::InstrumentsFailed {
-                        http_status: reply.status,
+                        http_status: status_code,
                     },
                 )];
                 bus.publish(&mut ev).await;
@@ -108,9 +157,9 @@ async fn load_instruments(
         if answered > 0 && (!merge || answered == urls.len()) {
             let mut cache = InstrumentCache::new(INSTRUMENT_CACHE_CAPACITY);
             // subscribed symbols last, so the bound never evicts them
-            let (mine, rest): (Vec<_>, Vec<_>) =
+            let (mine, others): (Vec<_>, Vec<_>) =
                 list.into_iter().partition(|i| natives.contains(&i.native));
-            for inst in rest.into_iter().chain(mine) {
+            for inst in others.into_iter().chain(mine) {
                 cache.insert(inst);
             }
             return Some(cache);
@@ -128,7 +177,7 @@ pub async fn run_feed(
     spec: FeedSpec,
     shared: Arc<FeedShared>,
     bus: Arc<EventBus>,
-    http: reqwest::Client,
+    rest: Arc<RestScheduler>,
     cancel: CancellationToken,
 ) {
     let Some(conn) = connector_for(&spec) else {
@@ -152,7 +201,16 @@ pub async fn run_feed(
             configured.push(s);
         }
     }
-    let Some(mut cache) = load_instruments(conn.as_ref(), &natives, &http, &bus, &cancel).await
+    let raw = shared.raw.read().clone();
+    let Some(mut cache) = load_instruments(
+        conn.as_ref(),
+        &natives,
+        &rest,
+        &bus,
+        &cancel,
+        raw.as_deref(),
+    )
+    .await
     else {
         return;
     };
@@ -190,309 +248,115 @@ pub async fn run_feed(
     *shared.symbols.write() = metas.clone();
     let plans = conn.plan(&metas, spec.channels);
     shared.set_sockets(plans.len());
-    let mut sockets = JoinSet::new();
+    let poll_slot = plans.len();
+    let mut tasks = JoinSet::new();
+    let handle = tokio::runtime::Handle::current();
     for (id, plan) in plans.into_iter().enumerate() {
-        let task = run_socket(
+        let env = SocketEnv {
             id,
-            spec.clone(),
-            conn.clone(),
+            spec: spec.clone(),
+            conn: conn.clone(),
             plan,
-            Sockets {
-                shared: shared.clone(),
-                bus: bus.clone(),
-                http: http.clone(),
-                cache: cache.clone(),
-            },
+            shared: shared.clone(),
+            bus: bus.clone(),
+            rest: rest.clone(),
+            cancel: cancel.clone(),
+            owner: next_owner(),
+            cache: cache.clone(),
+        };
+        tasks.spawn_on(run_socket(env), &handle);
+    }
+    if spec.channels.open_interest && conn.open_interest_url("").is_some() {
+        let poll = poll_open_interest(
+            conn.clone(),
+            metas,
+            spec.open_interest_interval,
+            poll_slot,
+            shared.clone(),
+            bus.clone(),
+            rest.clone(),
             cancel.clone(),
         );
-        sockets.spawn_on(task, &tokio::runtime::Handle::current());
+        tasks.spawn_on(poll, &handle);
     }
-    while sockets.join_next().await.is_some() {}
+    while tasks.join_next().await.is_some() {}
 }
 
-/// What every socket task of a feed shares.
-#[derive(Clone)]
-struct Sockets {
+/// Poll open interest of every symbol each `interval`, at the lowest priority. The interval
+/// is stretched when a round would use more than a quarter of the weight budget, and a
+/// symbol whose previous poll still waits is not queued twice.
+#[allow(clippy::too_many_arguments)]
+async fn poll_open_interest(
+    conn: Arc<dyn ExchangeConnector>,
+    metas: Vec<Arc<SymbolMeta>>,
+    interval: Duration,
+    slot: usize,
     shared: Arc<FeedShared>,
     bus: Arc<EventBus>,
-    http: reqwest::Client,
-    cache: SharedInstruments,
-}
-
-/// One socket, reconnected until `cancel` fires.
-async fn run_socket(
-    id: usize,
-    spec: FeedSpec,
-    conn: Arc<dyn ExchangeConnector>,
-    plan: SocketPlan,
-    ctx: Sockets,
+    rest: Arc<RestScheduler>,
     cancel: CancellationToken,
 ) {
-    let (shared, bus) = (ctx.shared.clone(), ctx.bus.clone());
-    let mut proc = conn.processor(&plan);
-    proc.attach_instruments(ctx.cache.clone());
-    let mut attempt = 0u32;
-    let mut connected_before = false;
-    while !cancel.is_cancelled() {
-        let outcome = run_connection(
-            &spec,
-            conn.as_ref(),
-            &plan,
-            proc.as_mut(),
-            (id, connected_before),
-            &ctx,
-            &cancel,
-        )
-        .await;
-        connected_before |= outcome.is_ok();
-        shared.set_counters(id, proc.counters());
-        let mut out = Vec::new();
-        if cancel.is_cancelled() {
-            // a deliberate stop: books keep their last state, one status says why
-            out.push(status(
-                spec.venue,
-                StatusKind::Disconnected,
-                StatusReason::Stopped,
-            ));
-            bus.publish(&mut out).await;
-            break;
-        }
-        proc.on_disconnect(now_ns(), &mut out);
-        match outcome {
-            Ok(reason) => {
-                out.push(status(spec.venue, StatusKind::Disconnected, reason));
-                attempt = 0;
-            }
-            Err(()) => attempt += 1,
-        }
-        bus.publish(&mut out).await;
-        if cancel.is_cancelled() {
-            break;
-        }
-        let wait = backoff(attempt);
-        if attempt > 0 {
-            let retry_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
-            let mut ev = vec![status(
-                spec.venue,
-                StatusKind::Disconnected,
-                StatusReason::ConnectFailed { attempt, retry_ms },
-            )];
-            bus.publish(&mut ev).await;
-        }
+    let owner = next_owner();
+    let weight = conn.open_interest_weight().max(1);
+    let urls: Vec<Option<String>> = metas
+        .iter()
+        .map(|m| conn.open_interest_url(&m.native))
+        .collect();
+    let (tx, mut rx) = mpsc::channel::<RestAnswer>(metas.len() + 16);
+    let (mut polls, mut events, mut failures, mut stretched) = (0u64, 0u64, 0u64, 0u64);
+    let mut next_round = tokio::time::Instant::now();
+    let mut out = Vec::new();
+    loop {
         tokio::select! {
             () = cancel.cancelled() => break,
-            () = tokio::time::sleep(wait) => {}
+            () = tokio::time::sleep_until(next_round) => {
+                let limit = rest.limit();
+                let round = u64::from(weight) * metas.len() as u64;
+                let share = u64::from(limit.limit / POLL_BUDGET_SHARE).max(1);
+                let min_interval = limit.window.mul_f64(round as f64 / share as f64);
+                let every = interval.max(min_interval).max(MIN_POLL_INTERVAL);
+                if every > interval {
+                    stretched += 1;
+                }
+                next_round += every;
+                for (idx, url) in urls.iter().enumerate() {
+                    let Some(url) = url.clone() else { continue };
+                    polls += 1;
+                    rest.submit(RestRequest {
+                        url,
+                        weight,
+                        priority: Priority::Poll,
+                        key: rest_key(owner, idx),
+                        owner,
+                        tag: idx as u64,
+                        reply: tx.clone(),
+                    });
+                }
+            }
+            Some(ans) = rx.recv() => {
+                let parsed = usize::try_from(ans.tag)
+                    .ok()
+                    .and_then(|i| metas.get(i))
+                    .filter(|_| ans.status == 200)
+                    .map(|m| conn.parse_open_interest(m, &ans.body, ans.ts_recv));
+                match parsed {
+                    Some(Ok(ev)) => {
+                        events += 1;
+                        out.push(ev);
+                        bus.publish(&mut out).await;
+                    }
+                    _ => failures += 1,
+                }
+            }
         }
+        shared.set_counters(
+            slot,
+            vec![
+                ("open_interest_polls", polls),
+                ("open_interest", events),
+                ("open_interest_failures", failures),
+                ("open_interest_stretched", stretched),
+            ],
+        );
     }
-}
-
-/// One socket's life. `Ok(reason)` after it was up and then closed; `Err` if connecting failed.
-async fn run_connection(
-    spec: &FeedSpec,
-    conn: &dyn ExchangeConnector,
-    plan: &SocketPlan,
-    proc: &mut dyn ExchangeProcessor,
-    (id, reconnect): (usize, bool),
-    ctx: &Sockets,
-    cancel: &CancellationToken,
-) -> Result<StatusReason, ()> {
-    let (shared, bus) = (&*ctx.shared, &*ctx.bus);
-    let connect = tokio::time::timeout(
-        Duration::from_secs(10),
-        tokio_tungstenite::connect_async(plan.url.as_str()),
-    );
-    let mut ws = match connect.await {
-        Ok(Ok((ws, _))) => ws,
-        _ => return Err(()),
-    };
-    shared.connected.fetch_add(1, Ordering::Relaxed);
-    if reconnect {
-        // a connection replacing a lost one is up
-        shared.reconnects.fetch_add(1, Ordering::Relaxed);
-    }
-    let mut out = vec![status(
-        spec.venue,
-        StatusKind::Connected,
-        StatusReason::None,
-    )];
-    bus.publish(&mut out).await;
-    let reason = serve_socket(spec, conn, plan, proc, id, ctx, cancel, &mut ws, &mut out).await;
-    shared.connected.fetch_sub(1, Ordering::Relaxed);
-    if !out.is_empty() {
-        bus.publish(&mut out).await;
-    }
-    Ok(reason)
-}
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// A REST request a socket task makes for its processor.
-#[derive(Debug)]
-enum RestJob {
-    /// Depth snapshot of the symbol at this index.
-    Snapshot(usize),
-    /// Reference data of one instrument met in the stream.
-    Instrument(Box<str>),
-}
-
-/// REST answers in flight per socket beyond one per symbol (instrument lookups, retries).
-const REST_QUEUE_SLACK: usize = 64;
-
-#[allow(clippy::too_many_arguments, clippy::too_many_lines)]
-async fn serve_socket(
-    spec: &FeedSpec,
-    conn: &dyn ExchangeConnector,
-    plan: &SocketPlan,
-    proc: &mut dyn ExchangeProcessor,
-    id: usize,
-    ctx: &Sockets,
-    cancel: &CancellationToken,
-    ws: &mut Ws,
-    out: &mut Vec<Event>,
-) -> StatusReason {
-    let (shared, bus) = (&*ctx.shared, &*ctx.bus);
-    // pace subscribe frames under the venue's per-connection message rate
-    let gap = Duration::from_millis(1000 / u64::from(conn.max_client_msgs_per_s().max(1)) + 10);
-    for (i, frame) in conn.subscribe_frames(plan, 1).into_iter().enumerate() {
-        if i > 0 {
-            tokio::time::sleep(gap).await;
-        }
-        if ws.send(Message::text(frame)).await.is_err() {
-            return StatusReason::Closed { code: 0 };
-        }
-    }
-
-    let (tx, mut rx) =
-        mpsc::channel::<(RestJob, u16, String)>(proc.symbols().len() + REST_QUEUE_SLACK);
-    let mut fetches: JoinSet<()> = JoinSet::new();
-    let mut attempts: HashMap<usize, u32> = HashMap::new();
-    let mut actions = Vec::new();
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
-    let mut last_rx = Instant::now();
-    let mut keepalive_sent = false;
-    let urls: Vec<String> = proc
-        .symbols()
-        .iter()
-        .map(|m| conn.snapshot_url(&m.native))
-        .collect();
-    let spawn_fetch = |fetches: &mut JoinSet<()>, job: RestJob, delay: Duration| {
-        let url = match &job {
-            RestJob::Snapshot(idx) => urls.get(*idx).cloned(),
-            RestJob::Instrument(native) => conn.instrument_url(native),
-        };
-        let Some(url) = url else {
-            return;
-        };
-        let http = ctx.http.clone();
-        let tx = tx.clone();
-        if matches!(job, RestJob::Snapshot(_)) {
-            shared.snapshot_requests.fetch_add(1, Ordering::Relaxed);
-        }
-        fetches.spawn(async move {
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-            let r = get(&http, &url).await;
-            let _ = tx.send((job, r.status, r.body)).await;
-        });
-    };
-
-    let reason = loop {
-        let mut closing = None;
-        tokio::select! {
-            () = cancel.cancelled() => {
-                let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;
-                break StatusReason::Closed { code: 1000 };
-            }
-            msg = ws.next() => {
-                last_rx = Instant::now();
-                keepalive_sent = false;
-                let ts_recv = now_ns();
-                match msg {
-                    Some(Ok(Message::Text(t))) => proc.on_frame(t.as_str(), ts_recv, out, &mut actions),
-                    Some(Ok(Message::Binary(b))) => match std::str::from_utf8(&b) {
-                        Ok(t) => proc.on_frame(t, ts_recv, out, &mut actions),
-                        // not UTF-8: hand over the valid prefix so the processor reports it
-                        Err(e) => {
-                            let valid = b.get(..e.valid_up_to()).unwrap_or_default();
-                            proc.on_frame(&String::from_utf8_lossy(valid), ts_recv, out, &mut actions);
-                        }
-                    },
-                    // tungstenite queues the pong itself and flushes it with the next read
-                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
-                    Some(Ok(Message::Close(frame))) => {
-                        break StatusReason::Closed { code: frame.map_or(0, |f| u16::from(f.code)) };
-                    }
-                    Some(Err(_)) | None => break StatusReason::Closed { code: 0 },
-                }
-            }
-            Some((job, http_status, body)) = rx.recv() => {
-                let ts = now_ns();
-                match job {
-                    RestJob::Snapshot(idx) if http_status == 200 => {
-                        attempts.remove(&idx);
-                        proc.on_snapshot(idx, &body, ts, out, &mut actions);
-                    }
-                    RestJob::Snapshot(idx) => {
-                        let n = attempts.entry(idx).or_insert(0);
-                        *n += 1;
-                        proc.on_snapshot_failed(idx, http_status, *n, ts, out);
-                        let delay = backoff(*n);
-                        spawn_fetch(&mut fetches, RestJob::Snapshot(idx), delay);
-                    }
-                    RestJob::Instrument(native) => {
-                        proc.on_instrument(&native, http_status, &body, ts, out);
-                        let cache = ctx.cache.lock();
-                        shared.instruments.store(cache.len() as u64, Ordering::Relaxed);
-                        shared.instrument_evictions.store(cache.evictions(), Ordering::Relaxed);
-                    }
-                }
-            }
-            _ = tick.tick() => {
-                shared.set_counters(id, proc.counters());
-                let silent = last_rx.elapsed();
-                if silent > spec.stale_after {
-                    let ms = u64::try_from(silent.as_millis()).unwrap_or(u64::MAX);
-                    break StatusReason::Silent { ms };
-                }
-                if let Keepalive::IdleText { after, frame } = conn.keepalive() {
-                    if silent > after && !keepalive_sent {
-                        keepalive_sent = true;
-                        if ws.send(Message::text(frame)).await.is_err() {
-                            break StatusReason::Closed { code: 0 };
-                        }
-                    }
-                }
-                while fetches.try_join_next().is_some() {}
-            }
-        }
-        for a in actions.drain(..) {
-            match a {
-                Action::FetchSnapshot(idx) => {
-                    spawn_fetch(&mut fetches, RestJob::Snapshot(idx), Duration::ZERO);
-                }
-                Action::FetchInstrument(native) => {
-                    spawn_fetch(&mut fetches, RestJob::Instrument(native), Duration::ZERO);
-                }
-                Action::Send(text) => {
-                    if closing.is_none() && ws.send(Message::text(text)).await.is_err() {
-                        closing = Some(StatusReason::Closed { code: 0 });
-                    }
-                }
-                Action::Reconnect => {
-                    closing.get_or_insert(StatusReason::ServerShutdown);
-                }
-            }
-        }
-        if !out.is_empty() {
-            bus.publish(out).await;
-        }
-        if let Some(reason) = closing {
-            let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;
-            break reason;
-        }
-    };
-    fetches.abort_all();
-    reason
 }

@@ -2,6 +2,9 @@
 //! tokio runtime, and the replay driver.
 
 pub mod bus;
+pub mod columns;
 pub mod engine;
 pub mod feed;
+pub mod raw;
 pub mod replay;
+mod socket;

@@ -36,7 +36,7 @@ pub enum ReplayError {
         path: PathBuf,
     },
     /// The venue could not be inferred or is not supported yet.
-    #[error("{path}: cannot replay venue of URL '{url}' (supported: binance.com, binance.us, okx.com, okex.com)")]
+    #[error("{path}: cannot replay venue of URL '{url}' (supported: Binance spot, Binance.US, USD-M fstream, COIN-M dstream, okx.com, okex.com)")]
     Venue {
         /// File.
         path: PathBuf,
@@ -122,6 +122,8 @@ fn streams_in_url(url: &str) -> (Vec<String>, Channels) {
             "depth" => ch.book = true,
             "bookTicker" => ch.bbo = true,
             "trade" | "aggTrade" => ch.trades = true,
+            "markPrice" => ch.funding = true,
+            "forceOrder" => ch.liquidations = true,
             _ => continue,
         }
         let up = sym.to_ascii_uppercase();
@@ -212,14 +214,15 @@ fn setup_binance(venue: Venue, url: &str, rest_texts: &[String]) -> Setup {
         _ => Market::Spot,
     };
     let (natives, channels) = streams_in_url(url);
-    let mut normalized: HashMap<String, String> = HashMap::new();
+    // native -> (normalized name, contract size: COIN-M sizes are contracts)
+    let mut normalized: HashMap<String, (String, f64)> = HashMap::new();
     let mut snapshots: HashMap<String, VecDeque<(i64, String)>> = HashMap::new();
     for t in rest_texts {
         for r in rest_lines(t) {
             if r.url.contains("/exchangeInfo") {
-                if let Ok(list) = instruments_from_exchange_info(r.body) {
+                if let Ok(list) = instruments_from_exchange_info(venue, r.body) {
                     for i in list {
-                        normalized.insert(i.native, i.symbol);
+                        normalized.insert(i.native, (i.symbol, i.contract_size));
                     }
                 }
             } else if r.url.contains("/depth") {
@@ -233,17 +236,16 @@ fn setup_binance(venue: Venue, url: &str, rest_texts: &[String]) -> Setup {
         }
     }
     sort_snapshots(&mut snapshots);
-    let symbols: Vec<(String, String)> = natives
-        .iter()
-        .map(|n| {
-            (
-                n.clone(),
-                normalized.get(n).cloned().unwrap_or_else(|| n.clone()),
-            )
-        })
-        .collect();
+    let mut proc = BinanceProcessor::new(venue, market, &[], channels);
+    for n in &natives {
+        let (symbol, size) = normalized
+            .get(n)
+            .cloned()
+            .unwrap_or_else(|| (n.clone(), 1.0));
+        proc.add_symbol_sized(n, &symbol, size);
+    }
     Setup {
-        proc: Box::new(BinanceProcessor::new(venue, market, &symbols, channels)),
+        proc: Box::new(proc),
         snapshots,
     }
 }
@@ -467,6 +469,65 @@ mod tests {
         );
         assert_eq!(parse_ts_ns("1633998512"), Some(1_633_998_512_000_000_000));
         assert_eq!(parse_ts_ns("x"), None);
+    }
+
+    fn captures() -> Option<PathBuf> {
+        let dir = std::env::var_os("XTRADER_CAPTURES").map_or_else(
+            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/captures"),
+            PathBuf::from,
+        );
+        if dir.join("BINANCE_FUTURES.ws.1.0").is_file() {
+            return Some(dir);
+        }
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "captures not found at {} (CI=true: not skipping)",
+            dir.display()
+        );
+        eprintln!("skipping: captures not found at {}", dir.display());
+        None
+    }
+
+    fn counter(out: &ReplayOutput, name: &str) -> u64 {
+        out.counters
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map_or(0, |(_, v)| *v)
+    }
+
+    #[test]
+    fn futures_captures_replay_with_the_documented_counts() {
+        let Some(dir) = captures() else { return };
+        // exchanges.md 3.4: USD-M 752 applied / 12 dropped, COIN-M 1788 / 259, no gaps
+        for (name, venue, applied, dropped, symbols) in [
+            ("BINANCE_FUTURES", Venue::BinanceUsdm, 752, 12, 4),
+            ("BINANCE_DELIVERY", Venue::BinanceCoinm, 1788, 259, 10),
+        ] {
+            let ws = dir.join(format!("{name}.ws.1.0"));
+            let rest = [
+                dir.join(format!("{name}.http.0.0")),
+                dir.join(format!("{name}.0")),
+            ];
+            let out = replay_cryptofeed(&ws, &rest, None).unwrap();
+            assert_eq!(out.venue, venue);
+            assert_eq!(counter(&out, "gaps"), 0, "{name}");
+            assert_eq!(counter(&out, "snapshots"), symbols, "{name}");
+            assert_eq!(
+                counter(&out, "book_updates") - counter(&out, "snapshots"),
+                applied,
+                "{name}"
+            );
+            assert_eq!(counter(&out, "diffs_dropped"), dropped, "{name}");
+            assert_eq!(counter(&out, "parse_errors"), 0, "{name}");
+            let sizes: Vec<f64> = out.symbols.iter().map(|m| m.contract_size).collect();
+            if venue == Venue::BinanceCoinm {
+                assert!(out.symbols.iter().any(|m| &*m.symbol == "BTC-USD-20211231"));
+                assert!(sizes.contains(&100.0) && sizes.contains(&10.0));
+            } else {
+                assert!(out.symbols.iter().any(|m| &*m.symbol == "SUSHI-USDT-PERP"));
+                assert!(sizes.iter().all(|s| *s == 1.0));
+            }
+        }
     }
 
     #[test]

@@ -9,15 +9,18 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use super::events::{to_py, PyBook};
+use super::frames::tables;
 use super::EngineError;
 use crate::exchanges::binance::TradeStream;
 use crate::exchanges::okx::connector::VENUE_CHANNELS as OKX_VENUE_CHANNELS;
 use crate::exchanges::okx::OkxChannelChoice;
 use crate::exchanges::Channels;
+use crate::model::Event;
 use crate::model::Venue;
 use crate::pipeline::bus::OverflowPolicy;
 use crate::pipeline::engine::{Engine, EngineConfig};
 use crate::pipeline::feed::FeedSpec;
+use crate::pipeline::raw::RawConfig;
 
 /// Longest single GIL-free wait; between slices Python gets to handle signals (Ctrl-C).
 const WAIT_SLICE: Duration = Duration::from_millis(100);
@@ -26,6 +29,25 @@ const WAIT_SLICE: Duration = Duration::from_millis(100);
 #[pyclass(frozen, module = "xtrader._core", name = "Engine")]
 pub struct PyEngine {
     inner: Mutex<Engine>,
+}
+
+impl PyEngine {
+    /// Wait (GIL released, in slices so Ctrl-C gets through) for up to `max_events` events.
+    fn wait(&self, py: Python<'_>, max_events: usize, timeout_ms: u64) -> PyResult<Vec<Event>> {
+        let bus = self.inner.lock().bus().clone();
+        let mut events = Vec::with_capacity(max_events.min(65536));
+        let deadline = std::time::Instant::now() + Duration::from_millis(timeout_ms);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let slice = left.min(WAIT_SLICE);
+            let n = py.detach(|| bus.pop_batch(&mut events, max_events.max(1), slice));
+            if n > 0 || left <= WAIT_SLICE {
+                break;
+            }
+            py.check_signals()?;
+        }
+        Ok(events)
+    }
 }
 
 #[pymethods]
@@ -56,7 +78,7 @@ impl PyEngine {
         })
     }
 
-    #[pyo3(signature = (exchange, symbols, channels=vec!["trades".to_string(), "book".to_string(), "bbo".to_string()], ws_url=None, rest_url=None, depth_limit=1000, trade_stream="trade", stale_after_ms=30000, venue_channels=Vec::new()))]
+    #[pyo3(signature = (exchange, symbols, channels=vec!["trades".to_string(), "book".to_string(), "bbo".to_string()], ws_url=None, rest_url=None, depth_limit=1000, trade_stream=None, stale_after_ms=30000, open_interest_interval_ms=10000, connection_lifetime_ms=None, venue_channels=Vec::new()))]
     #[allow(clippy::too_many_arguments)]
     fn add_feed(
         &self,
@@ -66,16 +88,25 @@ impl PyEngine {
         ws_url: Option<String>,
         rest_url: Option<String>,
         depth_limit: u32,
-        trade_stream: &str,
+        trade_stream: Option<&str>,
         stale_after_ms: u64,
+        open_interest_interval_ms: u64,
+        connection_lifetime_ms: Option<u64>,
         venue_channels: Vec<String>,
     ) -> PyResult<()> {
         let venue = Venue::from_id(exchange).ok_or_else(|| {
             PyValueError::new_err(format!("exchange: unknown exchange id '{exchange}'"))
         })?;
-        if !matches!(venue, Venue::Binance | Venue::BinanceUs | Venue::Okx) {
+        if !matches!(
+            venue,
+            Venue::Binance
+                | Venue::BinanceUs
+                | Venue::BinanceUsdm
+                | Venue::BinanceCoinm
+                | Venue::Okx
+        ) {
             return Err(PyValueError::new_err(format!(
-                "exchange: '{exchange}' is not supported yet (supported: binance, binance_us, okx)"
+                "exchange: '{exchange}' is not supported yet (supported: binance, binance_us, binance_usdm, binance_coinm, okx)"
             )));
         }
         if venue == Venue::Okx {
@@ -90,6 +121,7 @@ impl PyEngine {
                 "venue_channels: '{exchange}' has no venue channel choice (got '{c}')"
             )));
         }
+        let futures = matches!(venue, Venue::BinanceUsdm | Venue::BinanceCoinm);
         if symbols.is_empty() {
             return Err(PyValueError::new_err(
                 "symbols: at least one symbol is required",
@@ -102,9 +134,12 @@ impl PyEngine {
             ))
         })?;
         let trade_stream = match trade_stream {
-            "trade" => TradeStream::Trade,
-            "aggTrade" => TradeStream::AggTrade,
-            other => {
+            Some("trade") => TradeStream::Trade,
+            Some("aggTrade") => TradeStream::AggTrade,
+            // futures document only aggTrade (`trade` is served but undocumented)
+            None if futures => TradeStream::AggTrade,
+            None => TradeStream::Trade,
+            Some(other) => {
                 return Err(PyValueError::new_err(format!(
                     "trade_stream: unknown stream '{other}' (expected 'trade' or 'aggTrade')"
                 )))
@@ -122,6 +157,30 @@ impl PyEngine {
                 trade_stream,
                 venue_channels,
                 stale_after: Duration::from_millis(stale_after_ms.max(1000)),
+                open_interest_interval: Duration::from_millis(open_interest_interval_ms.max(100)),
+                connection_lifetime: connection_lifetime_ms
+                    .map(|ms| Duration::from_millis(ms.max(1000))),
+            })
+            .map_err(|e| EngineError::new_err(e.to_string()))
+    }
+
+    /// Capture raw frames and REST answers of every feed into `dir` (before `start`).
+    #[pyo3(signature = (dir, rotate_bytes=256 * 1024 * 1024, rotate_interval_s=3600.0))]
+    fn record_raw(
+        &self,
+        dir: std::path::PathBuf,
+        rotate_bytes: u64,
+        rotate_interval_s: f64,
+    ) -> PyResult<()> {
+        if !(rotate_interval_s.is_finite() && rotate_interval_s > 0.0) {
+            return Err(PyValueError::new_err("rotate_interval_s: must be > 0"));
+        }
+        self.inner
+            .lock()
+            .record_raw(RawConfig {
+                dir,
+                rotate_bytes: rotate_bytes.max(1),
+                rotate_interval: Duration::from_secs_f64(rotate_interval_s),
             })
             .map_err(|e| EngineError::new_err(e.to_string()))
     }
@@ -138,23 +197,33 @@ impl PyEngine {
         max_events: usize,
         timeout_ms: u64,
     ) -> PyResult<Bound<'py, PyList>> {
-        let bus = self.inner.lock().bus().clone();
-        let mut events = Vec::with_capacity(max_events.min(4096));
-        let deadline = std::time::Instant::now() + Duration::from_millis(timeout_ms);
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let slice = left.min(WAIT_SLICE);
-            let n = py.detach(|| bus.pop_batch(&mut events, max_events.max(1), slice));
-            if n > 0 || left <= WAIT_SLICE {
-                break;
-            }
-            py.check_signals()?;
-        }
+        let events = self.wait(py, max_events, timeout_ms)?;
         let objs: Vec<Py<PyAny>> = events
             .into_iter()
             .map(|e| to_py(py, e))
             .collect::<PyResult<_>>()?;
         PyList::new(py, objs)
+    }
+
+    /// Wait like `next_batch`, then return `(events, frames)`: status events (and every event
+    /// as an object when `objects`) plus one Arrow table per channel that had rows.
+    #[pyo3(signature = (max_events=65536, timeout_ms=100, objects=false))]
+    fn next_frames<'py>(
+        &self,
+        py: Python<'py>,
+        max_events: usize,
+        timeout_ms: u64,
+        objects: bool,
+    ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyDict>)> {
+        let events = self.wait(py, max_events, timeout_ms)?;
+        let frames = tables(py, &events, false)?;
+        let list = PyList::empty(py);
+        for ev in events {
+            if objects || matches!(ev, Event::Status(_)) {
+                list.append(to_py(py, ev)?)?;
+            }
+        }
+        Ok((list, frames))
     }
 
     fn book(&self, exchange: &str, symbol: &str) -> Option<PyBook> {

@@ -3,6 +3,7 @@
 
 mod engine;
 mod events;
+mod frames;
 mod replay;
 mod sim;
 
@@ -11,25 +12,25 @@ use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 
 create_exception!(
-    _core,
+    xtrader._core,
     XtraderError,
     PyException,
     "Root of xtrader's exceptions."
 );
 create_exception!(
-    _core,
+    xtrader._core,
     EngineError,
     XtraderError,
     "The runtime could not start or was misused."
 );
 create_exception!(
-    _core,
+    xtrader._core,
     ReplayError,
     XtraderError,
     "A capture could not be replayed."
 );
 create_exception!(
-    _core,
+    xtrader._core,
     SimulatorError,
     XtraderError,
     "The simulator could not start."

@@ -10,7 +10,18 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::SimulatorError;
-use crate::sim::{start, CaptureSource, OkxFault, OkxSimConfig, SimConfig, SimHandle};
+use crate::sim::{start, CaptureSource, OkxFault, OkxSimConfig, Profile, SimConfig, SimHandle};
+
+/// A symbol as the simulator of `profile` names it (spot `BTC-USDT` → `BTCUSDT`; futures
+/// natives keep their `_`: `BTCUSD_PERP`).
+fn native(profile: Profile, symbol: &str) -> String {
+    let s = symbol.to_ascii_uppercase();
+    if profile == Profile::Spot {
+        s.replace(['-', '_'], "")
+    } else {
+        s.replace('-', "")
+    }
+}
 
 struct Running {
     rt: tokio::runtime::Runtime,
@@ -39,7 +50,7 @@ impl PySimulator {
 #[pymethods]
 impl PySimulator {
     #[new]
-    #[pyo3(signature = (symbols=vec!["BTCUSDT".to_string(), "ETHUSDT".to_string()], rate=1000.0, seed=1, host="127.0.0.1".to_string(), port=0, capture=None, rest=None, ping_interval_ms=20000, depth_levels=200, speed=1.0, max_client_msgs_per_s=Some(5), worker_threads=1, okx_symbols=Vec::new(), okx_checksum=true, okx_push_snapshot=true, okx_idle_timeout_ms=30000))]
+    #[pyo3(signature = (symbols=vec!["BTCUSDT".to_string(), "ETHUSDT".to_string()], rate=1000.0, seed=1, host="127.0.0.1".to_string(), port=0, capture=None, rest=None, ping_interval_ms=20000, depth_levels=200, speed=1.0, max_client_msgs_per_s=Some(5), worker_threads=1, profile="spot", connection_lifetime_ms=None, weight_limit=None, weight_window_ms=60000, mark_interval_ms=1000, liquidation_prob=0.2, okx_symbols=Vec::new(), okx_checksum=true, okx_push_snapshot=true, okx_idle_timeout_ms=30000))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         symbols: Vec<String>,
@@ -54,6 +65,12 @@ impl PySimulator {
         speed: f64,
         max_client_msgs_per_s: Option<u32>,
         worker_threads: usize,
+        profile: &str,
+        connection_lifetime_ms: Option<u64>,
+        weight_limit: Option<u32>,
+        weight_window_ms: u64,
+        mark_interval_ms: u64,
+        liquidation_prob: f64,
         okx_symbols: Vec<String>,
         okx_checksum: bool,
         okx_push_snapshot: bool,
@@ -67,13 +84,28 @@ impl PySimulator {
         if !rate.is_finite() {
             return Err(PyValueError::new_err("rate: must be a finite number"));
         }
+        let profile = Profile::from_name(profile).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "profile: unknown profile '{profile}' (expected 'spot', 'usdm' or 'coinm')"
+            ))
+        })?;
+        if weight_limit == Some(0) {
+            return Err(PyValueError::new_err("weight_limit: must be positive"));
+        }
+        if weight_window_ms < 1000 {
+            return Err(PyValueError::new_err(
+                "weight_window_ms: must be at least 1000",
+            ));
+        }
+        if !(0.0..=1.0).contains(&liquidation_prob) {
+            return Err(PyValueError::new_err(
+                "liquidation_prob: must be between 0 and 1",
+            ));
+        }
         let cfg = SimConfig {
             host,
             port,
-            symbols: symbols
-                .into_iter()
-                .map(|s| s.replace('-', "").to_ascii_uppercase())
-                .collect(),
+            symbols: symbols.into_iter().map(|s| native(profile, &s)).collect(),
             rate,
             seed,
             ping_interval: Duration::from_millis(ping_interval_ms.max(10)),
@@ -94,6 +126,12 @@ impl PySimulator {
                 push_snapshot: okx_push_snapshot,
                 idle_timeout: Duration::from_millis(okx_idle_timeout_ms.max(50)),
             },
+            profile,
+            connection_lifetime: connection_lifetime_ms.map(|ms| Duration::from_millis(ms.max(1))),
+            weight_limit,
+            weight_window: Duration::from_millis(weight_window_ms),
+            mark_interval: Duration::from_millis(mark_interval_ms.max(1)),
+            liquidation_prob,
         };
         Ok(Self {
             cfg,
@@ -148,8 +186,17 @@ impl PySimulator {
         self.with(|h| format!("http://{}", h.local_addr()))
     }
 
+    #[getter]
+    fn profile(&self) -> &'static str {
+        match self.cfg.profile {
+            Profile::Spot => "spot",
+            Profile::UsdM => "usdm",
+            Profile::CoinM => "coinm",
+        }
+    }
+
     fn inject_gap(&self, symbol: &str) -> PyResult<()> {
-        let native = symbol.replace('-', "").to_ascii_uppercase();
+        let native = native(self.cfg.profile, symbol);
         if self.with(|h| h.inject_gap(&native))? {
             Ok(())
         } else {
@@ -165,11 +212,12 @@ impl PySimulator {
 
     #[pyo3(signature = (symbol, count=1))]
     fn fail_snapshots(&self, symbol: &str, count: u32) -> PyResult<()> {
+        let profile = self.cfg.profile;
         self.with(|h| {
             let native = if h.is_okx_symbol(symbol) {
                 symbol.to_string()
             } else {
-                symbol.replace('-', "").to_ascii_uppercase()
+                native(profile, symbol)
             };
             h.fail_snapshots(&native, count);
         })
@@ -194,11 +242,12 @@ impl PySimulator {
                 )))
             }
         };
+        let profile = self.cfg.profile;
         let result = self.with(|h| {
             // a Binance symbol's sequence break is the existing gap injection
             if let (OkxFault::SeqBreak, Some(s)) = (fault, symbol) {
                 if !h.is_okx_symbol(s) {
-                    let native = s.replace('-', "").to_ascii_uppercase();
+                    let native = native(profile, s);
                     return if h.inject_gap(&native) {
                         Ok(())
                     } else {
@@ -209,6 +258,25 @@ impl PySimulator {
             h.inject_okx_fault(fault, symbol, count, Duration::from_millis(duration_ms))
         })?;
         result.map_err(|why| PyValueError::new_err(format!("inject_fault({kind}): {why}")))
+    }
+
+    #[pyo3(signature = (duration_ms, stream=None))]
+    fn stall(&self, duration_ms: u64, stream: Option<String>) -> PyResult<()> {
+        self.with(|h| h.stall(Duration::from_millis(duration_ms), stream))
+    }
+
+    fn disconnect(&self) -> PyResult<()> {
+        self.with(SimHandle::disconnect_all)
+    }
+
+    #[pyo3(signature = (status=429, count=1, retry_after_s=1))]
+    fn rest_errors(&self, status: u16, count: u32, retry_after_s: u64) -> PyResult<()> {
+        if !matches!(status, 418 | 429 | 500 | 503) {
+            return Err(PyValueError::new_err(format!(
+                "status: {status} is not injectable (expected 418, 429, 500 or 503)"
+            )));
+        }
+        self.with(|h| h.rest_errors(status, count, retry_after_s))
     }
 
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
@@ -225,13 +293,16 @@ impl PySimulator {
         Ok(slf)
     }
 
+    #[pyo3(signature = (exc_type, exc_value, traceback))]
     fn __exit__(
         &self,
         py: Python<'_>,
-        _t: Option<Bound<'_, PyAny>>,
-        _v: Option<Bound<'_, PyAny>>,
-        _tb: Option<Bound<'_, PyAny>>,
+        exc_type: Option<Bound<'_, PyAny>>,
+        exc_value: Option<Bound<'_, PyAny>>,
+        traceback: Option<Bound<'_, PyAny>>,
     ) -> bool {
+        // exceptions propagate: stopping is all the context manager does
+        let _ = (exc_type, exc_value, traceback);
         self.stop(py);
         false
     }

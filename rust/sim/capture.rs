@@ -174,7 +174,8 @@ impl CaptureData {
                 .ok_or_else(|| err(n, "expected `URL -> TS: BODY`"))?;
             let ts_us = parse_ts(ts).ok_or_else(|| err(n, "bad timestamp"))?;
             let query = url.split_once('?').map_or("", |(_, q)| q);
-            if url.contains("/api/v3/depth") {
+            // /api/v3/depth, /fapi/v1/depth, /dapi/v1/depth
+            if url.contains("/depth?") {
                 let symbol = query_param(query, "symbol")
                     .ok_or_else(|| err(n, "depth URL without symbol"))?;
                 sonic_rs::get(body, ["lastUpdateId"])

@@ -2,13 +2,15 @@
 //!
 //! Owns the request grammar (`SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`,
 //! `GET_PROPERTY`), the Binance error objects with codes 0-3, stream-name validation and the
-//! 1024-streams cap. It produces reply text only; writing to the socket, rate limiting and
+//! streams-per-connection cap (1024 spot, 200 futures) and, through `Subs`, the USD-M rule that a
+//! stream subscribed on the wrong route is acknowledged and never sent. It produces reply text only; writing to the socket, rate limiting and
 //! keepalive belong to `ws.rs`.
 
 use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
 
 use super::frames::push_u64;
-use super::{bump, Shared, Topics, MAX_STREAMS_PER_CONNECTION};
+use super::profile::{Profile, Route};
+use super::{bump, Shared, Topics};
 
 const METHODS: &str =
     "`SUBSCRIBE`, `UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY`";
@@ -17,9 +19,9 @@ const KLINE_INTERVALS: [&str; 16] = [
     "1M",
 ];
 
-/// True for a well-formed spot stream name. Names for symbols the sim does not list are
-/// accepted, as on the venue, and simply never carry data.
-pub(crate) fn valid_stream_name(name: &str) -> bool {
+/// True for a well-formed stream name of `profile`. Names for symbols the sim does not list
+/// are accepted, as on the venue, and simply never carry data.
+pub(crate) fn valid_stream_name(profile: Profile, name: &str) -> bool {
     if let Some(all) = name.strip_prefix('!') {
         return matches!(all, "miniTicker@arr" | "ticker@arr" | "bookTicker")
             || ["1h", "4h", "1d"].iter().any(|w| {
@@ -31,24 +33,36 @@ pub(crate) fn valid_stream_name(name: &str) -> bool {
     let Some((sym, kind)) = name.split_once('@') else {
         return false;
     };
+    // futures symbols keep an underscore (btcusd_perp, btcusdt_260327)
+    let futures = profile.is_futures();
     let sym_ok = !sym.is_empty()
-        && sym.len() <= 20
+        && sym.len() <= 24
         && sym
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    sym_ok && valid_kind(kind)
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || (futures && b == b'_'));
+    sym_ok && profile.knows_kind(kind) && valid_kind(kind)
 }
 
 fn valid_kind(kind: &str) -> bool {
     if matches!(
         kind,
-        "depth" | "trade" | "aggTrade" | "bookTicker" | "ticker" | "miniTicker" | "avgPrice"
+        "depth"
+            | "trade"
+            | "aggTrade"
+            | "bookTicker"
+            | "ticker"
+            | "miniTicker"
+            | "avgPrice"
+            | "markPrice"
+            | "markPrice@1s"
+            | "forceOrder"
     ) {
         return true;
     }
     if let Some(rest) = kind.strip_prefix("depth") {
         let (levels, speed) = rest.split_once('@').unwrap_or((rest, "1000ms"));
-        return matches!(levels, "" | "5" | "10" | "20") && matches!(speed, "100ms" | "1000ms");
+        return matches!(levels, "" | "5" | "10" | "20")
+            && matches!(speed, "100ms" | "250ms" | "500ms" | "1000ms");
     }
     if let Some(rest) = kind.strip_prefix("kline_") {
         let interval = rest.strip_suffix("@+08:00").unwrap_or(rest);
@@ -83,22 +97,32 @@ pub(crate) fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// Streams of one connection, in subscription order, plus its `combined` property.
+/// Streams of one connection, in subscription order, plus its `combined` property and the
+/// route it connected to (USD-M: a stream of the other route is listed but never sent).
 #[derive(Debug)]
 pub(crate) struct Subs {
     names: Vec<String>,
     wanted: Vec<bool>,
     /// Frames are wrapped as `{"stream":..,"data":..}` when true.
     pub combined: bool,
+    profile: Profile,
+    route: Route,
 }
 
 impl Subs {
-    pub(crate) fn new(topics: &Topics, combined: bool) -> Subs {
+    pub(crate) fn new(topics: &Topics, combined: bool, profile: Profile, route: Route) -> Subs {
         Subs {
             names: Vec::new(),
             wanted: vec![false; topics.count()],
             combined,
+            profile,
+            route,
         }
+    }
+
+    fn delivered(&self, name: &str) -> bool {
+        let kind = name.split_once('@').map_or("", |(_, k)| k);
+        self.profile.delivers(self.route, kind)
     }
 
     /// Whether frames of `topic` go to this connection.
@@ -116,6 +140,9 @@ impl Subs {
             return;
         }
         self.names.push(name.to_string());
+        if !self.delivered(name) {
+            return; // accepted and acknowledged, silently absent (the wrong USD-M route)
+        }
         if let Some(t) = topics.lookup(name) {
             if let Some(w) = self.wanted.get_mut(t as usize) {
                 *w = true;
@@ -127,7 +154,7 @@ impl Subs {
     fn remove(&mut self, topics: &Topics, name: &str) {
         let before = self.names.len();
         self.names.retain(|n| n != name);
-        if self.names.len() == before {
+        if self.names.len() == before || !self.delivered(name) {
             return;
         }
         if let Some(t) = topics.lookup(name) {
@@ -141,6 +168,9 @@ impl Subs {
     /// Gives the subscriber counts back when the connection ends.
     pub(crate) fn release(&mut self, topics: &Topics) {
         for name in std::mem::take(&mut self.names) {
+            if !self.delivered(&name) {
+                continue;
+            }
             if let Some(t) = topics.lookup(&name) {
                 topics.remove(t);
             }
@@ -227,14 +257,15 @@ fn result(raw_result: &str, id: &Id) -> Reply {
 /// Answers one text frame from a client, updating its subscriptions.
 pub(crate) fn handle(text: &str, subs: &mut Subs, shared: &Shared) -> Reply {
     bump(&shared.stats.control_messages);
-    let reply = dispatch(text, subs, &shared.topics);
+    let reply = dispatch(text, subs, &shared.topics, shared.profile);
     if reply.error {
         bump(&shared.stats.control_errors);
     }
     reply
 }
 
-fn dispatch(text: &str, subs: &mut Subs, topics: &Topics) -> Reply {
+fn dispatch(text: &str, subs: &mut Subs, topics: &Topics, profile: Profile) -> Reply {
+    let max_streams = profile.max_streams();
     let value: Value = match sonic_rs::from_str(text) {
         Ok(v) => v,
         Err(e) => {
@@ -265,7 +296,7 @@ fn dispatch(text: &str, subs: &mut Subs, topics: &Topics) -> Reply {
     let params = value.get("params");
     match method {
         "SUBSCRIBE" | "UNSUBSCRIBE" => {
-            let names = match stream_params(params) {
+            let names = match stream_params(profile, params) {
                 Ok(n) => n,
                 Err(msg) => return error(2, &msg, &id),
             };
@@ -279,8 +310,13 @@ fn dispatch(text: &str, subs: &mut Subs, topics: &Topics) -> Reply {
                 .iter()
                 .filter(|n| !subs.names.iter().any(|s| s == *n))
                 .count();
-            if subs.len() + fresh > MAX_STREAMS_PER_CONNECTION {
-                return error(2, "Invalid request: too many streams (at most 1024)", &id);
+            if subs.len() + fresh > max_streams {
+                let msg = if max_streams == 200 {
+                    "Invalid request: too many streams (at most 200)"
+                } else {
+                    "Invalid request: too many streams (at most 1024)"
+                };
+                return error(2, msg, &id);
             }
             for n in &names {
                 subs.add(topics, n);
@@ -309,16 +345,16 @@ fn dispatch(text: &str, subs: &mut Subs, topics: &Topics) -> Reply {
     }
 }
 
-fn stream_params(params: Option<&Value>) -> Result<Vec<String>, String> {
+fn stream_params(profile: Profile, params: Option<&Value>) -> Result<Vec<String>, String> {
     let Some(list) = params.and_then(|p| p.as_array()) else {
         return Err("Invalid request: `params` must be an array of stream names".to_string());
     };
-    if list.len() > MAX_STREAMS_PER_CONNECTION {
+    if list.len() > profile.max_streams() {
         return Err("Invalid request: too many parameters".to_string());
     }
     list.iter()
         .map(|v| match v.as_str() {
-            Some(s) if valid_stream_name(s) => Ok(s.to_string()),
+            Some(s) if valid_stream_name(profile, s) => Ok(s.to_string()),
             Some(s) => Err(format!("Invalid request: invalid stream name `{s}`")),
             None => Err("Invalid request: stream names must be strings".to_string()),
         })
@@ -365,7 +401,7 @@ mod unit {
             "btcusdt@aggTrade",
             "!miniTicker@arr",
         ] {
-            assert!(valid_stream_name(ok), "{ok}");
+            assert!(valid_stream_name(Profile::Spot, ok), "{ok}");
         }
         for bad in [
             "BTCUSDT@trade",
@@ -374,7 +410,17 @@ mod unit {
             "@trade",
             "btcusdt@foo",
         ] {
-            assert!(!valid_stream_name(bad), "{bad}");
+            assert!(!valid_stream_name(Profile::Spot, bad), "{bad}");
+        }
+        for ok in [
+            "btcusd_perp@depth@100ms",
+            "btcusdt@markPrice@1s",
+            "ethusd_210924@forceOrder",
+        ] {
+            assert!(valid_stream_name(Profile::CoinM, ok), "{ok}");
+        }
+        for bad in ["btcusdt@markPrice@1s", "btcusd_perp@trade"] {
+            assert!(!valid_stream_name(Profile::Spot, bad), "{bad}");
         }
     }
 

@@ -17,16 +17,40 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::time::MissedTickBehavior;
 
 use super::frames::{self, Frame, Grid};
+use super::futures::{force_order, mark_price};
 use super::market::{Market, StepOut};
-use super::{Shared, BROADCAST_CAPACITY};
+use super::profile::Profile;
+use super::{bump, Shared, BROADCAST_CAPACITY};
 
-/// Stream kinds of every synthetic symbol, in topic order (`topic = symbol * 5 + kind`).
-pub(crate) const KINDS: [&str; 5] = ["depth@100ms", "depth", "trade", "aggTrade", "bookTicker"];
+/// First topic of symbol `sym`.
+fn topic_base(sym: usize) -> u32 {
+    u32::try_from(sym)
+        .unwrap_or(u32::MAX / 16)
+        .saturating_mul(KINDS.len() as u32)
+}
+
+/// Stream kinds of every synthetic symbol, in topic order (`topic = symbol * 8 + kind`);
+/// the last three exist on futures only.
+pub(crate) const KINDS: [&str; 8] = [
+    "depth@100ms",
+    "depth",
+    "trade",
+    "aggTrade",
+    "bookTicker",
+    "markPrice",
+    "markPrice@1s",
+    "forceOrder",
+];
 const K_DEPTH100: u32 = 0;
 const K_DEPTH: u32 = 1;
 const K_TRADE: u32 = 2;
 const K_AGG: u32 = 3;
 const K_BOOK: u32 = 4;
+const K_MARK: u32 = 5;
+const K_MARK1S: u32 = 6;
+const K_LIQ: u32 = 7;
+/// `markPrice` (no suffix) pushes every third `markPrice@1s` tick (3 s vs 1 s on the venue).
+const MARK_SLOW_EVERY: u64 = 3;
 
 const TICK: Duration = Duration::from_millis(1);
 /// Steps per lock hold: keeps REST snapshots from waiting behind a long burst.
@@ -132,13 +156,13 @@ fn serialise(shared: &Shared, market: &Market, s: &mut Scratch, now: u64) {
     let Some(spec) = market.specs.get(out.sym) else {
         return;
     };
-    let base = u32::try_from(out.sym)
-        .unwrap_or(u32::MAX / 8)
-        .saturating_mul(5);
+    let base = topic_base(out.sym);
     let grid = Grid {
         symbol: &spec.symbol,
         tick_e8: spec.tick_e8,
         step_e8: spec.step_e8,
+        futures: shared.profile.is_futures(),
+        pair: (shared.profile == Profile::CoinM).then_some(spec.pair.as_str()),
     };
     let topics = &shared.topics;
     let emit = |topic: u32, text: &str, frames: &mut Vec<Arc<Frame>>| {
@@ -157,7 +181,7 @@ fn serialise(shared: &Shared, market: &Market, s: &mut Scratch, now: u64) {
         }
     }
     if out.top.is_some() && topics.listened(base + K_BOOK) {
-        frames::book_ticker(&mut s.text, grid, out);
+        frames::book_ticker(&mut s.text, grid, out, now);
         emit(base + K_BOOK, &s.text, &mut s.frames);
     }
     if out.suppressed {
@@ -176,5 +200,73 @@ fn serialise(shared: &Shared, market: &Market, s: &mut Scratch, now: u64) {
         if slow {
             emit(base + K_DEPTH, &s.text, &mut s.frames);
         }
+    }
+}
+
+/// Futures only: pushes `markPrice@1s` for every symbol each `interval` (`markPrice` every
+/// third time) and, with probability `liquidation_prob` per symbol and interval, a
+/// `forceOrder` at the touch (its own seeded generator: the market stays seed-determined).
+pub(crate) async fn run_marks(
+    shared: Arc<Shared>,
+    market: Arc<Market>,
+    interval: Duration,
+    liquidation_prob: f64,
+    seed: u64,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut rng = fastrand::Rng::with_seed(seed ^ 0x5eed_f00d);
+    let mut text = String::with_capacity(512);
+    let mut frames = Vec::with_capacity(market.specs.len() * 3);
+    for round in 0u64.. {
+        tokio::select! {
+            () = shared.cancel.cancelled() => break,
+            _ = ticker.tick() => {}
+        }
+        let now = now_ms();
+        let tops: Vec<_> = {
+            let state = market.state.lock();
+            (0..market.specs.len()).map(|i| state.top(i)).collect()
+        };
+        let topics = &shared.topics;
+        for (i, (spec, top)) in market.specs.iter().zip(tops).enumerate() {
+            let Some(top) = top else { continue };
+            let base = topic_base(i);
+            let slow = round % MARK_SLOW_EVERY == 0;
+            let (fast_on, slow_on) = (
+                topics.listened(base + K_MARK1S),
+                slow && topics.listened(base + K_MARK),
+            );
+            if fast_on || slow_on {
+                mark_price(&mut text, spec, top, now);
+                bump(&shared.stats.marks_generated);
+                if fast_on {
+                    frames.push(Frame::wrap(
+                        base + K_MARK1S,
+                        topics.name(base + K_MARK1S),
+                        &text,
+                    ));
+                }
+                if slow_on {
+                    frames.push(Frame::wrap(
+                        base + K_MARK,
+                        topics.name(base + K_MARK),
+                        &text,
+                    ));
+                }
+            }
+            if rng.f64() < liquidation_prob && topics.listened(base + K_LIQ) {
+                // a liquidated long sells into the bid, a short buys the ask
+                let sell = rng.bool();
+                let (price, lots) = if sell { top.0 } else { top.1 };
+                let lots = lots
+                    .min(spec.unit_lots.saturating_mul(rng.i64(1..=5)))
+                    .max(1);
+                force_order(&mut text, shared.profile, spec, sell, price, lots, now);
+                bump(&shared.stats.liquidations_generated);
+                frames.push(Frame::wrap(base + K_LIQ, topics.name(base + K_LIQ), &text));
+            }
+        }
+        publish(&shared, &mut frames);
     }
 }

@@ -1,7 +1,8 @@
-//! Serialisation of synthetic Binance spot frames into reusable `String`s.
+//! Serialisation of synthetic Binance frames into reusable `String`s.
 //!
-//! Owns the wire text of the synthetic events (exchanges.md 2.5: `trade`, `aggTrade`,
-//! `depthUpdate`, `bookTicker`) and the fixed-decimal number format Binance uses
+//! Owns the wire text of the synthetic events (exchanges.md 2.5 and 3.3: `trade`,
+//! `aggTrade`, `depthUpdate`, `bookTicker` in their spot and futures shapes; mark price and
+//! liquidations live in `futures.rs`) and the fixed-decimal number format Binance uses
 //! ("27123.45000000"). It must not decide *what* happens in the market (that is `market.rs`)
 //! nor who receives a frame (that is `feed.rs` and `ws.rs`). Numbers are written by hand
 //! because `format!` per field is the dominant cost at high message rates.
@@ -128,12 +129,33 @@ pub(crate) fn push_book_side(out: &mut String, levels: &[Level], tick_e8: i64, s
     push_levels(out, levels, tick_e8, step_e8);
 }
 
-/// Grid of one symbol, needed to turn ticks and lots back into decimal strings.
+/// Grid of one symbol, needed to turn ticks and lots back into decimal strings, and the
+/// wire flavour: futures frames carry `e`/`E`/`T` everywhere and `pu` on diffs, COIN-M adds
+/// the pair `ps` (exchanges.md 3.3 and 3.6).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Grid<'a> {
     pub symbol: &'a str,
     pub tick_e8: i64,
     pub step_e8: i64,
+    pub futures: bool,
+    /// COIN-M pair (`ps`), `None` elsewhere.
+    pub pair: Option<&'a str>,
+}
+
+impl Grid<'_> {
+    fn push_pair(&self, out: &mut String) {
+        if let Some(p) = self.pair {
+            out.push_str(",\"ps\":\"");
+            out.push_str(p);
+            out.push('"');
+        }
+    }
+}
+
+/// Futures matching time: a few ms before the event time, as in the captures (E - T is
+/// 2..110 ms); derived from an id so frames stay deterministic.
+pub(crate) fn tx_ms(now_ms: u64, id: u64) -> u64 {
+    now_ms.saturating_sub(1 + id % 20)
 }
 
 /// Writes `{"e":"trade",...}` for fill `i` of the step's taker order.
@@ -154,13 +176,18 @@ pub(crate) fn trade(out: &mut String, g: Grid<'_>, step: &StepOut, i: usize, now
     out.push_str(",\"q\":");
     push_quoted_e8(out, qty * g.step_e8);
     out.push_str(",\"T\":");
-    push_u64(out, now_ms);
+    push_u64(out, if g.futures { tx_ms(now_ms, id) } else { now_ms });
     out.push_str(if t.buyer_maker {
         ",\"m\":true"
     } else {
         ",\"m\":false"
     });
-    out.push_str(",\"M\":true}");
+    // futures: no `M`; an undocumented `X` (observed "MARKET", exchanges.md 3.3)
+    out.push_str(if g.futures {
+        ",\"X\":\"MARKET\"}"
+    } else {
+        ",\"M\":true}"
+    });
 }
 
 /// Writes the `aggTrade` event that groups all fills of the step's taker order.
@@ -186,24 +213,38 @@ pub(crate) fn agg_trade(out: &mut String, g: Grid<'_>, step: &StepOut, now_ms: u
     out.push_str(",\"l\":");
     push_u64(out, last.0);
     out.push_str(",\"T\":");
-    push_u64(out, now_ms);
+    push_u64(
+        out,
+        if g.futures {
+            tx_ms(now_ms, t.agg_id)
+        } else {
+            now_ms
+        },
+    );
     out.push_str(if t.buyer_maker {
         ",\"m\":true"
     } else {
         ",\"m\":false"
     });
-    out.push_str(",\"M\":true}");
+    out.push_str(if g.futures { "}" } else { ",\"M\":true}" });
 }
 
-/// Writes the spot `bookTicker` (no `e`/`E` on spot, exchanges.md 2.5).
-pub(crate) fn book_ticker(out: &mut String, g: Grid<'_>, step: &StepOut) {
+/// Writes the `bookTicker` (no `e`/`E` on spot, exchanges.md 2.5; futures add `e`, `E`,
+/// `T`, COIN-M `ps`).
+pub(crate) fn book_ticker(out: &mut String, g: Grid<'_>, step: &StepOut, now_ms: u64) {
     let Some(top) = step.top.as_ref() else { return };
     out.clear();
-    out.push_str("{\"u\":");
+    out.push_str(if g.futures {
+        "{\"e\":\"bookTicker\",\"u\":"
+    } else {
+        "{\"u\":"
+    });
     push_u64(out, top.update_id);
     out.push_str(",\"s\":\"");
     out.push_str(g.symbol);
-    out.push_str("\",\"b\":");
+    out.push('"');
+    g.push_pair(out);
+    out.push_str(",\"b\":");
     push_quoted_e8(out, top.bid.0 * g.tick_e8);
     out.push_str(",\"B\":");
     push_quoted_e8(out, top.bid.1 * g.step_e8);
@@ -211,6 +252,12 @@ pub(crate) fn book_ticker(out: &mut String, g: Grid<'_>, step: &StepOut) {
     push_quoted_e8(out, top.ask.0 * g.tick_e8);
     out.push_str(",\"A\":");
     push_quoted_e8(out, top.ask.1 * g.step_e8);
+    if g.futures {
+        out.push_str(",\"T\":");
+        push_u64(out, tx_ms(now_ms, top.update_id));
+        out.push_str(",\"E\":");
+        push_u64(out, now_ms);
+    }
     out.push('}');
 }
 
@@ -219,12 +266,22 @@ pub(crate) fn depth_update(out: &mut String, g: Grid<'_>, step: &StepOut, now_ms
     out.clear();
     out.push_str("{\"e\":\"depthUpdate\",\"E\":");
     push_u64(out, now_ms);
+    if g.futures {
+        out.push_str(",\"T\":");
+        push_u64(out, tx_ms(now_ms, step.last_id));
+    }
     out.push_str(",\"s\":\"");
     out.push_str(g.symbol);
-    out.push_str("\",\"U\":");
+    out.push('"');
+    g.push_pair(out);
+    out.push_str(",\"U\":");
     push_u64(out, step.first_id);
     out.push_str(",\"u\":");
     push_u64(out, step.last_id);
+    if g.futures {
+        out.push_str(",\"pu\":");
+        push_u64(out, step.prev_last_id);
+    }
     out.push_str(",\"b\":");
     push_levels(out, &step.bids, g.tick_e8, g.step_e8);
     out.push_str(",\"a\":");

@@ -2,9 +2,10 @@
 //! seeded random generator.
 //!
 //! Owns the book state, the update-id / trade-id sequences and the rules that keep them
-//! venue-like (exchanges.md 2.5 and 2.6): books never cross, each side keeps exactly
+//! venue-like (exchanges.md 2.5, 2.6 and 3.3): books never cross, each side keeps exactly
 //! `depth_levels` levels, every step is one depth diff with `U = previous u + 1` and
-//! `u = U + k - 1`, trades take liquidity from the level they print at. It never reads the
+//! `u = U + k - 1` on spot (futures: ids skip between diffs and only `pu` chains), trades
+//! take liquidity from the level they print at. It never reads the
 //! clock and never touches sockets, so the same seed always yields the same sequence of books
 //! whatever the pacing or the set of listening clients.
 
@@ -44,6 +45,8 @@ pub(crate) struct StepOut {
     pub top: Option<TopOut>,
     pub first_id: u64,
     pub last_id: u64,
+    /// `u` of the previous diff of the symbol (futures `pu`).
+    pub prev_last_id: u64,
     /// Changed bid levels, best first, absolute lots (0 = deleted).
     pub bids: Vec<Level>,
     /// Changed ask levels, best first.
@@ -272,11 +275,24 @@ pub(crate) struct MarketState {
     syms: Vec<SymState>,
     rng: fastrand::Rng,
     depth: usize,
+    /// Futures ids: each diff skips a few ids (exchanges.md 3.3), so only `pu` chains.
+    futures: bool,
 }
 
 impl MarketState {
-    /// Builds the initial books from the seed.
+    /// Builds the initial books from the seed (spot ids).
+    #[cfg(test)]
     pub(crate) fn new(specs: &[SymbolSpec], seed: u64, depth: usize) -> MarketState {
+        Self::with_ids(specs, seed, depth, false)
+    }
+
+    /// Builds the initial books; `futures` makes update ids non-contiguous between diffs.
+    pub(crate) fn with_ids(
+        specs: &[SymbolSpec],
+        seed: u64,
+        depth: usize,
+        futures: bool,
+    ) -> MarketState {
         let mut rng = fastrand::Rng::with_seed(seed);
         let depth = depth.max(1);
         let syms = specs
@@ -307,7 +323,12 @@ impl MarketState {
                 s
             })
             .collect();
-        MarketState { syms, rng, depth }
+        MarketState {
+            syms,
+            rng,
+            depth,
+            futures,
+        }
     }
 
     /// Advances one randomly chosen symbol by one diff's worth of updates.
@@ -338,8 +359,16 @@ impl MarketState {
             k
         };
         out.sym = si;
-        out.first_id = s.last_id + 1;
-        s.last_id += k;
+        out.prev_last_id = s.last_id;
+        if self.futures {
+            // ids of other internal events fall between diffs: U is not previous u + 1
+            let skip = rng.u64(0..=40);
+            out.first_id = s.last_id + 1 + skip;
+            s.last_id = out.first_id + k - 1 + rng.u64(0..=20);
+        } else {
+            out.first_id = s.last_id + 1;
+            s.last_id += k;
+        }
         out.last_id = s.last_id;
         out.bids
             .extend(s.diff_bids.iter().rev().map(|(p, q)| (*p, *q)));
@@ -377,6 +406,19 @@ impl MarketState {
             .collect();
         let asks = s.asks.iter().take(limit).map(|(p, q)| (*p, *q)).collect();
         Some((s.last_id, bids, asks))
+    }
+
+    /// Best bid and ask of `sym` as (price ticks, lots).
+    pub(crate) fn top(&self, sym: usize) -> Option<(Level, Level)> {
+        self.syms.get(sym).map(|s| s.top)
+    }
+
+    /// Synthetic open interest of `sym` in lots: moves with the trade count, no randomness
+    /// (so it never disturbs the seeded market).
+    pub(crate) fn open_interest(&self, sym: usize) -> Option<i64> {
+        let s = self.syms.get(sym)?;
+        let drift = i64::try_from(s.next_agg_id % 5000).unwrap_or(0);
+        Some(s.unit.saturating_mul(50_000 + drift))
     }
 
     /// Marks the next diff of `sym` to be applied but not sent.
@@ -463,6 +505,24 @@ mod unit {
             assert_eq!(b.into_iter().collect::<BTreeMap<_, _>>(), m.1);
             assert_eq!(a.into_iter().collect::<BTreeMap<_, _>>(), m.2);
         }
+    }
+
+    #[test]
+    fn test_market_futures_ids_chain_by_pu_only() {
+        let specs = vec![SymbolSpec::infer("BTCUSDT", 20).unwrap()];
+        let mut st = MarketState::with_ids(&specs, 3, 20, true);
+        let (mut last, _, _) = st.snapshot(0, 10).unwrap();
+        let mut out = StepOut::default();
+        let mut skipped = 0;
+        for _ in 0..500 {
+            st.step(&mut out);
+            assert_eq!(out.prev_last_id, last);
+            assert!(out.first_id > last && out.last_id >= out.first_id);
+            skipped += u32::from(out.first_id != last + 1);
+            last = out.last_id;
+        }
+        assert!(skipped > 100, "futures ids must not be contiguous");
+        assert_eq!(st.snapshot(0, 10).unwrap().0, last);
     }
 
     #[test]

@@ -12,19 +12,25 @@
 
 mod capture;
 mod control;
+mod faults;
 mod feed;
 mod frames;
+mod futures;
 mod market;
 pub mod okx;
+mod profile;
 mod rest;
 mod server;
 mod symbols;
+mod topics;
 mod ws;
 
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_capture;
+#[cfg(test)]
+mod tests_futures;
 #[cfg(test)]
 mod tests_ws;
 
@@ -42,16 +48,17 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use self::capture::CaptureData;
+use self::faults::Faults;
 use self::frames::Frame;
 use self::market::{Market, MarketState, SymbolSpec};
 use self::okx::OkxSim;
 pub use self::okx::{OkxFault, OkxSimConfig};
+pub use self::profile::Profile;
+pub(crate) use self::topics::Topics;
 
 /// Frames queued per connection before a slow reader is dropped (the venue disconnects
 /// clients that cannot keep up; a bound keeps the sim's memory flat).
 const BROADCAST_CAPACITY: usize = 65_536;
-/// Largest websocket stream count per connection on Binance spot (exchanges.md 2.4).
-pub(crate) const MAX_STREAMS_PER_CONNECTION: usize = 1024;
 /// How long `shutdown` waits for each task before aborting it.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
 
@@ -82,6 +89,19 @@ pub struct SimConfig {
     pub capture: Option<CaptureSource>,
     /// The OKX profile: synthetic instruments, checksums, idle timeout.
     pub okx: OkxSimConfig,
+    /// Venue protocol: Binance spot (default), USD-M or COIN-M futures.
+    pub profile: Profile,
+    /// Close every websocket this long after it opened (the venue: 24 h); `None`: never.
+    pub connection_lifetime: Option<Duration>,
+    /// `REQUEST_WEIGHT` per `weight_window`; over it REST answers 429. `None`: the
+    /// profile's documented limit (spot 6000, futures 2400 per minute).
+    pub weight_limit: Option<u32>,
+    /// Window of the weight limit (default 60 s; published in `exchangeInfo`).
+    pub weight_window: Duration,
+    /// Futures `markPrice@1s` interval (`markPrice` pushes every third one).
+    pub mark_interval: Duration,
+    /// Futures: probability per symbol and mark interval of a `forceOrder` event.
+    pub liquidation_prob: f64,
 }
 
 impl Default for SimConfig {
@@ -98,6 +118,12 @@ impl Default for SimConfig {
             depth_levels: 200,
             capture: None,
             okx: OkxSimConfig::default(),
+            profile: Profile::Spot,
+            connection_lifetime: None,
+            weight_limit: None,
+            weight_window: Duration::from_secs(60),
+            mark_interval: Duration::from_secs(1),
+            liquidation_prob: 0.2,
         }
     }
 }
@@ -233,81 +259,28 @@ counters! {
     okx_idle_closes,
     /// Injected OKX faults that took effect (bad checksum sent, subscription refused).
     okx_faults_applied,
+    /// Websockets closed because they reached `connection_lifetime`.
+    lifetime_closes,
+    /// Websockets dropped by `disconnect`.
+    forced_disconnects,
+    /// Data frames withheld by `stall`.
+    stalled_frames,
+    /// REST requests answered 429 because the weight limit was exceeded.
+    weight_limit_hits,
+    /// Highest weight used inside one window (accepted requests only).
+    weight_max_used,
+    /// REST requests answered with a forced status by `rest_errors`.
+    rest_faults,
+    /// Open-interest requests served.
+    open_interest_served,
+    /// Futures markPrice events generated.
+    marks_generated,
+    /// Futures forceOrder events generated.
+    liquidations_generated,
 }
 
 fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
-}
-
-/// Stream names and their subscriber counts; a topic nobody listens to is never serialised.
-#[derive(Debug)]
-pub(crate) struct Topics {
-    names: Vec<String>,
-    by_name: HashMap<String, u32>,
-    subs: Vec<AtomicU32>,
-    /// Sum of `subs`: lets the unbounded feed idle when nobody wants any data.
-    total: AtomicU32,
-}
-
-impl Topics {
-    pub(crate) fn new(names: Vec<String>) -> Topics {
-        let by_name = names
-            .iter()
-            .enumerate()
-            .filter_map(|(i, n)| Some((n.clone(), u32::try_from(i).ok()?)))
-            .collect();
-        let subs = names.iter().map(|_| AtomicU32::new(0)).collect();
-        Topics {
-            names,
-            by_name,
-            subs,
-            total: AtomicU32::new(0),
-        }
-    }
-
-    /// Topic of a stream name, `None` for valid names that never carry data here.
-    pub(crate) fn lookup(&self, name: &str) -> Option<u32> {
-        self.by_name.get(name).copied()
-    }
-
-    pub(crate) fn count(&self) -> usize {
-        self.names.len()
-    }
-
-    pub(crate) fn name(&self, topic: u32) -> &str {
-        self.names.get(topic as usize).map_or("", String::as_str)
-    }
-
-    pub(crate) fn listened(&self, topic: u32) -> bool {
-        self.subs
-            .get(topic as usize)
-            .is_some_and(|c| c.load(Ordering::Relaxed) > 0)
-    }
-
-    /// True when at least one connection subscribed to a topic that carries data.
-    pub(crate) fn any_listened(&self) -> bool {
-        self.total.load(Ordering::Relaxed) > 0
-    }
-
-    pub(crate) fn add(&self, topic: u32) {
-        if let Some(c) = self.subs.get(topic as usize) {
-            c.fetch_add(1, Ordering::Relaxed);
-            self.total.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    pub(crate) fn remove(&self, topic: u32) {
-        let dec = |v: u32| v.checked_sub(1);
-        if let Some(c) = self.subs.get(topic as usize) {
-            if c.fetch_update(Ordering::Relaxed, Ordering::Relaxed, dec)
-                .is_ok()
-            {
-                let _ = self
-                    .total
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, dec);
-            }
-        }
-    }
 }
 
 /// Where the data comes from.
@@ -320,6 +293,12 @@ pub(crate) enum Source {
 /// State shared by the accept loop, the sessions, the REST handlers and the feed.
 #[derive(Debug)]
 pub(crate) struct Shared {
+    pub profile: Profile,
+    pub connection_lifetime: Option<Duration>,
+    /// Weight allowed per window and the window length, ms.
+    pub weight_limit: u32,
+    pub weight_window_ms: u64,
+    pub faults: Faults,
     pub ping_interval: Duration,
     pub pong_timeout: Duration,
     pub max_client_msgs_per_s: Option<u32>,
@@ -330,7 +309,7 @@ pub(crate) struct Shared {
     pub source: Source,
     /// Remaining forced HTTP 500 answers per native symbol.
     pub fail_snapshots: HashMap<String, AtomicU32>,
-    /// (minute number, weight used in it) for `X-MBX-USED-WEIGHT-1M`.
+    /// (window number, weight used in it) for `X-MBX-USED-WEIGHT-*` and the limit.
     pub weight: Mutex<(u64, u64)>,
     /// The OKX profile, when configured.
     pub okx: Option<Arc<OkxSim>>,
@@ -406,6 +385,23 @@ impl SimHandle {
             .is_some_and(|o| o.index(inst_id).is_some())
     }
 
+    /// Withholds data frames for `duration` (only those of stream kind `kind`, e.g.
+    /// `markPrice@1s`, when given) while pings and replies go on.
+    pub fn stall(&self, duration: Duration, kind: Option<String>) {
+        self.shared.faults.stall(duration, kind);
+    }
+
+    /// Drops every open websocket connection at once (no close handshake).
+    pub fn disconnect_all(&self) {
+        self.shared.faults.kick_all();
+    }
+
+    /// Answers the next `count` depth and open-interest requests with HTTP `status` (429
+    /// and 418 carry `Retry-After: retry_after_s`).
+    pub fn rest_errors(&self, status: u16, count: u32, retry_after_s: u64) {
+        self.shared.faults.set_rest(status, count, retry_after_s);
+    }
+
     /// Makes the next `count` `GET /api/v3/depth` requests for `native_symbol` answer HTTP 500
     /// (a later call replaces the remaining count; unknown symbols are ignored).
     pub fn fail_snapshots(&self, native_symbol: &str, count: u32) {
@@ -458,6 +454,21 @@ fn validate(cfg: &SimConfig) -> Result<(), SimError> {
     if cfg.depth_levels == 0 || cfg.depth_levels > 5000 {
         return bad("depth_levels", "must be between 1 and 5000");
     }
+    if cfg.weight_limit == Some(0) {
+        return bad("weight_limit", "must be positive or None");
+    }
+    if cfg.weight_window < Duration::from_secs(1) {
+        return bad("weight_window", "must be at least one second");
+    }
+    if cfg.mark_interval.is_zero() {
+        return bad("mark_interval", "must be positive");
+    }
+    if cfg.connection_lifetime.is_some_and(|l| l.is_zero()) {
+        return bad("connection_lifetime", "must be positive or None");
+    }
+    if !(0.0..=1.0).contains(&cfg.liquidation_prob) {
+        return bad("liquidation_prob", "must be between 0 and 1");
+    }
     match &cfg.capture {
         Some(c) if !(c.speed >= 0.0 && c.speed.is_finite()) => {
             bad("capture.speed", "must be a finite number >= 0")
@@ -470,7 +481,7 @@ fn validate(cfg: &SimConfig) -> Result<(), SimError> {
     }
 }
 
-/// Synthetic topics: five per symbol, in the order `feed` indexes them.
+/// Synthetic topics: `feed::KINDS.len()` per symbol, in the order `feed` indexes them.
 fn synthetic_topics(specs: &[SymbolSpec]) -> Vec<String> {
     specs
         .iter()
@@ -515,11 +526,12 @@ pub async fn start(cfg: SimConfig) -> Result<SimHandle, SimError> {
             let specs = cfg
                 .symbols
                 .iter()
-                .map(|s| SymbolSpec::infer(s, cfg.depth_levels))
+                .map(|s| SymbolSpec::infer_for(cfg.profile, s, cfg.depth_levels))
                 .collect::<Result<Vec<_>, _>>()?;
             let names = synthetic_topics(&specs);
             let symbols = specs.iter().map(|s| s.symbol.clone()).collect();
-            let state = MarketState::new(&specs, cfg.seed, cfg.depth_levels);
+            let state =
+                MarketState::with_ids(&specs, cfg.seed, cfg.depth_levels, cfg.profile.is_futures());
             let market = Market {
                 specs,
                 state: Mutex::new(state),
@@ -554,6 +566,11 @@ pub async fn start(cfg: SimConfig) -> Result<SimHandle, SimError> {
     let addr = listener.local_addr().map_err(SimError::Bind)?;
     let (tx, _) = broadcast::channel(BROADCAST_CAPACITY);
     let shared = Arc::new(Shared {
+        profile: cfg.profile,
+        connection_lifetime: cfg.connection_lifetime,
+        weight_limit: cfg.weight_limit.unwrap_or(cfg.profile.weight_limit()),
+        weight_window_ms: u64::try_from(cfg.weight_window.as_millis()).unwrap_or(60_000),
+        faults: Faults::new(),
         ping_interval: cfg.ping_interval,
         pong_timeout: cfg.pong_timeout,
         max_client_msgs_per_s: cfg.max_client_msgs_per_s,
@@ -572,7 +589,19 @@ pub async fn start(cfg: SimConfig) -> Result<SimHandle, SimError> {
     });
     let mut tasks = vec![rt.spawn(server::run_accept(listener, shared.clone(), rt.clone()))];
     match &shared.source {
-        Source::Synthetic(m) => tasks.push(rt.spawn(feed::run(shared.clone(), m.clone()))),
+        Source::Synthetic(m) => {
+            tasks.push(rt.spawn(feed::run(shared.clone(), m.clone())));
+            if cfg.profile.is_futures() {
+                let marks = feed::run_marks(
+                    shared.clone(),
+                    m.clone(),
+                    cfg.mark_interval,
+                    cfg.liquidation_prob,
+                    cfg.seed,
+                );
+                tasks.push(rt.spawn(marks));
+            }
+        }
         Source::Capture(c) => tasks.push(rt.spawn(capture::run_player(shared.clone(), c.clone()))),
     }
     if let Some(o) = &shared.okx {

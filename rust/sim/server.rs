@@ -3,8 +3,9 @@
 //! Owns connection admission (at most `MAX_CONNECTIONS` open, extra ones are closed and
 //! counted), the per-connection task (hyper first; after a `101 Switching Protocols` the same
 //! task runs the websocket session from `ws.rs`), URL routing (`/ws`, `/ws/<names>`,
-//! `/stream`, `/stream?streams=..`, OKX `/ws/v5/public` and `/ws/v5/business`, REST paths)
-//! and the bounded join on shutdown. Response bodies are built in `rest.rs` and `okx/rest.rs`.
+//! `/stream`, `/stream?streams=..`, USD-M `/public/...` and `/market/...`, OKX `/ws/v5/public`
+//! and `/ws/v5/business`, REST paths) and the bounded join on shutdown. Response bodies are
+//! built in `rest.rs` and `okx/rest.rs`.
 
 use std::convert::Infallible;
 use std::sync::atomic::Ordering;
@@ -24,9 +25,10 @@ use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use super::control::valid_stream_name;
+use super::profile::Profile;
 use super::rest::{self, json, percent_decode, query_param, Body};
 use super::ws::{self, WsParams};
-use super::{bump, Shared, MAX_STREAMS_PER_CONNECTION};
+use super::{bump, Shared};
 
 /// Open TCP connections allowed at once; further ones are closed on accept.
 const MAX_CONNECTIONS: usize = 1024;
@@ -149,7 +151,7 @@ fn route(req: Request<Incoming>, shared: &Shared, slot: &Slot) -> Response<Body>
         }
         return handshake(req, WsKind::Okx { business }, slot);
     }
-    if let Some(params) = ws_params(&path, &query) {
+    if let Some(params) = ws_params(shared.profile, &path, &query) {
         return match params {
             Ok(p) => handshake(req, WsKind::Binance(p), slot),
             Err(msg) => bad_request(msg),
@@ -173,8 +175,9 @@ fn bad_request(msg: &'static str) -> Response<Body> {
     json(StatusCode::BAD_REQUEST, body, None)
 }
 
-/// Mode and streams of a websocket URL; `None` when the path is not a websocket path.
-fn ws_params(path: &str, query: &str) -> Option<Result<WsParams, &'static str>> {
+/// Route, mode and streams of a websocket URL; `None` when the path is not a websocket path.
+fn ws_params(profile: Profile, path: &str, query: &str) -> Option<Result<WsParams, &'static str>> {
+    let (route, path) = profile.route(path)?;
     let (combined, list) = match path {
         "/ws" | "/ws/" => (false, String::new()),
         "/stream" | "/stream/" => (true, query_param(query, "streams").unwrap_or_default()),
@@ -185,17 +188,21 @@ fn ws_params(path: &str, query: &str) -> Option<Result<WsParams, &'static str>> 
     };
     let mut streams: Vec<String> = Vec::new();
     for name in list.split('/').filter(|n| !n.is_empty()) {
-        if !valid_stream_name(name) {
+        if !valid_stream_name(profile, name) {
             return Some(Err("Invalid stream name."));
         }
         if !streams.iter().any(|s| s == name) {
             streams.push(name.to_string());
         }
-        if streams.len() > MAX_STREAMS_PER_CONNECTION {
-            return Some(Err("Too many streams (at most 1024)."));
+        if streams.len() > profile.max_streams() {
+            return Some(Err("Too many streams for one connection."));
         }
     }
-    Some(Ok(WsParams { combined, streams }))
+    Some(Ok(WsParams {
+        combined,
+        streams,
+        route,
+    }))
 }
 
 fn header_has(req: &Request<Incoming>, name: header::HeaderName, token: &str) -> bool {

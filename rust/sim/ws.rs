@@ -26,6 +26,7 @@ use tokio_tungstenite::WebSocketStream;
 use super::control::{self, Subs};
 use super::feed::now_ms;
 use super::frames::{push_u64, server_shutdown, Frame, TOPIC_ALL};
+use super::profile::Route;
 use super::{bump, Shared, Source};
 
 /// Control messages are tiny; refuse anything bigger than this from a client.
@@ -39,11 +40,12 @@ const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 type Ws = WebSocketStream<TokioIo<Upgraded>>;
 
-/// What the URL asked for: mode and pre-subscribed streams.
+/// What the URL asked for: route, mode and pre-subscribed streams.
 #[derive(Debug)]
 pub(crate) struct WsParams {
     pub combined: bool,
     pub streams: Vec<String>,
+    pub route: Route,
 }
 
 /// Sliding one-second window over incoming frames (pings, pongs and text all count).
@@ -95,7 +97,12 @@ pub(crate) async fn run(upgraded: Upgraded, params: WsParams, shared: Arc<Shared
         WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(cfg)).await;
     // Subscribe to the broadcast before registering streams so no frame falls in between.
     let rx = shared.tx.subscribe();
-    let mut subs = Subs::new(&shared.topics, params.combined);
+    let mut subs = Subs::new(
+        &shared.topics,
+        params.combined,
+        shared.profile,
+        params.route,
+    );
     for name in &params.streams {
         subs.add(&shared.topics, name);
     }
@@ -159,6 +166,8 @@ impl Session {
         let mut pings = tokio::time::interval_at(Instant::now() + period, period);
         pings.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let cancel = self.shared.cancel.clone();
+        let expires = self.shared.connection_lifetime.map(|l| Instant::now() + l);
+        let mut kicks = self.shared.faults.kicks();
         loop {
             let pong_due = self.unanswered_since.map(|t| t + self.shared.pong_timeout);
             let flow = tokio::select! {
@@ -168,6 +177,17 @@ impl Session {
                     let text = if self.subs.combined { notice.combined.clone() } else { notice.raw.clone() };
                     let _ = tokio::time::timeout(CLOSE_WAIT, self.ws.send(Message::Text(text))).await;
                     self.close(CloseCode::Away, "server shutdown").await;
+                    Flow::Stop
+                }
+                Ok(()) = kicks.changed() => {
+                    // a network failure, not a goodbye: drop the socket without a close frame
+                    bump(&self.shared.stats.forced_disconnects);
+                    Flow::Stop
+                }
+                () = deadline(expires) => {
+                    // the venue's 24-hour limit (compressed in tests)
+                    bump(&self.shared.stats.lifetime_closes);
+                    self.close(CloseCode::Away, "connection lifetime reached").await;
                     Flow::Stop
                 }
                 () = deadline(pong_due) => {
@@ -277,7 +297,16 @@ impl Session {
         let mut seen = 0usize;
         while let Some(frame) = next.take() {
             seen += 1;
-            if frame.topic == TOPIC_ALL || self.subs.wants(frame.topic) {
+            let wanted = frame.topic == TOPIC_ALL || self.subs.wants(frame.topic);
+            if wanted
+                && frame.topic != TOPIC_ALL
+                && self
+                    .shared
+                    .faults
+                    .stalled(self.shared.topics.name(frame.topic))
+            {
+                bump(&self.shared.stats.stalled_frames);
+            } else if wanted {
                 let text = if self.subs.combined {
                     frame.combined.clone()
                 } else {

@@ -168,9 +168,29 @@ pub struct BinanceDepthSnapshot<'a> {
 /// REST `exchangeInfo` (only what a market-data client needs).
 #[derive(Debug, Deserialize)]
 pub struct BinanceExchangeInfo<'a> {
+    /// Published limits (`REQUEST_WEIGHT` sizes the REST budget).
+    #[serde(rename = "rateLimits", borrow, default)]
+    pub rate_limits: Vec<BinanceRateLimit<'a>>,
     /// Listed symbols.
     #[serde(borrow)]
     pub symbols: Vec<BinanceSymbolInfo<'a>>,
+}
+
+/// One `exchangeInfo` rate limit.
+///
+/// `{"rateLimitType":"REQUEST_WEIGHT","interval":"MINUTE","intervalNum":1,"limit":2400}`
+#[derive(Debug, Deserialize)]
+pub struct BinanceRateLimit<'a> {
+    /// `REQUEST_WEIGHT`, `ORDERS`, `RAW_REQUESTS`.
+    #[serde(rename = "rateLimitType")]
+    pub rate_limit_type: &'a str,
+    /// `SECOND`, `MINUTE`, `HOUR`, `DAY`.
+    pub interval: &'a str,
+    /// Intervals per window.
+    #[serde(rename = "intervalNum", default)]
+    pub interval_num: u32,
+    /// Limit per window.
+    pub limit: u32,
 }
 
 /// One `exchangeInfo` symbol entry.
@@ -178,9 +198,24 @@ pub struct BinanceExchangeInfo<'a> {
 pub struct BinanceSymbolInfo<'a> {
     /// Native symbol.
     pub symbol: &'a str,
-    /// Trading status.
+    /// Trading status (spot, USD-M).
     #[serde(default)]
     pub status: Option<&'a str>,
+    /// Trading status (COIN-M names it differently).
+    #[serde(rename = "contractStatus", default)]
+    pub contract_status: Option<&'a str>,
+    /// Futures: `PERPETUAL`, `CURRENT_QUARTER`, `NEXT_QUARTER`, empty while pending.
+    #[serde(rename = "contractType", default)]
+    pub contract_type: Option<&'a str>,
+    /// Futures delivery time, ms (perpetuals: 4133404800000).
+    #[serde(rename = "deliveryDate", default)]
+    pub delivery_date: Option<i64>,
+    /// COIN-M contract value in USD (BTC 100, others 10).
+    #[serde(rename = "contractSize", default)]
+    pub contract_size: Option<f64>,
+    /// Futures margin (settle) asset.
+    #[serde(rename = "marginAsset", default)]
+    pub margin_asset: Option<&'a str>,
     /// Base asset.
     #[serde(rename = "baseAsset")]
     pub base_asset: &'a str,
@@ -204,6 +239,88 @@ pub struct BinanceFilter<'a> {
     /// `LOT_SIZE` step size.
     #[serde(rename = "stepSize", default)]
     pub step_size: Option<&'a str>,
+}
+
+/// Mark price and funding (`<symbol>@markPrice[@1s]`, USD-M and COIN-M, exchanges.md 3.3).
+/// Delivery contracts send `"r":""` and `"T":0`.
+///
+/// `{"e":"markPriceUpdate","E":1562305380000,"s":"BTCUSDT","p":"11794.15000000",
+///   "i":"11784.62659091","P":"11784.25641265","r":"0.00038167","T":1562306400000}`
+#[derive(Debug, Deserialize)]
+pub struct BinanceMarkPrice<'a> {
+    /// Event time, ms.
+    #[serde(rename = "E")]
+    pub event_time: i64,
+    /// Symbol.
+    #[serde(rename = "s")]
+    pub symbol: &'a str,
+    /// Mark price.
+    #[serde(rename = "p")]
+    pub mark: &'a str,
+    /// Index price.
+    #[serde(rename = "i", default)]
+    pub index: &'a str,
+    /// Funding rate (empty for delivery contracts).
+    #[serde(rename = "r", default)]
+    pub funding_rate: &'a str,
+    /// Next funding time, ms (0 for delivery contracts).
+    #[serde(rename = "T", default)]
+    pub next_funding_time: i64,
+}
+
+/// Liquidation order snapshot (`<symbol>@forceOrder`, exchanges.md 3.3).
+///
+/// `{"e":"forceOrder","E":1568014460893,"o":{"s":"BTCUSDT","S":"SELL","o":"LIMIT","f":"IOC",
+///   "q":"0.014","p":"9910","ap":"9910","X":"FILLED","l":"0.014","z":"0.014","T":1568014460893}}`
+#[derive(Debug, Deserialize)]
+pub struct BinanceForceOrder<'a> {
+    /// Event time, ms.
+    #[serde(rename = "E")]
+    pub event_time: i64,
+    /// The liquidation order.
+    #[serde(rename = "o", borrow)]
+    pub order: BinanceForceOrderBody<'a>,
+}
+
+/// The order inside a `forceOrder` event.
+#[derive(Debug, Deserialize)]
+pub struct BinanceForceOrderBody<'a> {
+    /// Symbol.
+    #[serde(rename = "s")]
+    pub symbol: &'a str,
+    /// Side of the liquidation order (`SELL` = a long was liquidated).
+    #[serde(rename = "S")]
+    pub side: &'a str,
+    /// Original quantity.
+    #[serde(rename = "q")]
+    pub qty: &'a str,
+    /// Order price.
+    #[serde(rename = "p")]
+    pub price: &'a str,
+    /// Average fill price.
+    #[serde(rename = "ap", default)]
+    pub avg_price: &'a str,
+    /// Accumulated filled quantity.
+    #[serde(rename = "z", default)]
+    pub filled: &'a str,
+    /// Trade time, ms.
+    #[serde(rename = "T")]
+    pub trade_time: i64,
+}
+
+/// REST open interest (`GET /fapi/v1/openInterest`, `/dapi/v1/openInterest`; COIN-M adds
+/// `pair` and `contractType`, and counts contracts).
+///
+/// `{"openInterest":"10659.509","symbol":"BTCUSDT","time":1589437530011}`
+#[derive(Debug, Deserialize)]
+pub struct BinanceOpenInterest<'a> {
+    /// Symbol.
+    pub symbol: &'a str,
+    /// Open interest (base units on USD-M, contracts on COIN-M).
+    #[serde(rename = "openInterest")]
+    pub open_interest: &'a str,
+    /// Time, ms.
+    pub time: i64,
 }
 
 #[cfg(test)]
@@ -266,6 +383,54 @@ mod tests {
             sonic_rs::from_str(r#"{"code":2,"msg":"Invalid request","id":7}"#).unwrap();
         assert_eq!(err.code, Some(2));
         assert_eq!(err.msg.as_deref(), Some("Invalid request"));
+    }
+
+    #[test]
+    fn parses_futures_mark_price_force_order_and_open_interest() {
+        let m: BinanceMarkPrice = sonic_rs::from_str(
+            r#"{"e":"markPriceUpdate","E":1562305380000,"s":"BTCUSDT","p":"11794.15000000","i":"11784.62659091","P":"11784.25641265","r":"0.00038167","T":1562306400000}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (m.mark, m.funding_rate, m.next_funding_time),
+            ("11794.15000000", "0.00038167", 1562306400000)
+        );
+        let d: BinanceMarkPrice = sonic_rs::from_str(
+            r#"{"e":"markPriceUpdate","E":1,"s":"BTCUSD_211231","p":"1.5","i":"1.4","P":"1.45","r":"","T":0}"#,
+        )
+        .unwrap();
+        assert_eq!((d.funding_rate, d.next_funding_time), ("", 0));
+        let f: BinanceForceOrder = sonic_rs::from_str(
+            r#"{"e":"forceOrder","E":1568014460893,"o":{"s":"BTCUSDT","S":"SELL","o":"LIMIT","f":"IOC","q":"0.014","p":"9910","ap":"9910","X":"FILLED","l":"0.014","z":"0.014","T":1568014460893}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (f.order.symbol, f.order.side, f.order.filled),
+            ("BTCUSDT", "SELL", "0.014")
+        );
+        let o: BinanceOpenInterest = sonic_rs::from_str(
+            r#"{"symbol":"BTCUSD_PERP","pair":"BTCUSD","openInterest":"517655","contractType":"PERPETUAL","time":1591261042378}"#,
+        )
+        .unwrap();
+        assert_eq!((o.open_interest, o.time), ("517655", 1591261042378));
+    }
+
+    #[test]
+    fn parses_coinm_frames_with_pair() {
+        // capture BINANCE_DELIVERY.ws.1.0 (trimmed): `ps` is ignored
+        let d: BinanceDepthUpdate = sonic_rs::from_str(
+            r#"{"e":"depthUpdate","E":1626916403873,"T":1626916403864,"s":"BCHUSD_PERP","ps":"BCHUSD","U":167006084465,"u":167006084895,"pu":167006084238,"b":[["427.27","0"],["427.53","260"]],"a":[["427.90","669"]]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (d.symbol, d.prev_last_id),
+            ("BCHUSD_PERP", Some(167006084238))
+        );
+        let b: BinanceBookTicker = sonic_rs::from_str(
+            r#"{"u":167006084895,"e":"bookTicker","s":"BCHUSD_PERP","ps":"BCHUSD","b":"427.84","B":"24","a":"427.90","A":"669","T":1626916403864,"E":1626916403871}"#,
+        )
+        .unwrap();
+        assert_eq!((b.bid_qty, b.tx_time), ("24", Some(1626916403864)));
     }
 
     #[test]

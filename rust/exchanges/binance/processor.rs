@@ -1,149 +1,84 @@
-//! Binance frame processing: combined-stream frames to normalized events, and per-symbol book
-//! synchronisation (buffer diffs, apply the REST snapshot, check the chain on every diff, and
-//! resync only the symbol that broke). exchanges.md §2.6 and §3.4.
+//! Binance frame processing: combined-stream frames to normalized events for spot, USD-M and
+//! COIN-M. This file owns the processor, frame dispatch and control replies; trades and bbo
+//! live in `streams.rs`, book synchronisation in `sync.rs` (exchanges.md 2.6 and 3.4), the
+//! futures streams (mark price, liquidations, open interest) and the silent-stream watchdog
+//! in `futures.rs`, the per-symbol state and counters in `state.rs`. COIN-M sizes arrive in contracts and are multiplied by the symbol's contract
+//! size (exchanges.md 3.6) wherever a size appears.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use super::book::{Market, SyncRules, Verdict};
-use super::messages::{
-    BinanceAggTrade, BinanceBookTicker, BinanceDepthSnapshot, BinanceDepthUpdate, BinanceEnvelope,
-    BinanceExchangeInfo, BinanceTrade,
-};
+use super::book::{Market, SyncRules};
+use super::messages::BinanceEnvelope;
 use crate::exchanges::{Action, Channels, ExchangeProcessor};
 use crate::model::{
-    Bbo, BookDelta, BookState, Event, Instrument, OrderBook, Side, Status, StatusKind,
-    StatusReason, SymbolMeta, Trade, Venue,
+    BookState, Event, OrderBook, Status, StatusKind, StatusReason, SymbolMeta, Venue,
 };
 
-const MS: i64 = 1_000_000;
+pub use super::instruments::instruments_from_exchange_info;
+pub use super::state::Counters;
+pub(super) use super::state::{Dedupe, SymState, D_BBO, D_LIQ, D_MARK, D_TRADE};
+pub(super) use super::sync::Phase;
+
+pub(super) const MS: i64 = 1_000_000;
 
 /// Diffs buffered per symbol while waiting for a snapshot; past it the oldest are dropped
 /// (safe: a snapshot newer than them makes them droppable anyway; an older one is refetched).
 pub const DEFAULT_BUFFER_CAP: usize = 4096;
 
 /// Error statuses per second a processor may emit; the rest are counted, not sent.
-const STATUS_BUDGET_PER_S: u32 = 20;
+pub(super) const STATUS_BUDGET_PER_S: u32 = 20;
 
 #[inline]
-fn num(s: &str) -> Option<f64> {
+pub(super) fn num(s: &str) -> Option<f64> {
     fast_float2::parse::<f64, _>(s).ok()
 }
 
-/// A depth diff with its levels parsed, kept while a symbol waits for its snapshot.
-#[derive(Debug, Clone)]
-struct Diff {
-    first_id: u64,
-    last_id: u64,
-    prev_last_id: Option<u64>,
-    ts_exchange: i64,
-    ts_recv: i64,
-    bids: Vec<(f64, f64)>,
-    asks: Vec<(f64, f64)>,
+/// Venue milliseconds to nanoseconds; `None` when out of range (a malformed frame).
+#[inline]
+pub(super) fn ms_to_ns(ms: i64) -> Option<i64> {
+    ms.checked_mul(MS)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// Buffering diffs until a snapshot arrives.
-    AwaitSnapshot,
-    /// Snapshot applied; the next diff must satisfy the first-event rule.
-    AwaitFirst,
-    /// Chained.
-    Live,
+/// A price from the wire: finite and positive, else the frame is malformed.
+#[inline]
+pub(super) fn wire_price(s: &str) -> Option<f64> {
+    num(s).filter(|v| v.is_finite() && *v > 0.0)
 }
 
-#[derive(Debug)]
-struct SymState {
-    phase: Phase,
-    buffer: VecDeque<Diff>,
-    snapshot_pending: bool,
-    ever_live: bool,
-    last_id: u64,
-}
-
-/// Counters kept by the processor (exported as metrics and `stats`).
-#[derive(Debug, Default, Clone)]
-pub struct Counters {
-    /// Frames handled.
-    pub messages: u64,
-    /// Frame bytes handled.
-    pub bytes: u64,
-    /// Trades emitted.
-    pub trades: u64,
-    /// BBO events emitted.
-    pub bbo: u64,
-    /// Book updates emitted (snapshots included).
-    pub book_updates: u64,
-    /// Diffs dropped as already contained in a snapshot.
-    pub diffs_dropped: u64,
-    /// Diffs dropped because the sync buffer was full.
-    pub buffer_dropped: u64,
-    /// Sequence gaps detected.
-    pub gaps: u64,
-    /// Resyncs started (gaps, too-old snapshots, disconnects).
-    pub resyncs: u64,
-    /// Snapshots applied.
-    pub snapshots: u64,
-    /// Snapshot requests that failed.
-    pub snapshot_failures: u64,
-    /// Malformed frames.
-    pub parse_errors: u64,
-    /// Frames of unknown event types or streams.
-    pub unknown_events: u64,
-    /// Frames for symbols not subscribed.
-    pub unknown_symbols: u64,
-    /// Venue error replies.
-    pub venue_errors: u64,
-    /// Frames of streams the venue offers but xtrader does not normalize (klines, tickers).
-    pub ignored_streams: u64,
-    /// Error statuses not emitted because of the per-second budget.
-    pub statuses_suppressed: u64,
+/// A size from the wire: finite and not negative (0 removes a level), else malformed.
+#[inline]
+pub(super) fn wire_size(s: &str) -> Option<f64> {
+    num(s).filter(|v| v.is_finite() && *v >= 0.0)
 }
 
 /// Binance processor for one connection's symbols.
 #[derive(Debug)]
 pub struct BinanceProcessor {
-    venue: Venue,
-    rules: SyncRules,
-    channels: Channels,
-    metas: Vec<Arc<SymbolMeta>>,
-    states: Vec<SymState>,
+    pub(super) venue: Venue,
+    pub(super) rules: SyncRules,
+    pub(super) channels: Channels,
+    pub(super) metas: Vec<Arc<SymbolMeta>>,
+    pub(super) states: Vec<SymState>,
     by_native: HashMap<Box<str>, usize>,
-    buffer_cap: usize,
+    pub(super) buffer_cap: usize,
     budget_window: i64,
     budget_used: u32,
+    /// A rollover overlap is in progress: two sockets feed this processor.
+    pub(super) overlap: bool,
+    /// Duplicate filtering stays on until this time (ns) after an overlap ended: a slower
+    /// new socket may still repeat what the old one delivered last. 0 = off.
+    pub(super) dedupe_until: i64,
+    /// The frame being handled came from the overlap's new socket.
+    pub(super) from_next: bool,
+    /// Frames received from the overlap's new socket.
+    pub(super) next_frames: u64,
+    /// Silent-stream deadline for book and bbo streams, ns (0 = watchdog off).
+    pub(super) silent_after_ns: i64,
     /// Counters.
     pub counters: Counters,
-}
-
-/// Instruments listed in an `exchangeInfo` body.
-///
-/// # Errors
-/// The parser's byte offset when the body is not a valid `exchangeInfo`.
-pub fn instruments_from_exchange_info(body: &str) -> Result<Vec<Instrument>, usize> {
-    let info: BinanceExchangeInfo = sonic_rs::from_str(body).map_err(|e| e.offset())?;
-    Ok(info
-        .symbols
-        .iter()
-        .map(|s| {
-            let mut tick = 0.0;
-            let mut step = 0.0;
-            for f in &s.filters {
-                match f.filter_type {
-                    "PRICE_FILTER" => tick = f.tick_size.and_then(num).unwrap_or(0.0),
-                    "LOT_SIZE" => step = f.step_size.and_then(num).unwrap_or(0.0),
-                    _ => {}
-                }
-            }
-            let mut inst = Instrument::spot(s.symbol, s.base_asset, s.quote_asset);
-            inst.tick_size = tick;
-            inst.step_size = step;
-            inst.status = s.status.unwrap_or("").to_string();
-            inst
-        })
-        .collect())
 }
 
 impl BinanceProcessor {
@@ -165,6 +100,11 @@ impl BinanceProcessor {
             buffer_cap: DEFAULT_BUFFER_CAP,
             budget_window: 0,
             budget_used: 0,
+            overlap: false,
+            dedupe_until: 0,
+            from_next: false,
+            next_frames: 0,
+            silent_after_ns: 0,
             counters: Counters::default(),
         };
         for (native, symbol) in symbols {
@@ -190,6 +130,11 @@ impl BinanceProcessor {
 
     /// Register a symbol (replay registers what the capture contains); returns its index.
     pub fn add_symbol(&mut self, native: &str, symbol: &str) -> usize {
+        self.add_symbol_sized(native, symbol, 1.0)
+    }
+
+    /// Register a symbol whose wire sizes are multiplied by `contract_size`.
+    pub fn add_symbol_sized(&mut self, native: &str, symbol: &str, contract_size: f64) -> usize {
         if let Some(&i) = self.by_native.get(native) {
             return i;
         }
@@ -197,7 +142,13 @@ impl BinanceProcessor {
             .channels
             .book
             .then(|| Arc::new(RwLock::new(OrderBook::new())));
-        self.add_meta(SymbolMeta::new(self.venue, native, symbol, book))
+        self.add_meta(SymbolMeta::with_contract_size(
+            self.venue,
+            native,
+            symbol,
+            book,
+            contract_size,
+        ))
     }
 
     /// Register an interned symbol; returns its index.
@@ -214,6 +165,11 @@ impl BinanceProcessor {
             snapshot_pending: false,
             ever_live: false,
             last_id: 0,
+            ahead: VecDeque::new(),
+            next_in_sync: false,
+            dedupe: Default::default(),
+            last_seen: [0; 3],
+            silent_reported: [false; 3],
         });
         self.by_native.insert(native, idx);
         idx
@@ -230,7 +186,25 @@ impl BinanceProcessor {
         self.buffer_cap = cap.max(1);
     }
 
-    fn status(&self, sym: Option<usize>, kind: StatusKind, reason: StatusReason, ts: i64) -> Event {
+    /// Whether frames received at `ts` go through the duplicate filters.
+    #[inline]
+    pub(super) fn dedupe_on(&self, ts: i64) -> bool {
+        self.overlap || ts < self.dedupe_until
+    }
+
+    /// Wire-size multiplier of a symbol (1 unless COIN-M).
+    #[inline]
+    pub(super) fn size_mult(&self, idx: usize) -> f64 {
+        self.metas.get(idx).map_or(1.0, |m| m.contract_size)
+    }
+
+    pub(super) fn status(
+        &self,
+        sym: Option<usize>,
+        kind: StatusKind,
+        reason: StatusReason,
+        ts: i64,
+    ) -> Event {
         let meta = sym.and_then(|i| self.metas.get(i).cloned());
         let state = meta
             .as_ref()
@@ -245,10 +219,11 @@ impl BinanceProcessor {
         })
     }
 
-    /// Emit an error status unless this second's budget is spent (then only count it).
-    fn error_status(
+    /// Emit a status of `kind` unless this second's error budget is spent (then only count it).
+    pub(super) fn budgeted_status(
         &mut self,
         sym: Option<usize>,
+        kind: StatusKind,
         reason: StatusReason,
         ts: i64,
         out: &mut Vec<Event>,
@@ -260,19 +235,29 @@ impl BinanceProcessor {
         }
         if self.budget_used < STATUS_BUDGET_PER_S {
             self.budget_used += 1;
-            out.push(self.status(sym, StatusKind::Error, reason, ts));
+            out.push(self.status(sym, kind, reason, ts));
         } else {
             self.counters.statuses_suppressed += 1;
         }
     }
 
-    fn set_state(&self, idx: usize, state: BookState) {
+    pub(super) fn error_status(
+        &mut self,
+        sym: Option<usize>,
+        reason: StatusReason,
+        ts: i64,
+        out: &mut Vec<Event>,
+    ) {
+        self.budgeted_status(sym, StatusKind::Error, reason, ts, out);
+    }
+
+    pub(super) fn set_state(&self, idx: usize, state: BookState) {
         if let Some(book) = self.metas.get(idx).and_then(|m| m.book.as_ref()) {
             book.write().state = state;
         }
     }
 
-    fn malformed(&mut self, frame: &str, offset: usize, ts: i64, out: &mut Vec<Event>) {
+    pub(super) fn malformed(&mut self, frame: &str, offset: usize, ts: i64, out: &mut Vec<Event>) {
         self.counters.parse_errors += 1;
         self.error_status(
             None,
@@ -285,7 +270,7 @@ impl BinanceProcessor {
         );
     }
 
-    fn lookup(&mut self, native: &str, ts: i64, out: &mut Vec<Event>) -> Option<usize> {
+    pub(super) fn lookup(&mut self, native: &str, ts: i64, out: &mut Vec<Event>) -> Option<usize> {
         let idx = self.by_native.get(native).copied();
         if idx.is_none() {
             self.counters.unknown_symbols += 1;
@@ -299,245 +284,6 @@ impl BinanceProcessor {
             );
         }
         idx
-    }
-
-    fn on_depth(
-        &mut self,
-        data: &str,
-        frame: &str,
-        ts_recv: i64,
-        out: &mut Vec<Event>,
-        actions: &mut Vec<Action>,
-    ) {
-        let d: BinanceDepthUpdate = match sonic_rs::from_str(data) {
-            Ok(d) => d,
-            Err(e) => return self.malformed(frame, e.offset(), ts_recv, out),
-        };
-        let Some(idx) = self.lookup(d.symbol, ts_recv, out) else {
-            return;
-        };
-        let (Some(bids), Some(asks)) = (parse_levels(&d.bids), parse_levels(&d.asks)) else {
-            return self.malformed(frame, 0, ts_recv, out);
-        };
-        let diff = Diff {
-            first_id: d.first_id,
-            last_id: d.last_id,
-            prev_last_id: d.prev_last_id,
-            ts_exchange: d.tx_time.unwrap_or(d.event_time) * MS,
-            ts_recv,
-            bids,
-            asks,
-        };
-        self.on_diff(idx, diff, out, actions);
-    }
-
-    fn on_diff(&mut self, idx: usize, diff: Diff, out: &mut Vec<Event>, actions: &mut Vec<Action>) {
-        let Some(st) = self.states.get_mut(idx) else {
-            return;
-        };
-        match st.phase {
-            Phase::AwaitSnapshot => {
-                if st.buffer.len() >= self.buffer_cap {
-                    st.buffer.pop_front();
-                    self.counters.buffer_dropped += 1;
-                }
-                st.buffer.push_back(diff);
-                if !st.snapshot_pending {
-                    st.snapshot_pending = true;
-                    actions.push(Action::FetchSnapshot(idx));
-                }
-            }
-            Phase::AwaitFirst | Phase::Live => self.apply_chained(idx, diff, out, actions),
-        }
-    }
-
-    /// Check one diff against the chain and apply it, or start a resync.
-    fn apply_chained(
-        &mut self,
-        idx: usize,
-        diff: Diff,
-        out: &mut Vec<Event>,
-        actions: &mut Vec<Action>,
-    ) {
-        let Some(st) = self.states.get(idx) else {
-            return;
-        };
-        let verdict = if st.phase == Phase::AwaitFirst {
-            self.rules.first(st.last_id, diff.first_id, diff.last_id)
-        } else {
-            self.rules
-                .next(st.last_id, diff.first_id, diff.last_id, diff.prev_last_id)
-        };
-        match verdict {
-            Verdict::Drop => self.counters.diffs_dropped += 1,
-            Verdict::Apply => {
-                let was = st.phase;
-                let ever_live = st.ever_live;
-                self.apply_diff(idx, &diff);
-                if was == Phase::AwaitFirst {
-                    if let Some(st) = self.states.get_mut(idx) {
-                        st.phase = Phase::Live;
-                        st.ever_live = true;
-                    }
-                    self.set_state(idx, BookState::Live);
-                    let kind = if ever_live {
-                        StatusKind::Recovered
-                    } else {
-                        StatusKind::Live
-                    };
-                    out.push(self.status(Some(idx), kind, StatusReason::None, diff.ts_recv));
-                }
-                self.counters.book_updates += 1;
-                out.push(Event::Book(BookDelta {
-                    sym: self.metas[idx].clone(),
-                    ts_exchange: diff.ts_exchange,
-                    ts_recv: diff.ts_recv,
-                    seq: diff.last_id,
-                    is_snapshot: false,
-                    bids: diff.bids,
-                    asks: diff.asks,
-                }));
-            }
-            Verdict::Gap(expected, got) => {
-                self.counters.gaps += 1;
-                self.start_resync(
-                    idx,
-                    StatusReason::Gap { expected, got },
-                    diff.ts_recv,
-                    out,
-                    actions,
-                );
-                if let Some(st) = self.states.get_mut(idx) {
-                    // the diff that revealed the gap is the first of the new buffer
-                    st.buffer.push_back(diff);
-                }
-            }
-        }
-    }
-
-    fn apply_diff(&mut self, idx: usize, diff: &Diff) {
-        if let Some(st) = self.states.get_mut(idx) {
-            st.last_id = diff.last_id;
-        }
-        if let Some(book) = self.metas.get(idx).and_then(|m| m.book.as_ref()) {
-            let mut b = book.write();
-            for &(p, s) in &diff.bids {
-                b.set_bid(p, s);
-            }
-            for &(p, s) in &diff.asks {
-                b.set_ask(p, s);
-            }
-            b.seq = diff.last_id;
-            b.ts_exchange = diff.ts_exchange;
-            b.ts_recv = diff.ts_recv;
-        }
-    }
-
-    fn start_resync(
-        &mut self,
-        idx: usize,
-        reason: StatusReason,
-        ts: i64,
-        out: &mut Vec<Event>,
-        actions: &mut Vec<Action>,
-    ) {
-        self.counters.resyncs += 1;
-        let Some(st) = self.states.get_mut(idx) else {
-            return;
-        };
-        st.phase = Phase::AwaitSnapshot;
-        st.buffer.clear();
-        let request = !st.snapshot_pending;
-        st.snapshot_pending = true;
-        let state = if st.ever_live {
-            BookState::Resyncing
-        } else {
-            BookState::Syncing
-        };
-        self.set_state(idx, state);
-        out.push(self.status(Some(idx), StatusKind::Resync, reason, ts));
-        if request {
-            actions.push(Action::FetchSnapshot(idx));
-        }
-    }
-
-    fn on_trade(&mut self, data: &str, frame: &str, agg: bool, ts_recv: i64, out: &mut Vec<Event>) {
-        let parsed = if agg {
-            sonic_rs::from_str::<BinanceAggTrade>(data).map(|t| {
-                (
-                    t.symbol,
-                    t.id,
-                    t.price,
-                    t.qty,
-                    t.trade_time,
-                    t.buyer_is_maker,
-                )
-            })
-        } else {
-            sonic_rs::from_str::<BinanceTrade>(data).map(|t| {
-                (
-                    t.symbol,
-                    t.id,
-                    t.price,
-                    t.qty,
-                    t.trade_time,
-                    t.buyer_is_maker,
-                )
-            })
-        };
-        let (symbol, id, price, qty, time, buyer_is_maker) = match parsed {
-            Ok(t) => t,
-            Err(e) => return self.malformed(frame, e.offset(), ts_recv, out),
-        };
-        let Some(idx) = self.lookup(symbol, ts_recv, out) else {
-            return;
-        };
-        let (Some(price), Some(size)) = (num(price), num(qty)) else {
-            return self.malformed(frame, 0, ts_recv, out);
-        };
-        self.counters.trades += 1;
-        out.push(Event::Trade(Trade {
-            sym: self.metas[idx].clone(),
-            ts_exchange: time * MS,
-            ts_recv,
-            price,
-            size,
-            // the buyer was the maker, so the seller took liquidity
-            side: if buyer_is_maker {
-                Side::Sell
-            } else {
-                Side::Buy
-            },
-            trade_id: id,
-        }));
-    }
-
-    fn on_book_ticker(&mut self, data: &str, frame: &str, ts_recv: i64, out: &mut Vec<Event>) {
-        let t: BinanceBookTicker = match sonic_rs::from_str(data) {
-            Ok(t) => t,
-            Err(e) => return self.malformed(frame, e.offset(), ts_recv, out),
-        };
-        let Some(idx) = self.lookup(t.symbol, ts_recv, out) else {
-            return;
-        };
-        let (Some(bp), Some(bs), Some(ap), Some(az)) = (
-            num(t.bid_price),
-            num(t.bid_qty),
-            num(t.ask_price),
-            num(t.ask_qty),
-        ) else {
-            return self.malformed(frame, 0, ts_recv, out);
-        };
-        self.counters.bbo += 1;
-        out.push(Event::Bbo(Bbo {
-            sym: self.metas[idx].clone(),
-            ts_exchange: t.tx_time.or(t.event_time).unwrap_or(0) * MS,
-            ts_recv,
-            bid_price: bp,
-            bid_size: bs,
-            ask_price: ap,
-            ask_size: az,
-        }));
     }
 
     fn on_reply(&mut self, env: &BinanceEnvelope<'_>, ts_recv: i64, out: &mut Vec<Event>) {
@@ -554,35 +300,8 @@ impl BinanceProcessor {
             out.push(self.status(None, StatusKind::Subscribed, StatusReason::None, ts_recv));
         }
     }
-}
 
-fn parse_levels(levels: &[[&str; 2]]) -> Option<Vec<(f64, f64)>> {
-    let mut v = Vec::with_capacity(levels.len());
-    for [p, q] in levels {
-        v.push((num(p)?, num(q)?));
-    }
-    Some(v)
-}
-
-/// Binance streams that are valid but not normalized by this processor.
-const IGNORED_STREAMS: [&str; 7] = [
-    "ticker",
-    "miniTicker",
-    "avgPrice",
-    "rollingWindowTicker",
-    "markPrice",
-    "forceOrder",
-    "continuousKline",
-];
-
-/// Stream kind from a stream name's suffix (`nknusdt@depth@100ms` to `depth`).
-fn stream_kind(stream: &str) -> &str {
-    let rest = stream.split_once('@').map_or("", |(_, r)| r);
-    rest.split_once('@').map_or(rest, |(k, _)| k)
-}
-
-impl ExchangeProcessor for BinanceProcessor {
-    fn on_frame(
+    fn handle_frame(
         &mut self,
         frame: &str,
         ts_recv: i64,
@@ -618,6 +337,8 @@ impl ExchangeProcessor for BinanceProcessor {
             "trade" => self.on_trade(data, frame, false, ts_recv, out),
             "aggTrade" => self.on_trade(data, frame, true, ts_recv, out),
             "bookTicker" => self.on_book_ticker(data, frame, ts_recv, out),
+            "markPrice" => self.on_mark_price(data, frame, ts_recv, out),
+            "forceOrder" => self.on_force_order(data, frame, ts_recv, out),
             // offered by the venue, not part of the normalized model (yet): counted, not errors
             k if IGNORED_STREAMS.contains(&k)
                 || k.starts_with("kline_")
@@ -640,6 +361,35 @@ impl ExchangeProcessor for BinanceProcessor {
             }
         }
     }
+}
+
+/// Binance streams that are valid but not normalized by this processor.
+const IGNORED_STREAMS: [&str; 6] = [
+    "ticker",
+    "miniTicker",
+    "avgPrice",
+    "rollingWindowTicker",
+    "continuousKline",
+    "rpiDepth",
+];
+
+/// Stream kind from a stream name's suffix (`nknusdt@depth@100ms` to `depth`).
+fn stream_kind(stream: &str) -> &str {
+    let rest = stream.split_once('@').map_or("", |(_, r)| r);
+    rest.split_once('@').map_or(rest, |(k, _)| k)
+}
+
+impl ExchangeProcessor for BinanceProcessor {
+    fn on_frame(
+        &mut self,
+        frame: &str,
+        ts_recv: i64,
+        out: &mut Vec<Event>,
+        actions: &mut Vec<Action>,
+    ) {
+        self.from_next = false;
+        self.handle_frame(frame, ts_recv, out, actions);
+    }
 
     fn on_snapshot(
         &mut self,
@@ -649,82 +399,7 @@ impl ExchangeProcessor for BinanceProcessor {
         out: &mut Vec<Event>,
         actions: &mut Vec<Action>,
     ) {
-        let snap: BinanceDepthSnapshot = match sonic_rs::from_str(body) {
-            Ok(s) => s,
-            Err(e) => {
-                self.malformed(body, e.offset(), ts_recv, out);
-                return self.on_snapshot_failed(idx, 200, 0, ts_recv, out);
-            }
-        };
-        let (Some(bids), Some(asks)) = (parse_levels(&snap.bids), parse_levels(&snap.asks)) else {
-            self.malformed(body, 0, ts_recv, out);
-            return self.on_snapshot_failed(idx, 200, 0, ts_recv, out);
-        };
-        let Some(st) = self.states.get_mut(idx) else {
-            return;
-        };
-        if st.phase != Phase::AwaitSnapshot {
-            return; // a late answer for a book that is already synced
-        }
-        st.snapshot_pending = false;
-        let last = snap.last_update_id;
-        if let Some(first) = st.buffer.front() {
-            if self.rules.snapshot_too_old(last, first.first_id) {
-                let first_buffered = first.first_id;
-                st.snapshot_pending = true;
-                self.counters.resyncs += 1;
-                out.push(self.status(
-                    Some(idx),
-                    StatusKind::Resync,
-                    StatusReason::SnapshotTooOld {
-                        snapshot: last,
-                        first_buffered,
-                    },
-                    ts_recv,
-                ));
-                actions.push(Action::FetchSnapshot(idx));
-                return;
-            }
-        }
-        st.phase = Phase::AwaitFirst;
-        st.last_id = last;
-        let buffered = std::mem::take(&mut st.buffer);
-        let ts_exchange = snap.tx_time.unwrap_or(0) * MS;
-        if let Some(book) = self.metas.get(idx).and_then(|m| m.book.as_ref()) {
-            let mut b = book.write();
-            b.clear();
-            for &(p, s) in &bids {
-                b.set_bid(p, s);
-            }
-            for &(p, s) in &asks {
-                b.set_ask(p, s);
-            }
-            b.seq = last;
-            b.ts_exchange = ts_exchange;
-            b.ts_recv = ts_recv;
-        }
-        self.counters.snapshots += 1;
-        self.counters.book_updates += 1;
-        out.push(Event::Book(BookDelta {
-            sym: self.metas[idx].clone(),
-            ts_exchange,
-            ts_recv,
-            seq: last,
-            is_snapshot: true,
-            bids,
-            asks,
-        }));
-        for diff in buffered {
-            let phase = self.states.get(idx).map(|s| s.phase);
-            if phase == Some(Phase::AwaitSnapshot) {
-                // a gap inside the buffer: keep buffering behind the new request
-                if let Some(st) = self.states.get_mut(idx) {
-                    st.buffer.push_back(diff);
-                }
-            } else {
-                self.apply_chained(idx, diff, out, actions);
-            }
-        }
+        self.apply_snapshot(idx, body, ts_recv, out, actions);
     }
 
     fn on_snapshot_failed(
@@ -752,6 +427,11 @@ impl ExchangeProcessor for BinanceProcessor {
     }
 
     fn on_disconnect(&mut self, ts: i64, out: &mut Vec<Event>) {
+        self.reset_overlap();
+        if !self.channels.book {
+            // a socket without depth streams (USD-M /market) owns no book state
+            return;
+        }
         for idx in 0..self.states.len() {
             let Some(st) = self.states.get_mut(idx) else {
                 continue;
@@ -783,6 +463,8 @@ impl ExchangeProcessor for BinanceProcessor {
             ("trades", c.trades),
             ("bbo", c.bbo),
             ("book_updates", c.book_updates),
+            ("funding", c.funding),
+            ("liquidations", c.liquidations),
             ("diffs_dropped", c.diffs_dropped),
             ("buffer_dropped", c.buffer_dropped),
             ("gaps", c.gaps),
@@ -795,9 +477,52 @@ impl ExchangeProcessor for BinanceProcessor {
             ("venue_errors", c.venue_errors),
             ("ignored_streams", c.ignored_streams),
             ("statuses_suppressed", c.statuses_suppressed),
+            ("overlaps", c.overlaps),
+            ("overlap_duplicates", c.overlap_duplicates),
+            ("overlap_parked", c.overlap_parked),
+            ("silent_streams", c.silent_streams),
         ]
+    }
+
+    fn on_subscribed(&mut self, ts: i64, silent_after: std::time::Duration) {
+        self.arm_watchdog(ts, silent_after);
+    }
+
+    fn on_tick(&mut self, ts: i64, out: &mut Vec<Event>) {
+        self.check_silence(ts, out);
+        self.expire_dedupe(ts);
+    }
+
+    fn begin_overlap(&mut self, ts: i64) {
+        self.start_overlap(ts);
+    }
+
+    fn on_overlap_frame(
+        &mut self,
+        frame: &str,
+        ts_recv: i64,
+        out: &mut Vec<Event>,
+        actions: &mut Vec<Action>,
+    ) {
+        self.from_next = true;
+        self.next_frames += 1;
+        self.handle_frame(frame, ts_recv, out, actions);
+        self.from_next = false;
+    }
+
+    fn overlap_ready(&self) -> bool {
+        self.overlap_caught_up()
+    }
+
+    fn end_overlap(&mut self, ts: i64, out: &mut Vec<Event>, actions: &mut Vec<Action>) {
+        self.finish_overlap(ts, out, actions);
     }
 }
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod fuzz;
+#[cfg(test)]
+mod tests_futures;

@@ -10,7 +10,14 @@ use super::instruments::{family_of, inst_type_of, parse_instruments, to_native};
 use super::processor::OkxProcessor;
 use crate::exchanges::{Channels, ExchangeConnector, ExchangeProcessor, Keepalive, SocketPlan};
 use crate::model::{Instrument, SymbolMeta, Venue};
+use crate::net::budget::WeightLimit;
 use crate::pipeline::feed::FeedSpec;
+
+/// REST weight per window for the venue: the public books limit, 40 requests per 2 s
+/// (exchanges.md 4.6); an instruments request weighs 2 (20 per 2 s).
+const OKX_REST_WEIGHT_PER_WINDOW: u32 = 40;
+/// The REST rate-limit window.
+const OKX_REST_WINDOW: Duration = Duration::from_secs(2);
 
 /// Deep-book channels per socket: OKX recommends fewer than 30 per connection.
 pub const MAX_DEEP_BOOKS_PER_SOCKET: usize = 25;
@@ -404,6 +411,23 @@ impl ExchangeConnector for OkxConnector {
     fn max_client_msgs_per_s(&self) -> u32 {
         // no per-second figure is documented for public sockets; subscriptions are few
         10
+    }
+
+    fn snapshot_weight(&self) -> u32 {
+        // one budget for the venue: books allow 40 requests per 2 s (exchanges.md 4.6)
+        1
+    }
+
+    fn instruments_weight(&self) -> u32 {
+        // instruments allow 20 requests per 2 s: twice a book request's share
+        2
+    }
+
+    fn weight_limit(&self) -> WeightLimit {
+        WeightLimit {
+            limit: OKX_REST_WEIGHT_PER_WINDOW,
+            window: OKX_REST_WINDOW,
+        }
     }
 
     fn processor(&self, plan: &SocketPlan) -> Box<dyn ExchangeProcessor> {

@@ -244,6 +244,7 @@ impl OkxProcessor {
                 native: meta.native.clone(),
                 symbol: meta.symbol.clone(),
                 book: Some(Arc::new(RwLock::new(OrderBook::new()))),
+                contract_size: meta.contract_size,
                 instrument: meta.instrument.clone(),
             })
         } else {

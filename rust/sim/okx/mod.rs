@@ -200,7 +200,7 @@ impl OkxSim {
         }
         let market_specs: Vec<_> = specs.iter().map(|s| s.market.clone()).collect();
         // a seed apart from the Binance market's, so the two venues do not move in lockstep
-        let state = MarketState::new(&market_specs, seed ^ 0x006f_6b78, depth);
+        let state = MarketState::with_ids(&market_specs, seed ^ 0x006f_6b78, depth, false);
         let market = Market {
             specs: market_specs,
             state: Mutex::new(state),

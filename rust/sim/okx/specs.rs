@@ -180,6 +180,11 @@ impl OkxSpec {
             opt_type: cp.map(str::to_string),
             market: SymbolSpec {
                 symbol: inst_id.to_string(),
+                // the shared market generator's futures fields stay unused here (the OKX
+                // profile writes its own frames)
+                pair: inst_id.to_string(),
+                contract_size: 0,
+                delivery_ms: 0,
                 lower: inst_id.to_ascii_lowercase(),
                 base: base.to_string(),
                 quote: quote.to_string(),

@@ -1,5 +1,5 @@
 use super::*;
-use crate::model::StatusKind;
+use crate::model::{Side, StatusKind};
 
 fn depth(sym: &str, first: u64, last: u64, bids: &str, asks: &str) -> String {
     format!(

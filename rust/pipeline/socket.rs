@@ -1,0 +1,616 @@
+//! One socket of a feed: connect, subscribe (paced under the venue's message rate), read,
+//! stamp `ts_recv`, hand frames to the processor, publish; request the snapshots the
+//! processor asks for through the venue's REST scheduler (resyncs of live books first);
+//! detect silence; reconnect with backoff.
+//!
+//! Connection lifetime: a venue that closes connections after a fixed time (Binance: 24 h)
+//! gets a rollover before that: a second connection is opened and subscribed while the first
+//! still runs, both feed the same processor (which drops what arrives twice and parks what
+//! arrives early), and once the new one has caught up the old one is closed. No book
+//! resyncs, no event is lost or duplicated. If the old connection dies during the overlap,
+//! the new one simply takes over.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_util::sync::CancellationToken;
+
+use super::feed::{rest_key, status, FeedSpec};
+use crate::exchanges::{Action, ExchangeConnector, ExchangeProcessor, Keepalive, SocketPlan};
+use crate::metrics::FeedShared;
+use crate::model::{BookState, Event, SharedInstruments, StatusKind, StatusReason, SymbolMeta};
+use crate::net::budget::{Priority, RestAnswer, RestRequest, RestScheduler};
+use crate::net::{backoff, now_ns};
+use crate::pipeline::bus::EventBus;
+use crate::pipeline::raw::{Kind, RawWriter};
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const TICK: Duration = Duration::from_millis(250);
+/// Longest lead a rollover takes before the venue's deadline (24 h: starts 10 min early).
+const MAX_ROLLOVER_MARGIN: Duration = Duration::from_secs(600);
+/// After the new socket's first frame, how long both run before the old may close: frames
+/// the venue sent the old one just before the new subscription must have arrived.
+const MAX_SETTLE: Duration = Duration::from_secs(1);
+/// Pause before retrying a rollover connection that failed.
+const ROLLOVER_RETRY: Duration = Duration::from_secs(1);
+/// A snapshot request refused by a full scheduler queue is offered again after this.
+const REQUEUE_DELAY: Duration = Duration::from_millis(100);
+
+/// What one socket task needs.
+pub(super) struct SocketEnv {
+    pub id: usize,
+    pub spec: FeedSpec,
+    pub conn: Arc<dyn ExchangeConnector>,
+    pub plan: SocketPlan,
+    pub shared: Arc<FeedShared>,
+    pub bus: Arc<EventBus>,
+    pub rest: Arc<RestScheduler>,
+    pub cancel: CancellationToken,
+    /// REST owner id of this socket (its queued requests are cancelled on reconnect).
+    pub owner: u64,
+    /// The feed's bounded instrument cache (instruments met in the stream are added).
+    pub cache: SharedInstruments,
+}
+
+/// Tag bit of an instrument lookup answer (snapshot tags carry a generation below it).
+const INSTRUMENT_TAG: u64 = 1 << 63;
+
+/// Snapshot requests of one socket: tags carry a connection generation so an answer for a
+/// connection that is gone is recognised and dropped.
+struct Snapshots {
+    urls: Vec<String>,
+    metas: Vec<Arc<SymbolMeta>>,
+    weight: u32,
+    owner: u64,
+    generation: u64,
+    attempts: HashMap<usize, u32>,
+    /// (due, symbol) of retries and requeues; at most one per symbol.
+    delayed: Vec<(Instant, usize)>,
+    tx: mpsc::Sender<RestAnswer>,
+    stale_answers: u64,
+    /// Instrument lookups in flight, by tag; asked again on the next connection if lost.
+    lookups: HashMap<u64, (Box<str>, String)>,
+    next_lookup: u64,
+}
+
+impl Snapshots {
+    fn tag(&self, idx: usize) -> u64 {
+        (self.generation << 32) | (idx as u64 & 0xffff_ffff)
+    }
+
+    fn untag(&self, tag: u64) -> Option<usize> {
+        (tag & INSTRUMENT_TAG == 0 && tag >> 32 == self.generation)
+            .then_some((tag & 0xffff_ffff) as usize)
+    }
+
+    /// Ask for the reference data of one instrument met in the stream (lowest priority
+    /// among book requests: no book waits on it).
+    fn lookup(&mut self, env: &SocketEnv, native: Box<str>) {
+        let Some(url) = env.conn.instrument_url(&native) else {
+            return;
+        };
+        self.next_lookup += 1;
+        let tag = INSTRUMENT_TAG | self.next_lookup;
+        let queued = env.rest.submit(RestRequest {
+            url: url.clone(),
+            weight: env.conn.instruments_weight(),
+            priority: Priority::Sync,
+            key: rest_key(
+                self.owner,
+                (1 << 23) | (self.next_lookup as usize & 0x7f_ffff),
+            ),
+            owner: self.owner,
+            tag,
+            reply: self.tx.clone(),
+        });
+        if queued {
+            self.lookups.insert(tag, (native, url));
+        }
+    }
+
+    fn submit(&mut self, env: &SocketEnv, idx: usize) {
+        let Some(url) = self.urls.get(idx).cloned() else {
+            return;
+        };
+        // a book that was live (now resyncing or stale) goes before one syncing for the
+        // first time: users are already relying on it
+        let priority = match self.metas.get(idx).and_then(|m| m.book.as_ref()) {
+            Some(b) if matches!(b.read().state, BookState::Resyncing | BookState::Stale) => {
+                Priority::Resync
+            }
+            _ => Priority::Sync,
+        };
+        env.shared.snapshot_requests.fetch_add(1, Ordering::Relaxed);
+        let queued = env.rest.submit(RestRequest {
+            url,
+            weight: self.weight,
+            priority,
+            key: rest_key(self.owner, idx),
+            owner: self.owner,
+            tag: self.tag(idx),
+            reply: self.tx.clone(),
+        });
+        if !queued {
+            self.later(idx, REQUEUE_DELAY);
+        }
+    }
+
+    fn later(&mut self, idx: usize, delay: Duration) {
+        let due = Instant::now() + delay;
+        match self.delayed.iter_mut().find(|(_, i)| *i == idx) {
+            Some(entry) => entry.0 = entry.0.min(due),
+            None => self.delayed.push((due, idx)),
+        }
+    }
+
+    fn submit_due(&mut self, env: &SocketEnv) {
+        let now = Instant::now();
+        let due: Vec<usize> = self
+            .delayed
+            .iter()
+            .filter(|(t, _)| *t <= now)
+            .map(|(_, i)| *i)
+            .collect();
+        self.delayed.retain(|(t, _)| *t > now);
+        for idx in due {
+            self.submit(env, idx);
+        }
+    }
+
+    /// A new connection: forget the old one's requests.
+    fn reset(&mut self, rest: &RestScheduler) {
+        self.generation += 1;
+        self.attempts.clear();
+        self.delayed.clear();
+        // the processor forgets its pending lookups on disconnect and asks again
+        self.lookups.clear();
+        rest.cancel_owner(self.owner);
+    }
+}
+
+/// One socket, reconnected until `cancel` fires.
+pub(super) async fn run_socket(env: SocketEnv) {
+    let mut proc = env.conn.processor(&env.plan);
+    proc.attach_instruments(env.cache.clone());
+    let metas = proc.symbols().to_vec();
+    let (tx, mut rx) = mpsc::channel::<RestAnswer>(metas.len() * 2 + 16);
+    let mut snaps = Snapshots {
+        urls: metas
+            .iter()
+            .map(|m| env.conn.snapshot_url(&m.native))
+            .collect(),
+        metas,
+        weight: env.conn.snapshot_weight(),
+        owner: env.owner,
+        generation: 0,
+        attempts: HashMap::new(),
+        delayed: Vec::new(),
+        tx,
+        stale_answers: 0,
+        lookups: HashMap::new(),
+        next_lookup: 0,
+    };
+    let venue = env.spec.venue;
+    let mut attempt = 0u32;
+    while !env.cancel.is_cancelled() {
+        let outcome = run_connection(&env, proc.as_mut(), &mut rx, &mut snaps).await;
+        snaps.reset(&env.rest);
+        publish_counters(&env, proc.as_ref(), &snaps);
+        let mut out = Vec::new();
+        if env.cancel.is_cancelled() {
+            // a deliberate stop: books keep their last state, one status says why
+            out.push(status(
+                venue,
+                StatusKind::Disconnected,
+                StatusReason::Stopped,
+            ));
+            env.bus.publish(&mut out).await;
+            break;
+        }
+        let ts = now_ns();
+        if let Some(raw) = env.shared.raw.read().as_ref() {
+            raw.disconnect(env.id, ts);
+        }
+        proc.on_disconnect(ts, &mut out);
+        match outcome {
+            Ok(reason) => {
+                out.push(status(venue, StatusKind::Disconnected, reason));
+                attempt = 0;
+            }
+            Err(()) => attempt += 1,
+        }
+        env.bus.publish(&mut out).await;
+        let wait = backoff(attempt);
+        if attempt > 0 {
+            let retry_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+            let mut ev = vec![status(
+                venue,
+                StatusKind::Disconnected,
+                StatusReason::ConnectFailed { attempt, retry_ms },
+            )];
+            env.bus.publish(&mut ev).await;
+        }
+        tokio::select! {
+            () = env.cancel.cancelled() => break,
+            () = tokio::time::sleep(wait) => {}
+        }
+        // the next attempt is a reconnect (counting it here, not one loop later)
+        env.shared.reconnects.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn publish_counters(env: &SocketEnv, proc: &dyn ExchangeProcessor, snaps: &Snapshots) {
+    let mut c = proc.counters();
+    c.push(("snapshot_answers_stale", snaps.stale_answers));
+    env.shared.set_counters(env.id, c);
+}
+
+async fn connect(url: &str) -> Option<Ws> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(url)).await {
+        Ok(Ok((ws, _))) => Some(ws),
+        _ => None,
+    }
+}
+
+/// Send the subscribe frames, paced under the venue's per-connection message rate.
+async fn subscribe(ws: &mut Ws, frames: Vec<String>, max_msgs_per_s: u32) -> bool {
+    let gap = Duration::from_millis(1000 / u64::from(max_msgs_per_s.max(1)) + 10);
+    for (i, frame) in frames.into_iter().enumerate() {
+        if i > 0 {
+            tokio::time::sleep(gap).await;
+        }
+        if ws.send(Message::text(frame)).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// One connection's life (rollovers included). `Ok(reason)` after it was up and then
+/// closed; `Err` if connecting failed.
+async fn run_connection(
+    env: &SocketEnv,
+    proc: &mut dyn ExchangeProcessor,
+    rx: &mut mpsc::Receiver<RestAnswer>,
+    snaps: &mut Snapshots,
+) -> Result<StatusReason, ()> {
+    let Some(mut ws) = connect(&env.plan.url).await else {
+        return Err(());
+    };
+    env.shared.connected.fetch_add(1, Ordering::Relaxed);
+    let mut out = vec![status(
+        env.spec.venue,
+        StatusKind::Connected,
+        StatusReason::None,
+    )];
+    env.bus.publish(&mut out).await;
+    let frames = env.conn.subscribe_frames(&env.plan, 1);
+    let reason = if subscribe(&mut ws, frames, env.conn.max_client_msgs_per_s()).await {
+        proc.on_subscribed(now_ns(), env.spec.stale_after);
+        serve(env, proc, ws, rx, snaps, &mut out).await
+    } else {
+        StatusReason::Closed { code: 0 }
+    };
+    env.shared.connected.fetch_sub(1, Ordering::Relaxed);
+    if !out.is_empty() {
+        env.bus.publish(&mut out).await;
+    }
+    Ok(reason)
+}
+
+/// Rollover bookkeeping of one connection.
+struct Rollover {
+    /// When the next rollover starts (None: the venue sets no lifetime).
+    start_at: Option<Instant>,
+    margin: Duration,
+    settle: Duration,
+    connecting: JoinSet<Option<Ws>>,
+    next: Option<Ws>,
+    overlap_since: Option<Instant>,
+    next_first_frame: Option<Instant>,
+    count: u32,
+    closers: JoinSet<()>,
+}
+
+impl Rollover {
+    fn new(lifetime: Option<Duration>) -> Self {
+        let margin = lifetime.map_or(Duration::ZERO, |l| (l / 4).min(MAX_ROLLOVER_MARGIN));
+        let mut r = Self {
+            start_at: None,
+            margin,
+            settle: (margin / 5).min(MAX_SETTLE),
+            connecting: JoinSet::new(),
+            next: None,
+            overlap_since: None,
+            next_first_frame: None,
+            count: 0,
+            closers: JoinSet::new(),
+        };
+        r.plan(lifetime, Instant::now());
+        r
+    }
+
+    fn plan(&mut self, lifetime: Option<Duration>, connected_at: Instant) {
+        self.start_at = lifetime.map(|l| connected_at + l.saturating_sub(self.margin));
+    }
+
+    /// Overlap timeout: past it the new socket takes over whether or not it caught up.
+    fn overlap_timeout(&self) -> Duration {
+        self.margin * 3 / 4
+    }
+}
+
+/// Why a read that returned no data message ended the socket.
+fn close_reason(msg: Option<Result<Message, WsError>>) -> StatusReason {
+    match msg {
+        Some(Ok(Message::Close(frame))) => StatusReason::Closed {
+            code: frame.map_or(0, |f| u16::from(f.code)),
+        },
+        _ => StatusReason::Closed { code: 0 },
+    }
+}
+
+/// Hand a data frame to the processor (`overlap`: it came from the rollover's new socket).
+fn deliver(
+    proc: &mut dyn ExchangeProcessor,
+    msg: &Message,
+    overlap: bool,
+    raw: Option<(&RawWriter, usize)>,
+    out: &mut Vec<Event>,
+    actions: &mut Vec<Action>,
+) {
+    let ts_recv = now_ns();
+    let text: std::borrow::Cow<'_, str> = match msg {
+        Message::Text(t) => t.as_str().into(),
+        Message::Binary(b) => match std::str::from_utf8(b) {
+            Ok(t) => t.into(),
+            // not UTF-8: hand over the valid prefix so the processor reports it
+            Err(e) => String::from_utf8_lossy(b.get(..e.valid_up_to()).unwrap_or_default()),
+        },
+        // tungstenite queues the pong itself and flushes it with the next read
+        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) | Message::Close(_) => return,
+    };
+    if overlap {
+        // the rollover's new socket repeats what the old one carries: replay of a raw
+        // capture sees the old socket's frames only
+        proc.on_overlap_frame(&text, ts_recv, out, actions);
+    } else {
+        if let Some((raw, id)) = raw {
+            raw.frame(id, ts_recv, &text);
+        }
+        proc.on_frame(&text, ts_recv, out, actions);
+    }
+}
+
+/// A depth snapshot answer (or a stale one, for a connection that is gone).
+fn on_snapshot_answer(
+    env: &SocketEnv,
+    proc: &mut dyn ExchangeProcessor,
+    snaps: &mut Snapshots,
+    raw: Option<&RawWriter>,
+    ans: RestAnswer,
+    out: &mut Vec<Event>,
+    actions: &mut Vec<Action>,
+) {
+    if let (Some(r), Some(idx)) = (raw, snaps.untag(ans.tag)) {
+        let url = snaps.urls.get(idx).map_or("", String::as_str);
+        r.answer(
+            Kind::Snapshot,
+            env.id,
+            idx,
+            ans.ts_recv,
+            ans.status,
+            url,
+            &ans.body,
+        );
+    }
+    match snaps.untag(ans.tag) {
+        Some(idx) if ans.status == 200 => {
+            snaps.attempts.remove(&idx);
+            proc.on_snapshot(idx, &ans.body, ans.ts_recv, out, actions);
+        }
+        Some(idx) => {
+            let n = snaps.attempts.entry(idx).or_insert(0);
+            *n += 1;
+            let n = *n;
+            proc.on_snapshot_failed(idx, ans.status, n, ans.ts_recv, out);
+            snaps.later(idx, backoff(n));
+        }
+        None => snaps.stale_answers += 1,
+    }
+}
+
+async fn next_message(ws: &mut Option<Ws>) -> Option<Result<Message, WsError>> {
+    match ws {
+        Some(ws) => ws.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The read loop of one connection, with its rollovers.
+#[allow(clippy::too_many_lines)]
+async fn serve(
+    env: &SocketEnv,
+    proc: &mut dyn ExchangeProcessor,
+    mut ws: Ws,
+    rx: &mut mpsc::Receiver<RestAnswer>,
+    snaps: &mut Snapshots,
+    out: &mut Vec<Event>,
+) -> StatusReason {
+    let lifetime = env
+        .spec
+        .connection_lifetime
+        .or_else(|| env.conn.connection_lifetime());
+    let mut roll = Rollover::new(lifetime);
+    let mut actions = Vec::new();
+    let mut tick = tokio::time::interval(TICK);
+    let mut last_rx = Instant::now();
+    let mut keepalive_sent = false;
+    let raw = env.shared.raw.read().clone();
+    let raw_ref = raw.as_deref().map(|r| (r, env.id));
+    let reason = loop {
+        let mut switch = false;
+        tokio::select! {
+            () = env.cancel.cancelled() => {
+                let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;
+                if let Some(mut next) = roll.next.take() {
+                    let _ = tokio::time::timeout(Duration::from_millis(500), next.close(None)).await;
+                }
+                break StatusReason::Closed { code: 1000 };
+            }
+            msg = ws.next() => {
+                last_rx = Instant::now();
+                keepalive_sent = false;
+                match msg {
+                    Some(Ok(m)) if !matches!(m, Message::Close(_)) => {
+                        deliver(proc, &m, false, raw_ref, out, &mut actions);
+                    }
+                    other => {
+                        if roll.next.is_none() {
+                            break close_reason(other);
+                        }
+                        // the old socket died during the overlap: the new one takes over now
+                        switch = true;
+                    }
+                }
+            }
+            msg = next_message(&mut roll.next) => {
+                match msg {
+                    Some(Ok(m)) if !matches!(m, Message::Close(_)) => {
+                        if matches!(m, Message::Text(_) | Message::Binary(_)) {
+                            roll.next_first_frame.get_or_insert_with(Instant::now);
+                        }
+                        deliver(proc, &m, true, raw_ref, out, &mut actions);
+                    }
+                    _ => {
+                        // the new socket failed: drop it, keep the old one, try again shortly
+                        roll.next = None;
+                        roll.overlap_since = None;
+                        roll.next_first_frame = None;
+                        proc.end_overlap(now_ns(), out, &mut actions);
+                        roll.start_at = Some(Instant::now() + ROLLOVER_RETRY);
+                    }
+                }
+            }
+            Some(joined) = roll.connecting.join_next(), if !roll.connecting.is_empty() => {
+                match joined.ok().flatten() {
+                    Some(next) => {
+                        roll.next = Some(next);
+                        roll.overlap_since = Some(Instant::now());
+                        roll.next_first_frame = None;
+                        proc.begin_overlap(now_ns());
+                    }
+                    None => roll.start_at = Some(Instant::now() + ROLLOVER_RETRY),
+                }
+            }
+            Some(ans) = rx.recv() => {
+                if let Some((native, url)) = snaps.lookups.remove(&ans.tag) {
+                    if let Some(r) = &raw {
+                        r.answer(Kind::Instruments, env.id, 0, ans.ts_recv, ans.status, &url, &ans.body);
+                    }
+                    proc.on_instrument(&native, ans.status, &ans.body, ans.ts_recv, out);
+                    let cache = env.cache.lock();
+                    env.shared.instruments.store(cache.len() as u64, Ordering::Relaxed);
+                    env.shared
+                        .instrument_evictions
+                        .store(cache.evictions(), Ordering::Relaxed);
+                } else {
+                    on_snapshot_answer(env, proc, snaps, raw.as_deref(), ans, out, &mut actions);
+                }
+            }
+            _ = tick.tick() => {
+                publish_counters(env, proc, snaps);
+                if let Some(r) = &raw {
+                    r.flush();
+                }
+                let silent = last_rx.elapsed();
+                if silent > env.spec.stale_after {
+                    let ms = u64::try_from(silent.as_millis()).unwrap_or(u64::MAX);
+                    break StatusReason::Silent { ms };
+                }
+                if let Keepalive::IdleText { after, frame } = env.conn.keepalive() {
+                    if silent > after && !keepalive_sent {
+                        keepalive_sent = true;
+                        if ws.send(Message::text(frame)).await.is_err() {
+                            break StatusReason::Closed { code: 0 };
+                        }
+                    }
+                }
+                proc.on_tick(now_ns(), out);
+                snaps.submit_due(env);
+                while roll.closers.try_join_next().is_some() {}
+                let now = Instant::now();
+                if roll.next.is_none() && roll.connecting.is_empty() && roll.start_at.is_some_and(|t| now >= t) {
+                    roll.start_at = None;
+                    let url = env.plan.url.clone();
+                    let frames = env.conn.subscribe_frames(&env.plan, 1);
+                    let rate = env.conn.max_client_msgs_per_s();
+                    roll.connecting.spawn(async move {
+                        let mut ws = connect(&url).await?;
+                        subscribe(&mut ws, frames, rate).await.then_some(ws)
+                    });
+                }
+                if let Some(since) = roll.overlap_since {
+                    let settled = roll.next_first_frame.is_some_and(|t| t.elapsed() >= roll.settle);
+                    switch = (settled && proc.overlap_ready()) || since.elapsed() >= roll.overlap_timeout();
+                }
+            }
+        }
+        if switch {
+            if let Some(next) = roll.next.take() {
+                proc.end_overlap(now_ns(), out, &mut actions);
+                let mut old = std::mem::replace(&mut ws, next);
+                roll.closers.spawn(async move {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), old.close(None)).await;
+                });
+                roll.overlap_since = None;
+                roll.next_first_frame = None;
+                roll.count += 1;
+                roll.plan(lifetime, Instant::now());
+                last_rx = Instant::now();
+                out.push(status(
+                    env.spec.venue,
+                    StatusKind::Connected,
+                    StatusReason::Rollover { count: roll.count },
+                ));
+            }
+        }
+        let mut closing = None;
+        for a in actions.drain(..) {
+            match a {
+                Action::FetchSnapshot(idx) => snaps.submit(env, idx),
+                Action::FetchInstrument(native) => snaps.lookup(env, native),
+                Action::Send(text) => {
+                    if closing.is_none() && ws.send(Message::text(text)).await.is_err() {
+                        closing = Some(StatusReason::Closed { code: 0 });
+                    }
+                }
+                Action::Reconnect => {
+                    closing.get_or_insert(StatusReason::ServerShutdown);
+                }
+            }
+        }
+        if !out.is_empty() {
+            env.bus.publish(out).await;
+        }
+        if let Some(reason) = closing {
+            let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;
+            if let Some(mut next) = roll.next.take() {
+                let _ = tokio::time::timeout(Duration::from_millis(500), next.close(None)).await;
+            }
+            break reason;
+        }
+    };
+    roll.connecting.abort_all();
+    roll.closers.abort_all();
+    reason
+}
