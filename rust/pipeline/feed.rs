@@ -80,20 +80,23 @@ async fn load_instruments(
     loop {
         let mut list = Vec::new();
         let urls = conn.instruments_urls(natives);
+        // URLs settled this round: answered, or (merging) refused for good
         let mut answered = 0usize;
         for url in &urls {
             let reply = get(http, url).await;
-            if reply.status == 200 {
-                if let Ok(part) = conn.parse_instruments(&reply.body) {
-                    list.extend(part);
-                    answered += 1;
-                    if merge {
-                        continue;
-                    }
-                    break;
+            let parsed = (reply.status == 200)
+                .then(|| conn.parse_instruments(&reply.body).ok())
+                .flatten();
+            if let Some(part) = parsed {
+                list.extend(part);
+                answered += 1;
+                if merge {
+                    continue;
                 }
+                break;
             }
-            if reply.status == 0 || reply.status >= 500 {
+            let retry = reply.status == 0 || reply.status >= 500;
+            if retry || merge {
                 let mut ev = vec![status(
                     conn.venue(),
                     StatusKind::Error,
@@ -102,7 +105,14 @@ async fn load_instruments(
                     },
                 )];
                 bus.publish(&mut ev).await;
+            }
+            if retry {
                 break;
+            }
+            // refused for good (4xx, an unreadable body): asking again will not help; merging
+            // goes on without this list, the others try their next URL
+            if merge {
+                answered += 1;
             }
         }
         if answered > 0 && (!merge || answered == urls.len()) {
