@@ -106,6 +106,7 @@ async fn load_instruments(
     loop {
         let mut list = Vec::new();
         let urls = conn.instruments_urls(natives);
+        // URLs settled this round: answered, or (merging) refused for good
         let mut answered = 0usize;
         for (i, url) in urls.iter().enumerate() {
             let queued = rest.submit(RestRequest {
@@ -141,8 +142,11 @@ async fn load_instruments(
                     }
                     break;
                 }
+                break;
             }
-            if status_code == 0 || status_code >= 500 {
+            // URLs settled this round: answered, or (merging) refused for good
+            let retry = status_code == 0 || status_code >= 500;
+            if retry || merge {
                 let mut ev = vec![status(
                     conn.venue(),
                     StatusKind::Error,
@@ -151,7 +155,14 @@ async fn load_instruments(
                     },
                 )];
                 bus.publish(&mut ev).await;
+            }
+            if retry {
                 break;
+            }
+            // refused for good (4xx, an unreadable body): asking again will not help; merging
+            // goes on without this list, the others try their next URL
+            if merge {
+                answered += 1;
             }
         }
         if answered > 0 && (!merge || answered == urls.len()) {

@@ -46,25 +46,94 @@ impl WireStr {
     }
 }
 
-/// One level of a [`WireBook`]: the parsed price (for ordering) and both wire strings.
+/// A level's wire strings (price and size, as sent).
 #[derive(Debug, Clone, PartialEq)]
 pub struct WireLevel {
-    /// Price, parsed (sort key).
-    pub px: f64,
     /// Price as sent.
     pub px_s: WireStr,
     /// Size as sent (contracts for derivatives).
     pub sz_s: WireStr,
 }
 
-/// The book as the venue wrote it, for the checksum. Sides are sorted so that the best level
-/// is the last element (updates cluster at the top, so inserts move few elements).
+/// A sorted entry: the parsed price (the key) and where its strings live.
+#[derive(Debug, Clone, Copy)]
+struct Key {
+    px: f64,
+    slot: u32,
+}
+
+/// One side: keys sorted so that the best level is the last element, strings in a slab.
+///
+/// Deep books (400 levels) change anywhere, so inserts and removals shift the sorted part:
+/// keeping it at 16 bytes an entry (the strings stay put in the slab) keeps those shifts
+/// as cheap as the f64 book's own.
+#[derive(Debug, Default, Clone)]
+struct Side {
+    keys: Vec<Key>,
+    slab: Vec<WireLevel>,
+    free: Vec<u32>,
+}
+
+impl Side {
+    fn clear(&mut self) {
+        self.keys.clear();
+        self.slab.clear();
+        self.free.clear();
+    }
+
+    #[inline]
+    fn set(&mut self, pos: Result<usize, usize>, px: f64, px_s: &str, sz_s: &str, remove: bool) {
+        match pos {
+            Ok(i) if remove => {
+                let k = self.keys.remove(i);
+                self.free.push(k.slot);
+            }
+            Ok(i) => {
+                let slot = self.keys.get(i).map_or(usize::MAX, |k| k.slot as usize);
+                if let Some(l) = self.slab.get_mut(slot) {
+                    l.sz_s = WireStr::new(sz_s);
+                }
+            }
+            Err(i) if !remove => {
+                let level = WireLevel {
+                    px_s: WireStr::new(px_s),
+                    sz_s: WireStr::new(sz_s),
+                };
+                let slot = match self.free.pop() {
+                    Some(s) => {
+                        if let Some(l) = self.slab.get_mut(s as usize) {
+                            *l = level;
+                        }
+                        s
+                    }
+                    None => {
+                        self.slab.push(level);
+                        u32::try_from(self.slab.len() - 1).unwrap_or(u32::MAX)
+                    }
+                };
+                self.keys.insert(i, Key { px, slot });
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Levels from the best, at most `n`.
+    fn best(&self, n: usize) -> impl Iterator<Item = &WireLevel> {
+        self.keys
+            .iter()
+            .rev()
+            .take(n)
+            .filter_map(|k| self.slab.get(k.slot as usize))
+    }
+}
+
+/// The book as the venue wrote it, for the checksum.
 #[derive(Debug, Default, Clone)]
 pub struct WireBook {
     /// Ascending prices: best bid last.
-    bids: Vec<WireLevel>,
+    bids: Side,
     /// Descending prices: best ask last.
-    asks: Vec<WireLevel>,
+    asks: Side,
 }
 
 /// Levels per side covered by the OKX checksum.
@@ -79,58 +148,28 @@ impl WireBook {
 
     /// Set a bid level (`remove` when the size is zero; removing an absent level is normal).
     pub fn set_bid(&mut self, px: f64, px_s: &str, sz_s: &str, remove: bool) {
-        let pos = self.bids.binary_search_by(|l| l.px.total_cmp(&px));
-        Self::set_at(&mut self.bids, pos, px, px_s, sz_s, remove);
+        let pos = self.bids.keys.binary_search_by(|k| k.px.total_cmp(&px));
+        self.bids.set(pos, px, px_s, sz_s, remove);
     }
 
     /// Set an ask level (see [`WireBook::set_bid`]).
     pub fn set_ask(&mut self, px: f64, px_s: &str, sz_s: &str, remove: bool) {
-        let pos = self.asks.binary_search_by(|l| px.total_cmp(&l.px));
-        Self::set_at(&mut self.asks, pos, px, px_s, sz_s, remove);
-    }
-
-    #[inline]
-    fn set_at(
-        side: &mut Vec<WireLevel>,
-        pos: Result<usize, usize>,
-        px: f64,
-        px_s: &str,
-        sz_s: &str,
-        remove: bool,
-    ) {
-        match pos {
-            Ok(i) if remove => {
-                side.remove(i);
-            }
-            Ok(i) => {
-                if let Some(l) = side.get_mut(i) {
-                    l.sz_s = WireStr::new(sz_s);
-                }
-            }
-            Err(i) if !remove => side.insert(
-                i,
-                WireLevel {
-                    px,
-                    px_s: WireStr::new(px_s),
-                    sz_s: WireStr::new(sz_s),
-                },
-            ),
-            Err(_) => {}
-        }
+        let pos = self.asks.keys.binary_search_by(|k| px.total_cmp(&k.px));
+        self.asks.set(pos, px, px_s, sz_s, remove);
     }
 
     /// Number of (bid, ask) levels.
     #[must_use]
     pub fn depth(&self) -> (usize, usize) {
-        (self.bids.len(), self.asks.len())
+        (self.bids.keys.len(), self.asks.keys.len())
     }
 
     /// The checksum string `bid1px:bid1sz:ask1px:ask1sz:...` over the best 25 levels per
     /// side, skipping missing entries of a shorter side, written into `buf`.
     pub fn checksum_string(&self, buf: &mut Vec<u8>) {
         buf.clear();
-        let mut bids = self.bids.iter().rev();
-        let mut asks = self.asks.iter().rev();
+        let mut bids = self.bids.best(CHECKSUM_DEPTH);
+        let mut asks = self.asks.best(CHECKSUM_DEPTH);
         for _ in 0..CHECKSUM_DEPTH {
             let (b, a) = (bids.next(), asks.next());
             if b.is_none() && a.is_none() {
@@ -286,6 +325,13 @@ mod tests {
         b.set_ask(13.0, "13", "0", true); // absent: no-op
         assert_eq!(as_str(&b), "11:5:12:3");
         assert_eq!(b.depth(), (1, 1));
+        // a removed level's slot is reused by the next insert
+        b.set_bid(9.0, "9", "4", false);
+        b.set_ask(12.5, "12.5", "1", false);
+        b.set_ask(12.0, "12", "0", true);
+        b.set_ask(13.0, "13", "2", false);
+        assert_eq!(as_str(&b), "11:5:12.5:1:9:4:13:2");
+        assert_eq!(b.depth(), (2, 2));
         b.clear();
         assert_eq!(as_str(&b), "");
         let long = "1234567890.12345678901234";

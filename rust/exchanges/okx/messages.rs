@@ -5,11 +5,11 @@
 //! strings. Nothing here allocates beyond the `Vec`s of levels and data elements.
 
 use std::borrow::Cow;
-use std::fmt;
 
-use serde::de::{IgnoredAny, SeqAccess, Visitor};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use sonic_rs::LazyValue;
+
+pub use super::scan::LevelIter;
 
 /// Subscription argument echoed in acks and data frames.
 ///
@@ -67,27 +67,75 @@ pub struct OkxLevel<'a> {
     pub sz: &'a str,
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for OkxLevel<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = OkxLevel<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("[price, size, ...] as strings")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let px: &'de str = seq
-                    .next_element()?
-                    .ok_or_else(|| serde::de::Error::invalid_length(0, &self))?;
-                let sz: &'de str = seq
-                    .next_element()?
-                    .ok_or_else(|| serde::de::Error::invalid_length(1, &self))?;
-                // the deprecated "0" and the order count: not needed (bounded by the frame)
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(OkxLevel { px, sz })
-            }
+/// The level array of a book side: already read by the one-pass frame reader (`scan.rs`,
+/// the hot path), or kept as raw JSON by serde and read by [`LevelIter`] when iterated.
+///
+/// Book messages are mostly arrays of four short strings; walking them by hand instead of
+/// through serde's visitor machinery keeps a book update cheap.
+#[derive(Debug, Default)]
+pub struct OkxLevels<'a> {
+    lazy: Option<LazyValue<'a>>,
+    /// Levels already read by the one-pass frame reader.
+    read: Vec<OkxLevel<'a>>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for OkxLevels<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Self {
+            lazy: Option::<LazyValue<'a>>::deserialize(d)?,
+            read: Vec::new(),
+        })
+    }
+}
+
+/// Iterator over [`OkxLevels`]: levels already read, or read from the raw text now.
+#[derive(Debug)]
+pub enum Levels<'s> {
+    /// Read by the one-pass frame reader.
+    Read(std::slice::Iter<'s, OkxLevel<'s>>),
+    /// Read from the text.
+    Text(LevelIter<'s>),
+}
+
+impl<'s> Iterator for Levels<'s> {
+    /// A level, or `None` once where the text is malformed (iteration then ends).
+    type Item = Option<OkxLevel<'s>>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Self::Read(it) => it.next().map(|l| Some(*l)),
+            Self::Text(it) => it.next(),
         }
-        d.deserialize_seq(V(std::marker::PhantomData))
+    }
+}
+
+impl<'a> OkxLevels<'a> {
+    /// Levels the frame reader has already read.
+    #[must_use]
+    pub fn from_read(read: Vec<OkxLevel<'a>>) -> Self {
+        Self { lazy: None, read }
+    }
+
+    /// The levels in wire order; an item is `None` where the text stops being a level list.
+    #[must_use]
+    pub fn iter(&self) -> Levels<'_> {
+        match &self.lazy {
+            Some(lazy) => Levels::Text(LevelIter::new(lazy.as_raw_str())),
+            None => Levels::Read(self.read.iter()),
+        }
+    }
+
+    /// The first level, if the side has one and it reads.
+    #[must_use]
+    pub fn first(&self) -> Option<OkxLevel<'_>> {
+        self.iter().next().flatten()
+    }
+
+    /// True when the side has no level.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
     }
 }
 
@@ -101,10 +149,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for OkxLevel<'a> {
 pub struct OkxBookData<'a> {
     /// Ask levels, best first.
     #[serde(borrow, default)]
-    pub asks: Vec<OkxLevel<'a>>,
+    pub asks: OkxLevels<'a>,
     /// Bid levels, best first.
     #[serde(borrow, default)]
-    pub bids: Vec<OkxLevel<'a>>,
+    pub bids: OkxLevels<'a>,
     /// Book generation time, ms.
     #[serde(borrow, default)]
     pub ts: Option<&'a str>,
@@ -288,6 +336,21 @@ pub struct OkxLiquidationDetail<'a> {
     pub ts: &'a str,
 }
 
+/// A frame of a book channel parsed in one pass (the processor's fast path: the frame is
+/// walked once instead of an envelope first and its data after).
+#[derive(Debug, Deserialize)]
+pub struct OkxBookFrame<'a> {
+    /// The subscription.
+    #[serde(borrow)]
+    pub arg: OkxArg<'a>,
+    /// `snapshot` or `update` (absent on `books5` and `bbo-tbt`).
+    #[serde(borrow, default)]
+    pub action: Option<&'a str>,
+    /// The book messages (one in practice).
+    #[serde(borrow)]
+    pub data: Vec<OkxBookData<'a>>,
+}
+
 /// REST envelope: `{"code":"0","msg":"","data":[...]}`; `code` other than "0" is an error.
 #[derive(Debug, Deserialize)]
 pub struct OkxRest<'a> {
@@ -388,14 +451,19 @@ mod tests {
         );
         assert_eq!(env.action, Some("update"));
         let d: Vec<OkxBookData> = sonic_rs::from_str(data(&env)).unwrap();
+        let asks: Vec<_> = d[0].asks.iter().collect();
+        assert_eq!(asks.len(), 3);
         assert_eq!(
-            d[0].asks[1],
-            OkxLevel {
+            asks[1],
+            Some(OkxLevel {
                 px: "30261",
                 sz: "4"
-            }
+            })
         );
-        assert_eq!(d[0].bids.len(), 1);
+        assert_eq!(d[0].bids.iter().count(), 1);
+        let f: OkxBookFrame = sonic_rs::from_str(BOOK_UPDATE).unwrap();
+        assert_eq!((f.arg.channel, f.action), ("books", Some("update")));
+        assert_eq!(f.data[0].checksum, Some(-914_047_754));
         assert_eq!(d[0].checksum, Some(-914_047_754));
         assert_eq!((d[0].seq_id, d[0].prev_seq_id), (None, None));
     }
@@ -408,11 +476,28 @@ mod tests {
             (d[0].seq_id, d[0].prev_seq_id, d[0].checksum),
             (Some(123_457), Some(123_456), Some(0))
         );
-        // a level with only two elements still parses; one element does not
-        let two: Vec<OkxLevel> = sonic_rs::from_str(r#"[["1","2"]]"#).unwrap();
-        assert_eq!(two[0].sz, "2");
-        assert!(sonic_rs::from_str::<Vec<OkxLevel>>(r#"[["1"]]"#).is_err());
-        assert!(sonic_rs::from_str::<Vec<OkxLevel>>(r#"[[1,2]]"#).is_err());
+        // the scanner: whitespace and two-element levels read; anything else ends in None
+        let lv = |json: &str| -> Vec<Option<(String, String)>> {
+            let text = format!(r#"{{"asks":{json}}}"#);
+            let d: OkxBookData = sonic_rs::from_str(&text).unwrap();
+            d.asks
+                .iter()
+                .map(|l| l.map(|l| (l.px.to_string(), l.sz.to_string())))
+                .collect()
+        };
+        let ok = |a: &str, b: &str| Some((a.to_string(), b.to_string()));
+        assert_eq!(
+            lv(r#"[ ["1", "2"] , ["3","4","0",7] ]"#),
+            vec![ok("1", "2"), ok("3", "4")]
+        );
+        assert_eq!(lv("[]"), vec![]);
+        assert_eq!(lv("null"), vec![]);
+        assert_eq!(lv(r#"[["1"]]"#), vec![None]);
+        assert_eq!(lv(r#"[[1,2]]"#), vec![None]);
+        // escapes are not interpreted: the text stays as sent and fails as a number later
+        assert_eq!(lv(r#"[["1\u0030","2"]]"#), vec![ok("1\\u0030", "2")]);
+        assert_eq!(lv(r#"{"a":1}"#), vec![None]);
+        assert_eq!(lv(r#"[["1","2"],"x"]"#), vec![ok("1", "2"), None]);
     }
 
     #[test]
@@ -468,6 +553,6 @@ mod tests {
         assert_eq!(r.code, "0");
         let data = r.data.unwrap();
         let b: Vec<OkxBookData> = sonic_rs::from_str(data.as_raw_str()).unwrap();
-        assert!(b[0].asks.is_empty());
+        assert!(b[0].asks.is_empty() && b[0].bids.first().is_none());
     }
 }

@@ -7,6 +7,7 @@ pub mod connector;
 pub mod instruments;
 pub mod messages;
 pub mod processor;
+pub mod scan;
 
 pub use book::{WireBook, WireStr};
 pub use connector::{BookChannel, OkxChannelChoice, OkxConnector, TradeChannel};

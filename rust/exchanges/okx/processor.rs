@@ -8,6 +8,7 @@
 //! instrument type) are looked up in the feed's bounded cache, and fetched once when missing.
 
 mod books;
+mod channels;
 #[cfg(test)]
 mod tests;
 
@@ -21,17 +22,18 @@ use parking_lot::{Mutex, RwLock};
 use super::book::WireBook;
 use super::connector::BookChannel;
 use super::instruments::parse_instruments;
-use super::messages::{
-    OkxArg, OkxEnvelope, OkxFundingRate, OkxLiquidation, OkxMarkPrice, OkxOpenInterest, OkxTicker,
-    OkxTrade,
-};
+use super::messages::{OkxArg, OkxBookFrame, OkxEnvelope};
+use super::scan;
 use crate::exchanges::{Action, Channels, ExchangeProcessor};
 use crate::model::{
-    BookState, Event, Funding, InstrumentCache, Liquidation, OpenInterest, OrderBook,
-    SharedInstruments, Side, Status, StatusKind, StatusReason, SymbolMeta, Ticker, Trade, Venue,
+    BookState, Event, InstrumentCache, OrderBook, SharedInstruments, Status, StatusKind,
+    StatusReason, SymbolMeta, Venue,
 };
 
 const MS: i64 = 1_000_000;
+/// How OKX starts `books*` and `bbo-tbt` frames: worth a one-pass parse (other key orders
+/// take the generic path and are read all the same).
+const BOOK_FRAME_PREFIX: &[u8] = br#"{"arg":{"channel":"b"#;
 /// Error statuses per second a processor may emit; the rest are counted, not sent.
 const STATUS_BUDGET_PER_S: u32 = 20;
 /// Interned symbols of instruments met in the stream but not subscribed on this socket.
@@ -149,13 +151,13 @@ pub(crate) enum Phase {
     Live,
 }
 
-/// An update kept during a REST bootstrap: the raw data array, re-parsed when applied.
+/// An update kept during a REST bootstrap: its frame, re-parsed when applied.
 #[derive(Debug)]
 pub(crate) struct Buffered {
     pub ts_recv: i64,
     pub prev: Option<i64>,
-    /// The frame's `data` array and the element of it this update is.
-    pub data: Box<str>,
+    /// The whole frame and the element of its `data` array this update is.
+    pub frame: Box<str>,
     pub elem: usize,
 }
 
@@ -405,7 +407,7 @@ impl OkxProcessor {
                 let idx = arg.inst_id.and_then(|i| self.index_of(i));
                 if event == "subscribe" {
                     if let Some(i) = idx {
-                        self.on_subscribed(i, arg.channel, ts);
+                        self.on_subscribed(i, arg.channel);
                     }
                     let sym = idx.and_then(|i| self.metas.get(i).cloned());
                     out.push(self.status(
@@ -444,237 +446,9 @@ impl OkxProcessor {
         self.error_status(sym.as_ref(), reason, ts, out);
     }
 
-    fn on_trades(
-        &mut self,
-        data: &str,
-        frame: &str,
-        ts: i64,
-        out: &mut Vec<Event>,
-        actions: &mut Vec<Action>,
-    ) {
-        let list: Vec<OkxTrade> = match sonic_rs::from_str(data) {
-            Ok(l) => l,
-            Err(e) => return self.malformed(frame, e.offset(), ts, out),
-        };
-        for t in &list {
-            let Some(meta) = self.resolve(t.inst_id, ts, out, actions) else {
-                continue;
-            };
-            let side = match t.side {
-                "buy" => Side::Buy,
-                "sell" => Side::Sell,
-                _ => return self.malformed(frame, 0, ts, out),
-            };
-            let (Some(price), Some(sz), Some(ts_ex), Ok(id)) = (
-                num(t.px),
-                num(t.sz),
-                ms_to_ns(t.ts),
-                t.trade_id.parse::<u64>(),
-            ) else {
-                return self.malformed(frame, 0, ts, out);
-            };
-            self.counters.trades += 1;
-            let size = sz * meta.contract_size();
-            out.push(Event::Trade(Trade {
-                sym: meta,
-                ts_exchange: ts_ex,
-                ts_recv: ts,
-                price,
-                size,
-                side,
-                trade_id: id,
-            }));
-        }
-    }
-
-    fn on_tickers(
-        &mut self,
-        data: &str,
-        frame: &str,
-        ts: i64,
-        out: &mut Vec<Event>,
-        actions: &mut Vec<Action>,
-    ) {
-        let list: Vec<OkxTicker> = match sonic_rs::from_str(data) {
-            Ok(l) => l,
-            Err(e) => return self.malformed(frame, e.offset(), ts, out),
-        };
-        for t in &list {
-            let Some(meta) = self.resolve(t.inst_id, ts, out, actions) else {
-                continue;
-            };
-            let (Some(last), Some(ts_ex)) = (num(t.last), ms_to_ns(t.ts)) else {
-                return self.malformed(frame, 0, ts, out);
-            };
-            let mult = meta.contract_size();
-            let derivative = t.inst_type.is_some_and(|k| k != "SPOT") || mult != 1.0;
-            let inverse = meta.instrument.as_ref().is_some_and(|i| i.inverse);
-            let (vol, vol_ccy) = (opt_num(t.vol_24h), opt_num(t.vol_ccy_24h));
-            // spot: vol24h is base, volCcy24h quote; derivatives: vol24h contracts, volCcy24h base
-            let (volume, quote_volume) = if derivative {
-                (vol_ccy, if inverse { vol.map(|v| v * mult) } else { None })
-            } else {
-                (vol, vol_ccy)
-            };
-            self.counters.tickers += 1;
-            out.push(Event::Ticker(Ticker {
-                sym: meta,
-                ts_exchange: ts_ex,
-                ts_recv: ts,
-                last_price: last,
-                last_size: opt_num(t.last_sz).map(|v| v * mult),
-                bid_price: opt_num(t.bid_px),
-                bid_size: opt_num(t.bid_sz).map(|v| v * mult),
-                ask_price: opt_num(t.ask_px),
-                ask_size: opt_num(t.ask_sz).map(|v| v * mult),
-                open_24h: opt_num(t.open_24h),
-                high_24h: opt_num(t.high_24h),
-                low_24h: opt_num(t.low_24h),
-                volume_24h: volume,
-                quote_volume_24h: quote_volume,
-            }));
-        }
-    }
-
-    fn on_funding_rate(
-        &mut self,
-        data: &str,
-        frame: &str,
-        ts: i64,
-        out: &mut Vec<Event>,
-        actions: &mut Vec<Action>,
-    ) {
-        let list: Vec<OkxFundingRate> = match sonic_rs::from_str(data) {
-            Ok(l) => l,
-            Err(e) => return self.malformed(frame, e.offset(), ts, out),
-        };
-        for f in &list {
-            let Some(meta) = self.resolve(f.inst_id, ts, out, actions) else {
-                continue;
-            };
-            self.counters.funding += 1;
-            out.push(Event::Funding(Funding {
-                sym: meta,
-                ts_exchange: f.ts.and_then(ms_to_ns).unwrap_or(0),
-                ts_recv: ts,
-                mark_price: None,
-                index_price: None,
-                funding_rate: opt_num(f.funding_rate),
-                funding_time: f.funding_time.and_then(ms_to_ns),
-                next_funding_time: f.next_funding_time.and_then(ms_to_ns),
-            }));
-        }
-    }
-
-    fn on_mark_price(
-        &mut self,
-        data: &str,
-        frame: &str,
-        ts: i64,
-        out: &mut Vec<Event>,
-        actions: &mut Vec<Action>,
-    ) {
-        let list: Vec<OkxMarkPrice> = match sonic_rs::from_str(data) {
-            Ok(l) => l,
-            Err(e) => return self.malformed(frame, e.offset(), ts, out),
-        };
-        for m in &list {
-            let Some(meta) = self.resolve(m.inst_id, ts, out, actions) else {
-                continue;
-            };
-            let (Some(px), Some(ts_ex)) = (num(m.mark_px), ms_to_ns(m.ts)) else {
-                return self.malformed(frame, 0, ts, out);
-            };
-            self.counters.funding += 1;
-            out.push(Event::Funding(Funding {
-                sym: meta,
-                ts_exchange: ts_ex,
-                ts_recv: ts,
-                mark_price: Some(px),
-                index_price: None,
-                funding_rate: None,
-                funding_time: None,
-                next_funding_time: None,
-            }));
-        }
-    }
-
-    fn on_open_interest(
-        &mut self,
-        data: &str,
-        frame: &str,
-        ts: i64,
-        out: &mut Vec<Event>,
-        actions: &mut Vec<Action>,
-    ) {
-        let list: Vec<OkxOpenInterest> = match sonic_rs::from_str(data) {
-            Ok(l) => l,
-            Err(e) => return self.malformed(frame, e.offset(), ts, out),
-        };
-        for o in &list {
-            let Some(meta) = self.resolve(o.inst_id, ts, out, actions) else {
-                continue;
-            };
-            let (Some(oi), Some(ts_ex)) = (num(o.oi), ms_to_ns(o.ts)) else {
-                return self.malformed(frame, 0, ts, out);
-            };
-            self.counters.open_interest += 1;
-            let open_interest = oi * meta.contract_size();
-            out.push(Event::OpenInterest(OpenInterest {
-                sym: meta,
-                ts_exchange: ts_ex,
-                ts_recv: ts,
-                open_interest,
-                open_interest_value: opt_num(o.oi_usd),
-            }));
-        }
-    }
-
-    fn on_liquidations(
-        &mut self,
-        data: &str,
-        frame: &str,
-        ts: i64,
-        out: &mut Vec<Event>,
-        actions: &mut Vec<Action>,
-    ) {
-        let list: Vec<OkxLiquidation> = match sonic_rs::from_str(data) {
-            Ok(l) => l,
-            Err(e) => return self.malformed(frame, e.offset(), ts, out),
-        };
-        for l in &list {
-            let Some(meta) = self.resolve(l.inst_id, ts, out, actions) else {
-                continue;
-            };
-            for d in &l.details {
-                let side = match d.side {
-                    "buy" => Side::Buy,
-                    "sell" => Side::Sell,
-                    _ => return self.malformed(frame, 0, ts, out),
-                };
-                let (Some(price), Some(sz), Some(ts_ex)) =
-                    (num(d.bk_px), num(d.sz), ms_to_ns(d.ts))
-                else {
-                    return self.malformed(frame, 0, ts, out);
-                };
-                self.counters.liquidations += 1;
-                out.push(Event::Liquidation(Liquidation {
-                    sym: meta.clone(),
-                    ts_exchange: ts_ex,
-                    ts_recv: ts,
-                    side,
-                    price,
-                    size: sz * meta.contract_size(),
-                }));
-            }
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
     fn dispatch(
         &mut self,
         arg: &OkxArg<'_>,
-        action: Option<&str>,
         data: &str,
         frame: &str,
         ts: i64,
@@ -682,11 +456,13 @@ impl OkxProcessor {
         actions: &mut Vec<Action>,
     ) {
         match arg.channel {
-            "books" | "books-l2-tbt" | "books50-l2-tbt" => {
-                self.on_books(arg.inst_id, action, data, frame, ts, out, actions);
+            "books" | "books-l2-tbt" | "books50-l2-tbt" | "books5" | "bbo-tbt" => {
+                // keys in an unusual order: read the whole frame as a book frame
+                match sonic_rs::from_str::<OkxBookFrame>(frame) {
+                    Ok(f) => self.on_book_frame(&f, frame, ts, out, actions),
+                    Err(e) => self.malformed(frame, e.offset(), ts, out),
+                }
             }
-            "books5" => self.on_books5(arg.inst_id, data, frame, ts, out, actions),
-            "bbo-tbt" => self.on_bbo(arg.inst_id, data, frame, ts, out, actions),
             "trades" | "trades-all" => self.on_trades(data, frame, ts, out, actions),
             "tickers" => self.on_tickers(data, frame, ts, out, actions),
             "funding-rate" => self.on_funding_rate(data, frame, ts, out, actions),
@@ -720,6 +496,12 @@ impl ExchangeProcessor for OkxProcessor {
             self.counters.pongs += 1;
             return;
         }
+        // the hot path: book frames as the venue writes them are read in one pass
+        if frame.as_bytes().starts_with(BOOK_FRAME_PREFIX) {
+            if let Some(f) = scan::book_frame(frame) {
+                return self.on_book_frame(&f, frame, ts_recv, out, actions);
+            }
+        }
         let env: OkxEnvelope = match sonic_rs::from_str(frame) {
             Ok(e) => e,
             Err(e) => return self.malformed(frame, e.offset(), ts_recv, out),
@@ -730,15 +512,7 @@ impl ExchangeProcessor for OkxProcessor {
         let (Some(arg), Some(data)) = (env.arg.as_ref(), env.data.as_ref()) else {
             return self.malformed(frame, 0, ts_recv, out);
         };
-        self.dispatch(
-            arg,
-            env.action,
-            data.as_raw_str(),
-            frame,
-            ts_recv,
-            out,
-            actions,
-        );
+        self.dispatch(arg, data.as_raw_str(), frame, ts_recv, out, actions);
     }
 
     fn on_snapshot(

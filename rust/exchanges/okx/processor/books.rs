@@ -1,11 +1,14 @@
 //! Book channels of the OKX processor: the snapshot-or-bootstrap choice, the chain check on
 //! every update, the checksum whenever one is sent, `books5` and `bbo-tbt`, and the resync of
 //! only the symbol that broke (unsubscribe + subscribe its book channel, exchanges.md §4.5).
+//!
+//! Hot path: one pass over each level (parse, wire book, normalized level for the event),
+//! then the shared f64 book under one write lock, then the checksum over the wire strings.
 
 use super::{Buffered, OkxProcessor, Phase};
-use crate::exchanges::okx::book::{self, BootVerdict, SeqVerdict};
+use crate::exchanges::okx::book::{self, BootVerdict, SeqVerdict, WireBook};
 use crate::exchanges::okx::connector::{inst_arg, op_frame};
-use crate::exchanges::okx::messages::{OkxBookData, OkxLevel, OkxRest};
+use crate::exchanges::okx::messages::{OkxBookData, OkxBookFrame, OkxLevels, OkxRest};
 use crate::exchanges::Action;
 use crate::model::{Bbo, BookDelta, BookState, Event, StatusKind, StatusReason};
 
@@ -17,52 +20,92 @@ pub(super) const DEFAULT_BUFFER_CAP: usize = 1024;
 /// never comes within this time (ns), the next update is taken as the new subscription's.
 const RESUBSCRIBE_WAIT_NS: i64 = 5_000_000_000;
 
-/// Levels of one side parsed to (price, size in venue units).
-fn parse_side(levels: &[OkxLevel<'_>]) -> Option<Vec<(f64, f64)>> {
-    let mut v = Vec::with_capacity(levels.len());
-    for l in levels {
-        v.push((num(l.px)?, num(l.sz)?));
+type Levels = Vec<(f64, f64)>;
+
+/// Applies one side's levels to the wire book; returns them normalized (size × `mult`), or
+/// `None` where a level does not read (the book then missed part of an update).
+fn apply_side(levels: &OkxLevels<'_>, mult: f64, wire: &mut WireBook, bid: bool) -> Option<Levels> {
+    let mut v = Vec::with_capacity(8);
+    for l in levels.iter() {
+        let l = l?;
+        let (px, sz) = (num(l.px)?, num(l.sz)?);
+        if bid {
+            wire.set_bid(px, l.px, l.sz, sz == 0.0);
+        } else {
+            wire.set_ask(px, l.px, l.sz, sz == 0.0);
+        }
+        v.push((px, sz * mult));
     }
     Some(v)
 }
 
-/// Normalized bid and ask levels of a message, and its checksum outcome.
-type Outcome = (Vec<(f64, f64)>, Vec<(f64, f64)>, Applied);
+/// Fills an emptied side from a snapshot. Levels come best first and the sorted sides keep
+/// the best last, so they are inserted worst first: each lands at the end, and a 400-level
+/// snapshot costs no shifting.
+fn fill_side(levels: &OkxLevels<'_>, mult: f64, wire: &mut WireBook, bid: bool) -> Option<Levels> {
+    let mut read = Vec::with_capacity(64);
+    for l in levels.iter() {
+        let l = l?;
+        read.push((num(l.px)?, num(l.sz)?, l));
+    }
+    for &(px, sz, l) in read.iter().rev() {
+        if bid {
+            wire.set_bid(px, l.px, l.sz, sz == 0.0);
+        } else {
+            wire.set_ask(px, l.px, l.sz, sz == 0.0);
+        }
+    }
+    Some(read.iter().map(|&(px, sz, _)| (px, sz * mult)).collect())
+}
 
-/// What applying a message to a book did.
+/// A sequence id as the model's unsigned `seq` (absent or negative: 0).
+fn seq_u64(s: Option<i64>) -> u64 {
+    s.and_then(|v| u64::try_from(v).ok()).unwrap_or(0)
+}
+
+fn gap(expected: i64, got: i64) -> StatusReason {
+    StatusReason::Gap {
+        expected: seq_u64(Some(expected)),
+        got: seq_u64(Some(got)),
+    }
+}
+
+/// What applying a message did.
 enum Applied {
-    /// Applied and, when a checksum was sent, verified.
-    Ok,
-    /// Applied but the checksum disagrees: (sent, computed).
-    ChecksumFailed(i64, i64),
+    /// Applied (and verified when a checksum was sent): the normalized levels.
+    Ok(Levels, Levels),
+    /// A level did not read.
+    Malformed,
+    /// Applied but the checksum disagrees.
+    ChecksumFailed(StatusReason),
 }
 
 impl OkxProcessor {
-    /// A `books` / `books-l2-tbt` / `books50-l2-tbt` frame.
+    /// A frame of a book channel (`books*`, `books5`, `bbo-tbt`), parsed in one pass.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn on_books(
+    pub(super) fn on_book_frame(
         &mut self,
-        inst_id: Option<&str>,
-        action: Option<&str>,
-        data: &str,
+        f: &OkxBookFrame<'_>,
         frame: &str,
         ts: i64,
         out: &mut Vec<Event>,
         actions: &mut Vec<Action>,
     ) {
-        let Some(idx) = self.book_index(inst_id, ts, out) else {
+        match f.arg.channel {
+            "bbo-tbt" => return self.on_bbo(f, frame, ts, out, actions),
+            "books" | "books-l2-tbt" | "books50-l2-tbt" | "books5" => {}
+            other => return self.unknown_event(other, ts, out),
+        }
+        let Some(idx) = self.book_index(f.arg.inst_id, ts, out) else {
             return;
         };
-        let list: Vec<OkxBookData> = match sonic_rs::from_str(data) {
-            Ok(l) => l,
-            Err(e) => return self.malformed(frame, e.offset(), ts, out),
-        };
-        for (elem, d) in list.iter().enumerate() {
-            let snapshot = action == Some("snapshot") || d.prev_seq_id == Some(-1);
+        let full = f.arg.channel == "books5";
+        for (elem, d) in f.data.iter().enumerate() {
+            let snapshot = full || f.action == Some("snapshot") || d.prev_seq_id == Some(-1);
             if snapshot {
-                self.on_ws_snapshot(idx, d, frame, ts, out, actions);
+                self.on_snapshot_msg(idx, d, frame, ts, out, actions);
             } else {
-                self.on_update(idx, d, (data, elem), frame, ts, out, actions);
+                self.on_update(idx, d, (frame, elem), ts, out, actions);
             }
         }
     }
@@ -74,10 +117,10 @@ impl OkxProcessor {
         out: &mut Vec<Event>,
     ) -> Option<usize> {
         let idx = inst_id.and_then(|i| self.index_of(i));
-        let has_book = idx
+        if idx
             .and_then(|i| self.metas.get(i))
-            .is_some_and(|m| m.book.is_some());
-        if has_book {
+            .is_some_and(|m| m.book.is_some())
+        {
             return idx;
         }
         // a book this socket does not maintain: nothing to apply it to
@@ -89,100 +132,73 @@ impl OkxProcessor {
         None
     }
 
-    /// Replace the book with `d`'s levels (a pushed snapshot, a REST snapshot, a `books5`).
-    fn replace_book(&mut self, idx: usize, d: &OkxBookData<'_>, ts: i64) -> Option<Outcome> {
-        let (mut bids, mut asks) = (parse_side(&d.bids)?, parse_side(&d.asks)?);
-        let st = self.states.get_mut(idx)?;
-        st.wire.clear();
-        for (l, &(px, sz)) in d.bids.iter().zip(&bids) {
-            st.wire.set_bid(px, l.px, l.sz, sz == 0.0);
-        }
-        for (l, &(px, sz)) in d.asks.iter().zip(&asks) {
-            st.wire.set_ask(px, l.px, l.sz, sz == 0.0);
+    /// Apply `d` to the book (`replace`: clear it first), the shared book included, then
+    /// check the checksum if one was sent (0 or absent: the chain is the proof).
+    fn apply(&mut self, idx: usize, d: &OkxBookData<'_>, replace: bool, ts: i64) -> Applied {
+        let Some(st) = self.states.get_mut(idx) else {
+            return Applied::Malformed;
+        };
+        if replace {
+            st.wire.clear();
         }
         let mult = st.mult;
-        for side in [&mut bids, &mut asks] {
-            for lv in side.iter_mut() {
-                lv.1 *= mult;
-            }
-        }
-        st.last_seq = d.seq_id;
-        st.rest_anchor = None;
-        let ts_ex = d.ts.and_then(ms_to_ns).unwrap_or(0);
-        if let Some(b) = self.metas.get(idx).and_then(|m| m.book.as_ref()) {
-            let mut b = b.write();
-            b.clear();
-            for &(p, s) in &bids {
-                b.set_bid(p, s);
-            }
-            for &(p, s) in &asks {
-                b.set_ask(p, s);
-            }
-            b.seq = seq_u64(d.seq_id);
-            b.ts_exchange = ts_ex;
-            b.ts_recv = ts;
-        }
-        let applied = self.verify(idx, d.checksum);
-        Some((bids, asks, applied))
-    }
-
-    /// Apply an update's levels; returns the normalized levels and the checksum outcome.
-    fn apply_levels(&mut self, idx: usize, d: &OkxBookData<'_>, ts: i64) -> Option<Outcome> {
-        let (mut bids, mut asks) = (parse_side(&d.bids)?, parse_side(&d.asks)?);
-        let st = self.states.get_mut(idx)?;
-        for (l, &(px, sz)) in d.bids.iter().zip(&bids) {
-            st.wire.set_bid(px, l.px, l.sz, sz == 0.0);
-        }
-        for (l, &(px, sz)) in d.asks.iter().zip(&asks) {
-            st.wire.set_ask(px, l.px, l.sz, sz == 0.0);
-        }
-        let mult = st.mult;
-        if d.seq_id.is_some() {
+        let side = if replace { fill_side } else { apply_side };
+        let (Some(bids), Some(asks)) = (
+            side(&d.bids, mult, &mut st.wire, true),
+            side(&d.asks, mult, &mut st.wire, false),
+        ) else {
+            return Applied::Malformed;
+        };
+        if replace || d.seq_id.is_some() {
             st.last_seq = d.seq_id;
         }
-        for side in [&mut bids, &mut asks] {
-            for lv in side.iter_mut() {
-                lv.1 *= mult;
-            }
-        }
         if let Some(b) = self.metas.get(idx).and_then(|m| m.book.as_ref()) {
             let mut b = b.write();
-            for &(p, s) in &bids {
-                b.set_bid(p, s);
+            if replace {
+                // worst first, like `fill_side`: appends instead of shifts
+                b.clear();
+                for &(p, s) in bids.iter().rev() {
+                    b.set_bid(p, s);
+                }
+                for &(p, s) in asks.iter().rev() {
+                    b.set_ask(p, s);
+                }
+            } else {
+                for &(p, s) in &bids {
+                    b.set_bid(p, s);
+                }
+                for &(p, s) in &asks {
+                    b.set_ask(p, s);
+                }
             }
-            for &(p, s) in &asks {
-                b.set_ask(p, s);
-            }
-            if let Some(s) = d.seq_id {
-                b.seq = seq_u64(Some(s));
+            if replace || d.seq_id.is_some() {
+                b.seq = seq_u64(d.seq_id);
             }
             b.ts_exchange = d.ts.and_then(ms_to_ns).unwrap_or(b.ts_exchange);
             b.ts_recv = ts;
         }
-        let applied = self.verify(idx, d.checksum);
-        Some((bids, asks, applied))
-    }
-
-    /// Check a sent checksum against the local book (0 or absent: not sent, nothing to check).
-    fn verify(&mut self, idx: usize, checksum: Option<i64>) -> Applied {
-        let Some(sent) = checksum.filter(|c| *c != 0) else {
+        let Some(sent) = d.checksum.filter(|c| *c != 0) else {
             self.counters.checksum_absent += 1;
-            return Applied::Ok;
+            return Applied::Ok(bids, asks);
         };
-        let Some(st) = self.states.get(idx) else {
-            return Applied::Ok;
-        };
-        let computed = i64::from(st.wire.checksum(&mut self.scratch));
+        let computed = self
+            .states
+            .get(idx)
+            .map_or(0, |st| i64::from(st.wire.checksum(&mut self.scratch)));
         if computed == sent {
             self.counters.checksum_ok += 1;
-            Applied::Ok
+            Applied::Ok(bids, asks)
         } else {
             self.counters.checksum_failed += 1;
-            Applied::ChecksumFailed(sent, computed)
+            Applied::ChecksumFailed(StatusReason::Checksum {
+                expected: sent,
+                computed,
+            })
         }
     }
 
-    fn on_ws_snapshot(
+    /// A pushed snapshot, a `books5` message, or (via the REST path) a REST book.
+    fn on_snapshot_msg(
         &mut self,
         idx: usize,
         d: &OkxBookData<'_>,
@@ -191,31 +207,44 @@ impl OkxProcessor {
         out: &mut Vec<Event>,
         actions: &mut Vec<Action>,
     ) {
-        let Some((bids, asks, applied)) = self.replace_book(idx, d, ts) else {
-            self.malformed(frame, 0, ts, out);
-            return self.resync(
-                idx,
-                StatusReason::MalformedFrame {
+        if let Some(st) = self.states.get_mut(idx) {
+            st.rest_anchor = None;
+        }
+        self.counters.snapshots += 1;
+        if let Some((bids, asks)) = self.applied(idx, d, true, frame, ts, out, actions) {
+            self.go_live(idx, ts, out);
+            self.emit(idx, d, bids, asks, true, ts, out);
+        }
+    }
+
+    /// [`Self::apply`], turning a failure into this symbol's resync.
+    #[allow(clippy::too_many_arguments)]
+    fn applied(
+        &mut self,
+        idx: usize,
+        d: &OkxBookData<'_>,
+        replace: bool,
+        frame: &str,
+        ts: i64,
+        out: &mut Vec<Event>,
+        actions: &mut Vec<Action>,
+    ) -> Option<(Levels, Levels)> {
+        match self.apply(idx, d, replace, ts) {
+            Applied::Ok(bids, asks) => Some((bids, asks)),
+            Applied::Malformed => {
+                self.malformed(frame, 0, ts, out);
+                let reason = StatusReason::MalformedFrame {
                     len: frame.len(),
                     offset: 0,
-                },
-                ts,
-                out,
-                actions,
-            );
-        };
-        self.counters.snapshots += 1;
-        if let Applied::ChecksumFailed(expected, computed) = applied {
-            return self.resync(
-                idx,
-                StatusReason::Checksum { expected, computed },
-                ts,
-                out,
-                actions,
-            );
+                };
+                self.resync(idx, reason, ts, out, actions);
+                None
+            }
+            Applied::ChecksumFailed(reason) => {
+                self.resync(idx, reason, ts, out, actions);
+                None
+            }
         }
-        self.go_live(idx, ts, out);
-        self.emit(idx, d, bids, asks, true, ts, out);
     }
 
     fn go_live(&mut self, idx: usize, ts: i64, out: &mut Vec<Event>) {
@@ -246,8 +275,8 @@ impl OkxProcessor {
         &mut self,
         idx: usize,
         d: &OkxBookData<'_>,
-        bids: Vec<(f64, f64)>,
-        asks: Vec<(f64, f64)>,
+        bids: Levels,
+        asks: Levels,
         is_snapshot: bool,
         ts: i64,
         out: &mut Vec<Event>,
@@ -271,13 +300,11 @@ impl OkxProcessor {
         }));
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn on_update(
         &mut self,
         idx: usize,
         d: &OkxBookData<'_>,
-        (data, elem): (&str, usize),
-        frame: &str,
+        (frame, elem): (&str, usize),
         ts: i64,
         out: &mut Vec<Event>,
         actions: &mut Vec<Action>,
@@ -292,27 +319,24 @@ impl OkxProcessor {
             }
             st.phase = Phase::AwaitFirst; // no ack came: take this as the new stream
         }
-        match st.phase {
-            Phase::Live => self.on_live_update(idx, d, frame, ts, out, actions),
-            Phase::AwaitFirst | Phase::Bootstrap => {
-                // no snapshot was pushed: buffer and bootstrap from REST (exchanges.md §4.5)
-                st.phase = Phase::Bootstrap;
-                if st.buffer.len() >= self.buffer_cap {
-                    st.buffer.pop_front();
-                    self.counters.buffer_dropped += 1;
-                }
-                st.buffer.push_back(Buffered {
-                    ts_recv: ts,
-                    prev: d.prev_seq_id,
-                    data: data.into(),
-                    elem,
-                });
-                if !st.snapshot_pending {
-                    st.snapshot_pending = true;
-                    actions.push(Action::FetchSnapshot(idx));
-                }
-            }
-            Phase::AwaitSubscribe => {}
+        if st.phase == Phase::Live {
+            return self.on_live_update(idx, d, frame, ts, out, actions);
+        }
+        // no snapshot was pushed: buffer and bootstrap from REST (exchanges.md §4.5)
+        st.phase = Phase::Bootstrap;
+        if st.buffer.len() >= self.buffer_cap {
+            st.buffer.pop_front();
+            self.counters.buffer_dropped += 1;
+        }
+        st.buffer.push_back(Buffered {
+            ts_recv: ts,
+            prev: d.prev_seq_id,
+            frame: frame.into(),
+            elem,
+        });
+        if !st.snapshot_pending {
+            st.snapshot_pending = true;
+            actions.push(Action::FetchSnapshot(idx));
         }
     }
 
@@ -330,77 +354,27 @@ impl OkxProcessor {
         let Some(st) = self.states.get_mut(idx) else {
             return;
         };
-        let Some(snap) = st.rest_anchor else {
-            return self.apply_update(idx, d, true, frame, ts, out, actions);
-        };
-        let verdict = match (d.prev_seq_id, d.seq_id) {
-            (Some(prev), Some(seq)) => book::bootstrap_first(snap, prev, seq),
-            _ => BootVerdict::Apply,
+        let verdict = match (st.rest_anchor, d.prev_seq_id, d.seq_id) {
+            (Some(snap), Some(prev), Some(seq)) => book::bootstrap_first(snap, prev, seq),
+            (Some(_), _, _) => BootVerdict::Apply,
+            (None, prev, _) => match book::next(st.last_seq, prev) {
+                SeqVerdict::Apply => BootVerdict::Apply,
+                SeqVerdict::Gap(expected, got) => BootVerdict::Gap(expected, got),
+            },
         };
         match verdict {
             BootVerdict::Drop => self.counters.updates_dropped += 1,
-            BootVerdict::Apply => {
-                st.rest_anchor = None;
-                self.apply_update(idx, d, false, frame, ts, out, actions);
-            }
             BootVerdict::Gap(expected, got) => {
                 self.counters.gaps += 1;
-                let reason = StatusReason::Gap {
-                    expected: seq_u64(Some(expected)),
-                    got: seq_u64(Some(got)),
-                };
-                self.resync(idx, reason, ts, out, actions);
+                self.resync(idx, gap(expected, got), ts, out, actions);
+            }
+            BootVerdict::Apply => {
+                st.rest_anchor = None;
+                if let Some((bids, asks)) = self.applied(idx, d, false, frame, ts, out, actions) {
+                    self.emit(idx, d, bids, asks, false, ts, out);
+                }
             }
         }
-    }
-
-    /// Check the chain (unless this is the first update after a REST snapshot), apply, verify.
-    #[allow(clippy::too_many_arguments)]
-    fn apply_update(
-        &mut self,
-        idx: usize,
-        d: &OkxBookData<'_>,
-        chained: bool,
-        frame: &str,
-        ts: i64,
-        out: &mut Vec<Event>,
-        actions: &mut Vec<Action>,
-    ) {
-        if chained {
-            let last = self.states.get(idx).and_then(|s| s.last_seq);
-            if let SeqVerdict::Gap(expected, got) = book::next(last, d.prev_seq_id) {
-                self.counters.gaps += 1;
-                let reason = StatusReason::Gap {
-                    expected: seq_u64(Some(expected)),
-                    got: seq_u64(Some(got)),
-                };
-                return self.resync(idx, reason, ts, out, actions);
-            }
-        }
-        let Some((bids, asks, applied)) = self.apply_levels(idx, d, ts) else {
-            // a level we cannot read: the book missed an update
-            self.malformed(frame, 0, ts, out);
-            return self.resync(
-                idx,
-                StatusReason::MalformedFrame {
-                    len: frame.len(),
-                    offset: 0,
-                },
-                ts,
-                out,
-                actions,
-            );
-        };
-        if let Applied::ChecksumFailed(expected, computed) = applied {
-            return self.resync(
-                idx,
-                StatusReason::Checksum { expected, computed },
-                ts,
-                out,
-                actions,
-            );
-        }
-        self.emit(idx, d, bids, asks, false, ts, out);
     }
 
     /// Only this symbol: drop its book, say why, and resubscribe its book channel for a fresh
@@ -453,7 +427,7 @@ impl OkxProcessor {
     }
 
     /// The venue acknowledged a subscription: a resyncing book now waits for its first message.
-    pub(super) fn on_subscribed(&mut self, idx: usize, channel: &str, _ts: i64) {
+    pub(super) fn on_subscribed(&mut self, idx: usize, channel: &str) {
         if channel != self.book_channel.name() {
             return;
         }
@@ -489,11 +463,12 @@ impl OkxProcessor {
                 .and_then(|d| sonic_rs::from_str(d.as_raw_str()).ok()),
             _ => None,
         };
-        let Some(d) = list.as_ref().and_then(|l| l.first()) else {
-            return self.unusable_snapshot(idx, ts, out, actions);
-        };
-        // without a seqId the snapshot cannot be placed in the stream (UNVERIFIED field)
-        let Some(snap) = d.seq_id else {
+        // without a seqId the snapshot cannot be placed in the stream (an UNVERIFIED field)
+        let Some((d, snap)) = list
+            .as_ref()
+            .and_then(|l| l.first())
+            .and_then(|d| Some((d, d.seq_id?)))
+        else {
             return self.unusable_snapshot(idx, ts, out, actions);
         };
         if let Some(p) = first_prev.filter(|p| book::snapshot_too_old(snap, *p)) {
@@ -510,51 +485,32 @@ impl OkxProcessor {
             actions.push(Action::FetchSnapshot(idx));
             return;
         }
-        let Some((bids, asks, applied)) = self.replace_book(idx, d, ts) else {
-            return self.unusable_snapshot(idx, ts, out, actions);
-        };
-        self.counters.snapshots += 1;
-        self.counters.rest_snapshots += 1;
-        if let Applied::ChecksumFailed(expected, computed) = applied {
-            return self.resync(
-                idx,
-                StatusReason::Checksum { expected, computed },
-                ts,
-                out,
-                actions,
-            );
-        }
         let buffered = self
             .states
             .get_mut(idx)
             .map(|s| std::mem::take(&mut s.buffer))
             .unwrap_or_default();
+        self.counters.snapshots += 1;
+        self.counters.rest_snapshots += 1;
+        let Some((bids, asks)) = self.applied(idx, d, true, body, ts, out, actions) else {
+            return;
+        };
         self.go_live(idx, ts, out);
         if let Some(st) = self.states.get_mut(idx) {
             st.rest_anchor = Some(snap);
         }
         self.emit(idx, d, bids, asks, true, ts, out);
-        self.replay_buffer(idx, buffered, ts, out, actions);
-    }
-
-    fn replay_buffer(
-        &mut self,
-        idx: usize,
-        buffered: std::collections::VecDeque<Buffered>,
-        ts: i64,
-        out: &mut Vec<Event>,
-        actions: &mut Vec<Action>,
-    ) {
         for b in buffered {
             if self.states.get(idx).map(|s| s.phase) != Some(Phase::Live) {
                 return; // a break inside the buffer started a resync
             }
-            let list: Vec<OkxBookData> = match sonic_rs::from_str(&b.data) {
-                Ok(l) => l,
-                Err(e) => return self.malformed(&b.data, e.offset(), ts, out),
-            };
-            if let Some(d) = list.get(b.elem) {
-                self.on_live_update(idx, d, &b.data, b.ts_recv, out, actions);
+            match sonic_rs::from_str::<OkxBookFrame>(&b.frame) {
+                Ok(f) => {
+                    if let Some(d) = f.data.get(b.elem) {
+                        self.on_live_update(idx, d, &b.frame, b.ts_recv, out, actions);
+                    }
+                }
+                Err(e) => return self.malformed(&b.frame, e.offset(), ts, out),
             }
         }
     }
@@ -572,78 +528,28 @@ impl OkxProcessor {
             http_status: 200,
             attempt: 1,
         };
-        self.error_status(sym.as_ref(), reason, ts, out);
+        self.error_status(sym.as_ref(), reason.clone(), ts, out);
         // fall back to a fresh subscription: it may push a snapshot
-        self.resync(
-            idx,
-            StatusReason::SnapshotFailed {
-                http_status: 200,
-                attempt: 1,
-            },
-            ts,
-            out,
-            actions,
-        );
-    }
-
-    /// `books5`: a full top-5 book each time; each message replaces the book.
-    pub(super) fn on_books5(
-        &mut self,
-        inst_id: Option<&str>,
-        data: &str,
-        frame: &str,
-        ts: i64,
-        out: &mut Vec<Event>,
-        actions: &mut Vec<Action>,
-    ) {
-        let Some(idx) = self.book_index(inst_id, ts, out) else {
-            return;
-        };
-        let list: Vec<OkxBookData> = match sonic_rs::from_str(data) {
-            Ok(l) => l,
-            Err(e) => return self.malformed(frame, e.offset(), ts, out),
-        };
-        for d in &list {
-            let Some((bids, asks, applied)) = self.replace_book(idx, d, ts) else {
-                return self.malformed(frame, 0, ts, out);
-            };
-            self.counters.snapshots += 1;
-            if let Applied::ChecksumFailed(expected, computed) = applied {
-                return self.resync(
-                    idx,
-                    StatusReason::Checksum { expected, computed },
-                    ts,
-                    out,
-                    actions,
-                );
-            }
-            self.go_live(idx, ts, out);
-            self.emit(idx, d, bids, asks, true, ts, out);
-        }
+        self.resync(idx, reason, ts, out, actions);
     }
 
     /// `bbo-tbt`: the top of the book, one level per side.
-    pub(super) fn on_bbo(
+    fn on_bbo(
         &mut self,
-        inst_id: Option<&str>,
-        data: &str,
+        f: &OkxBookFrame<'_>,
         frame: &str,
         ts: i64,
         out: &mut Vec<Event>,
         actions: &mut Vec<Action>,
     ) {
-        let list: Vec<OkxBookData> = match sonic_rs::from_str(data) {
-            Ok(l) => l,
-            Err(e) => return self.malformed(frame, e.offset(), ts, out),
-        };
-        let Some(inst_id) = inst_id else {
+        let Some(inst_id) = f.arg.inst_id else {
             return self.malformed(frame, 0, ts, out);
         };
         let Some(meta) = self.resolve(inst_id, ts, out, actions) else {
             return;
         };
         let mult = meta.contract_size();
-        for d in &list {
+        for d in &f.data {
             let (Some(b), Some(a)) = (d.bids.first(), d.asks.first()) else {
                 continue; // one side empty: no quote to publish
             };
@@ -664,9 +570,4 @@ impl OkxProcessor {
             }));
         }
     }
-}
-
-/// A sequence id as the model's unsigned `seq` (absent or negative: 0).
-fn seq_u64(s: Option<i64>) -> u64 {
-    s.and_then(|v| u64::try_from(v).ok()).unwrap_or(0)
 }

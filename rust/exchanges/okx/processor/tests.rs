@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use super::*;
 use crate::exchanges::okx::connector::BookChannel;
-use crate::model::{Instrument, InstrumentKind};
+use crate::model::{Instrument, InstrumentKind, Side};
 
 fn captures() -> Option<PathBuf> {
     let dir = std::env::var_os("XTRADER_CAPTURES").map_or_else(
