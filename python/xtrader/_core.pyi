@@ -159,7 +159,8 @@ class Status:
 
     kind: connected, disconnected, subscribed, syncing, live, resync, recovered, stale, error.
     reason (for resync/error/stale/disconnected): e.g. gap, checksum, stale, snapshot_failed,
-    malformed_frame, unknown_event, unknown_symbol, subscribe_error, closed.
+    snapshot_too_old, malformed_frame, unknown_event, unknown_symbol, subscribe_error (the
+    message names the venue code and the channel/instrument), server_shutdown, closed.
     """
 
     exchange: str
@@ -230,17 +231,21 @@ class Engine:
         stale_after_ms: int = 30000,
         open_interest_interval_ms: int = 10000,
         connection_lifetime_ms: int | None = None,
+        venue_channels: Sequence[str] = ...,
     ) -> None:
         """Add a feed (before start).
 
-        exchange: binance, binance_us, binance_usdm or binance_coinm. channels: trades, book,
-        bbo; futures also funding, liquidations, open_interest. trade_stream None picks the
-        venue's default (trade on spot, aggTrade on futures). stale_after_ms: reconnect after
-        this long without any frame; a subscribed stream with a cadence (book, bbo, funding)
+        exchange: binance, binance_us, binance_usdm, binance_coinm or okx. channels: trades,
+        book, bbo; futures and okx also funding, liquidations, open_interest; okx also ticker.
+        trade_stream None picks the venue's default (trade on spot, aggTrade on futures).
+        stale_after_ms: reconnect after this long without any frame (okx pings after a third
+        of it, at most every 20 s); a subscribed stream with a cadence (book, bbo, funding)
         silent this long is reported as a 'stale' status with reason 'stream_silent'.
         open_interest_interval_ms: polling interval, stretched to stay within a quarter of the
         venue's REST weight budget. connection_lifetime_ms: overrides the venue's connection
         lifetime (24 h on Binance); each socket rolls over to a fresh connection before it.
+        venue_channels (okx): wire channels instead of the defaults books / trades: books5,
+        books-l2-tbt, books50-l2-tbt, trades-all.
         """
     def record_raw(
         self, dir: str, rotate_bytes: int = ..., rotate_interval_s: float = 3600.0
@@ -268,7 +273,8 @@ class Engine:
 
 @final
 class Simulator:
-    """Loopback exchange simulator speaking the Binance protocols (websocket + REST).
+    """Loopback exchange simulator: the Binance protocols and OKX v5 (websocket + REST) on
+    one port.
 
     profile: "spot" (/api/v3), "usdm" (USD-M futures: /fapi/v1, /public and /market
     websocket routes, market streams silently absent on the wrong route) or "coinm" (COIN-M:
@@ -279,6 +285,12 @@ class Simulator:
     in exchangeInfo; past it REST answers 429 with Retry-After. mark_interval_ms: futures
     markPrice@1s cadence. liquidation_prob: chance per symbol and mark interval of a
     forceOrder event.
+
+    The OKX profile serves `okx_symbols` (instrument ids: BTC-USDT, BTC-USDT-SWAP,
+    BTC-USD-250926, BTC-USD-250926-60000-C) on /ws/v5/public, /ws/v5/business,
+    /api/v5/public/instruments and /api/v5/market/books, with real sequence ids and CRC32
+    checksums (0 when okx_checksum is False). A capture of either venue (`capture`, `rest`)
+    is served by that venue's profile. Connectors use `ws_url` and `rest_url` for both.
     """
 
     def __new__(
@@ -301,6 +313,10 @@ class Simulator:
         weight_window_ms: int = 60000,
         mark_interval_ms: int = 1000,
         liquidation_prob: float = 0.2,
+        okx_symbols: Sequence[str] = ...,
+        okx_checksum: bool = True,
+        okx_push_snapshot: bool = True,
+        okx_idle_timeout_ms: int = 30000,
     ) -> Simulator: ...
     def __enter__(self) -> Simulator: ...
     def __exit__(
@@ -322,6 +338,20 @@ class Simulator:
         """Send an arbitrary text frame (malformed, truncated, unknown event) to every client."""
     def fail_snapshots(self, symbol: str, count: int = 1) -> None:
         """Answer the next `count` depth snapshot requests for symbol with HTTP 500."""
+    def inject_fault(
+        self,
+        kind: Literal["checksum", "seq_break", "stall", "subscribe_error"],
+        symbol: str | None = None,
+        count: int = 1,
+        duration_ms: int = 1000,
+    ) -> None:
+        """Inject a fault into the OKX stream (seq_break also works on Binance symbols).
+
+        checksum: the next `count` book updates of symbol carry a wrong checksum.
+        seq_break: the next book update of symbol is applied but not sent.
+        stall: nothing is sent for symbol (or, without one, at all) for duration_ms.
+        subscribe_error: the next `count` subscriptions naming symbol get error 60018.
+        """
     def stall(self, duration_ms: int, stream: str | None = None) -> None:
         """Withhold data frames for duration_ms (pings go on); only the stream kind `stream`
         (e.g. "markPrice@1s", "depth@100ms") when given."""

@@ -10,9 +10,13 @@ configuration came from a file, the line it is on. The format, annotated::
     on_error = "continue"           # a strategy callback raised: "continue" (report) | "stop"
 
     [[feeds]]                       # one table per venue connection group
-    exchange = "binance"            # binance | binance_us | binance_usdm | binance_coinm
+    exchange = "binance"            # binance | binance_us | binance_usdm | binance_coinm | okx
     symbols = ["BTCUSDT", "ETH-USDT"]   # native or normalized (BTC-USDT-PERP, BTC-USD-20251226)
-    channels = ["trades", "book", "bbo"]  # futures also: funding, liquidations, open_interest
+    channels = ["trades", "book", "bbo"]  # futures and okx also: funding, liquidations,
+                                    #   open_interest; okx also ticker
+    venue_channels = []             # okx only: "books5", "books-l2-tbt", "books50-l2-tbt",
+                                    #   "trades-all" instead of the default books / trades
+    stale_after_ms = 30000          # reconnect after this long without any frame
     ws_url = "sim"                  # optional override; "sim" = the embedded simulator
     rest_url = "sim"
     depth_limit = 1000              # REST snapshot depth (1..5000; futures: 5..1000)
@@ -29,7 +33,8 @@ configuration came from a file, the line it is on. The format, annotated::
     flush_interval_s = 5.0
 
     [sim]                           # optional: start the embedded simulator
-    symbols = ["BTCUSDT", "ETHUSDT"]
+    symbols = ["BTCUSDT", "ETHUSDT"]    # Binance profile
+    okx_symbols = ["BTC-USDT-SWAP"]     # OKX profile (instrument ids), optional
     rate = 2000.0                   # messages per second, all symbols together
     seed = 1
     port = 0                        # 0 = any free port
@@ -66,11 +71,13 @@ if TYPE_CHECKING:
     from .strategy import Strategy
 
 __all__ = [
+    "ALL_CHANNELS",
     "CHANNELS",
     "EXCHANGES",
     "FEED_CHANNELS",
     "FUTURES_CHANNELS",
     "FUTURES_EXCHANGES",
+    "OKX_VENUE_CHANNELS",
     "RECORD_CHANNELS",
     "SIM",
     "SUPPORTED_EXCHANGES",
@@ -90,11 +97,17 @@ __all__ = [
 EXCHANGES: tuple[str, ...] = ("binance", "binance_us", "binance_usdm", "binance_coinm", "okx")
 """Every venue id of the product (ARCHITECTURE.md)."""
 
-SUPPORTED_EXCHANGES: tuple[str, ...] = ("binance", "binance_us", "binance_usdm", "binance_coinm")
+SUPPORTED_EXCHANGES: tuple[str, ...] = (
+    "binance",
+    "binance_us",
+    "binance_usdm",
+    "binance_coinm",
+    "okx",
+)
 """Venue ids the core can run today."""
 
-FUTURES_EXCHANGES: tuple[str, ...] = ("binance_usdm", "binance_coinm")
-"""Venue ids of derivatives markets (mark price, liquidations, open interest)."""
+FUTURES_EXCHANGES: tuple[str, ...] = ("binance_usdm", "binance_coinm", "okx")
+"""Venue ids with derivatives markets (mark price, liquidations, open interest)."""
 
 CHANNELS: tuple[str, ...] = ("trades", "book", "bbo")
 """Default channels of a feed (every venue offers them)."""
@@ -103,7 +116,33 @@ FUTURES_CHANNELS: tuple[str, ...] = ("funding", "liquidations", "open_interest")
 """Channels only derivatives venues offer."""
 
 FEED_CHANNELS: tuple[str, ...] = CHANNELS + FUTURES_CHANNELS
-"""Every channel a feed can subscribe to."""
+"""Every channel a Binance feed can subscribe to."""
+
+ALL_CHANNELS: tuple[str, ...] = (
+    "trades",
+    "book",
+    "bbo",
+    "ticker",
+    "funding",
+    "liquidations",
+    "open_interest",
+)
+"""Every normalized channel name."""
+
+_VENUE_CHANNEL_SETS: dict[str, tuple[str, ...]] = {"okx": ALL_CHANNELS}
+"""Channels per venue beyond `FEED_CHANNELS` (FUTURES_CHANNELS need a FUTURES_EXCHANGES venue)."""
+
+OKX_VENUE_CHANNELS: tuple[str, ...] = (
+    "books",
+    "books5",
+    "books-l2-tbt",
+    "books50-l2-tbt",
+    "trades",
+    "trades-all",
+)
+"""OKX wire channels a feed may pick instead of the defaults (``books``, ``trades``)."""
+
+_OKX_BOOK_CHANNELS = ("books", "books5", "books-l2-tbt", "books50-l2-tbt")
 
 RECORD_CHANNELS: tuple[str, ...] = ("trades", "bbo", "book")
 """Channels the Parquet recorder can write."""
@@ -198,6 +237,22 @@ def _check_url(key: str, value: object, schemes: tuple[str, ...]) -> str | None:
     return url
 
 
+def _check_venue_channels(exchange: str, value: object) -> tuple[str, ...]:
+    key = "venue_channels"
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise ConfigError(key, f"expected an array of strings, got {_type_name(value)} {value!r}")
+    if len(value) == 0:
+        return ()
+    if exchange != "okx":
+        raise ConfigError(key, f"{exchange!r} has no venue channel choice (okx only)")
+    names = _check_str_list(key, value, "venue channel", OKX_VENUE_CHANNELS)
+    books = [n for n in names if n in _OKX_BOOK_CHANNELS]
+    trades = [n for n in names if n not in _OKX_BOOK_CHANNELS]
+    if len(books) > 1 or len(trades) > 1:
+        raise ConfigError(key, f"at most one book and one trade channel, got {list(names)!r}")
+    return names
+
+
 def _set(obj: object, name: str, value: object) -> None:
     # Frozen dataclasses normalise their own fields (lists -> tuples) during __post_init__.
     object.__setattr__(obj, name, value)
@@ -238,18 +293,23 @@ class FeedConfig:
 
     Attributes:
         exchange: Venue id (``binance``, ``binance_us``, ``binance_usdm``,
-            ``binance_coinm``; ``okx`` is recognised but not supported by the core yet).
-        symbols: Native (``BTCUSDT``, ``BTCUSD_PERP``) or normalized (``BTC-USDT``,
-            ``BTC-USDT-PERP``, ``BTC-USD-20251226``) symbols.
-        channels: Subset of ``trades``, ``book``, ``bbo``; futures venues also
-            ``funding``, ``liquidations``, ``open_interest``.
+            ``binance_coinm``, ``okx``).
+        symbols: Native (``BTCUSDT``, ``BTCUSD_PERP``, ``BTC-USDT-SWAP``) or normalized
+            (``BTC-USDT``, ``BTC-USDT-PERP``, ``BTC-USD-20251226``) symbols.
+        channels: Subset of ``trades``, ``book``, ``bbo``; futures venues and ``okx`` also
+            ``funding``, ``liquidations``, ``open_interest``; ``okx`` also ``ticker``.
         ws_url: Websocket base URL override, or ``"sim"`` for the embedded simulator. For
             ``binance_usdm`` it is the base the ``/public`` and ``/market`` routes go under.
         rest_url: REST base URL override, or ``"sim"``.
         depth_limit: Depth of REST snapshots (1..5000; futures use the next of 5, 10, 20,
             50, 100, 500, 1000).
-        trade_stream: ``"trade"`` or ``"aggTrade"``; None = the venue's default (``trade``
-            on spot, ``aggTrade`` on futures, where ``trade`` is undocumented).
+        trade_stream: ``"trade"`` or ``"aggTrade"`` (Binance); None = the venue's default
+            (``trade`` on spot, ``aggTrade`` on futures, where ``trade`` is undocumented).
+        venue_channels: OKX wire channels instead of the defaults: one book channel of
+            ``books``, ``books5``, ``books-l2-tbt``, ``books50-l2-tbt`` and/or one trade
+            channel of ``trades``, ``trades-all``.
+        stale_after_ms: Reconnect after this long without any frame (OKX also pings after a
+            third of it, at most every 20 s).
         open_interest_interval_s: Open-interest polling interval, seconds (stretched when
             polling would use more than a quarter of the REST weight budget).
         connection_lifetime_s: Connection lifetime override, seconds (None = the venue's,
@@ -263,6 +323,8 @@ class FeedConfig:
     rest_url: str | None = None
     depth_limit: int = 1000
     trade_stream: Literal["trade", "aggTrade"] | None = None
+    venue_channels: tuple[str, ...] = ()
+    stale_after_ms: int = 30000
     open_interest_interval_s: float = 10.0
     connection_lifetime_s: float | None = None
 
@@ -279,7 +341,8 @@ class FeedConfig:
                 f"(the core runs: {', '.join(SUPPORTED_EXCHANGES)})",
             )
         _set(self, "symbols", _check_symbols("symbols", self.symbols))
-        channels = _check_str_list("channels", self.channels, "channel", FEED_CHANNELS)
+        valid = _VENUE_CHANNEL_SETS.get(exchange, FEED_CHANNELS)
+        channels = _check_str_list("channels", self.channels, "channel", valid)
         if exchange not in FUTURES_EXCHANGES:
             for name in channels:
                 if name in FUTURES_CHANNELS:
@@ -288,6 +351,8 @@ class FeedConfig:
                         f"channel {name!r} is offered by {', '.join(FUTURES_EXCHANGES)} only",
                     )
         _set(self, "channels", channels)
+        _set(self, "venue_channels", _check_venue_channels(exchange, self.venue_channels))
+        _check_int("stale_after_ms", self.stale_after_ms, 1000, 3_600_000)
         _check_url("ws_url", self.ws_url, ("ws", "wss"))
         _check_url("rest_url", self.rest_url, ("http", "https"))
         _check_int("depth_limit", self.depth_limit, 1, 5000)
@@ -366,10 +431,12 @@ class RecordConfig:
 
 @dataclass(frozen=True, slots=True)
 class SimConfig:
-    """The embedded exchange simulator (Binance spot protocol on loopback).
+    """The embedded exchange simulator (Binance spot and OKX v5 protocols on loopback).
 
     Attributes:
-        symbols: Native symbols to simulate.
+        symbols: Native Binance symbols to simulate.
+        okx_symbols: OKX instrument ids to simulate (``BTC-USDT``, ``BTC-USDT-SWAP``,
+            ``BTC-USD-250926``, ``BTC-USD-250926-60000-C``).
         rate: Messages per second over all symbols.
         seed: Random seed of the synthetic market.
         port: TCP port; 0 picks a free one.
@@ -379,9 +446,14 @@ class SimConfig:
     rate: float = 1000.0
     seed: int = 1
     port: int = 0
+    okx_symbols: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _set(self, "symbols", _check_symbols("symbols", self.symbols))
+        if isinstance(self.okx_symbols, Sequence) and len(self.okx_symbols) == 0:
+            _set(self, "okx_symbols", ())
+        else:
+            _set(self, "okx_symbols", _check_symbols("okx_symbols", self.okx_symbols))
         _set(self, "rate", _check_float("rate", self.rate, 0.0, 10_000_000.0))
         _check_int("seed", self.seed, 0, (1 << 63) - 1)
         _check_int("port", self.port, 0, 65535)
@@ -533,8 +605,8 @@ class Config:
             )
         if self.sim is not None:
             lines.append(
-                f"sim: {', '.join(self.sim.symbols)} at {self.sim.rate:g} msg/s "
-                f"seed={self.sim.seed} port={self.sim.port or 'any'}"
+                f"sim: {', '.join(self.sim.symbols + self.sim.okx_symbols)} at "
+                f"{self.sim.rate:g} msg/s seed={self.sim.seed} port={self.sim.port or 'any'}"
             )
         lines.extend(f"strategies[{i}]: {ref.path}" for i, ref in enumerate(self.strategies))
         for i, sink in enumerate(self.sinks):

@@ -161,6 +161,7 @@ class Runtime:
                     rate=cfg.sim.rate,
                     seed=cfg.sim.seed,
                     port=cfg.sim.port,
+                    okx_symbols=list(cfg.sim.okx_symbols),
                 )
                 sim.start()
                 rt.attach_simulator(sim, owned=True)
@@ -213,6 +214,8 @@ class Runtime:
         rest_url: str | None = None,
         depth_limit: int = 1000,
         trade_stream: Literal["trade", "aggTrade"] | None = None,
+        venue_channels: Sequence[str] = (),
+        stale_after_ms: int = 30000,
         open_interest_interval_s: float = 10.0,
         connection_lifetime_s: float | None = None,
     ) -> None:
@@ -220,15 +223,18 @@ class Runtime:
 
         Args:
             exchange: Venue id (``binance``, ``binance_us``, ``binance_usdm``,
-                ``binance_coinm``).
-            symbols: Native (``BTCUSDT``, ``BTCUSD_PERP``) or normalized (``BTC-USDT``,
-                ``BTC-USDT-PERP``, ``BTC-USD-20251226``) symbols.
-            channels: Any of ``trades``, ``book``, ``bbo``; futures venues also
-                ``funding``, ``liquidations``, ``open_interest``.
+                ``binance_coinm``, ``okx``).
+            symbols: Native (``BTCUSDT``, ``BTCUSD_PERP``, ``BTC-USDT-SWAP``) or normalized
+                (``BTC-USDT``, ``BTC-USDT-PERP``, ``BTC-USD-20251226``) symbols.
+            channels: Any of ``trades``, ``book``, ``bbo``; futures venues and ``okx`` also
+                ``funding``, ``liquidations``, ``open_interest``; ``okx`` also ``ticker``.
             ws_url: Websocket URL override; ``"sim"`` for the attached simulator.
             rest_url: REST URL override; ``"sim"`` for the attached simulator.
             depth_limit: Depth of REST snapshots.
-            trade_stream: ``"trade"`` or ``"aggTrade"``; None = the venue's default.
+            trade_stream: ``"trade"`` or ``"aggTrade"`` (Binance); None = the venue's default.
+            venue_channels: OKX wire channels instead of the defaults (``books5``,
+                ``trades-all``...).
+            stale_after_ms: Reconnect after this long without any frame.
             open_interest_interval_s: Open-interest polling interval (futures).
             connection_lifetime_s: Connection lifetime override (None = the venue's 24 h);
                 sockets roll over to fresh connections before it ends.
@@ -246,6 +252,8 @@ class Runtime:
             rest_url,
             depth_limit,
             trade_stream,
+            tuple(venue_channels),
+            stale_after_ms,
             open_interest_interval_s,
             connection_lifetime_s,
         )
@@ -271,12 +279,14 @@ class Runtime:
             rest_url=feed.rest_url,
             depth_limit=feed.depth_limit,
             trade_stream=feed.trade_stream,
+            stale_after_ms=feed.stale_after_ms,
             open_interest_interval_ms=round(feed.open_interest_interval_s * 1000),
             connection_lifetime_ms=(
                 None
                 if feed.connection_lifetime_s is None
                 else round(feed.connection_lifetime_s * 1000)
             ),
+            venue_channels=list(feed.venue_channels),
         )
         self._feeds.append(feed)
 

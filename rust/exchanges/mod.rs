@@ -4,6 +4,7 @@
 //! so the same code serves live feeds and deterministic replay.
 
 pub mod binance;
+pub mod okx;
 
 /// The connector for a feed's venue, or `None` when the venue is not implemented yet.
 #[must_use]
@@ -18,14 +19,16 @@ pub fn connector_for(spec: &crate::pipeline::feed::FeedSpec) -> Option<Box<dyn E
                 spec.trade_stream,
             )))
         }
-        _ => None,
+        Venue::Okx => okx::OkxConnector::from_spec(spec)
+            .ok()
+            .map(|c| Box::new(c) as Box<dyn ExchangeConnector>),
     }
 }
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::model::{Event, Instrument, SymbolMeta, Venue};
+use crate::model::{Event, Instrument, SharedInstruments, SymbolMeta, Venue};
 use crate::net::budget::WeightLimit;
 
 /// Which channels a feed subscribes to.
@@ -101,10 +104,17 @@ impl Channels {
 }
 
 /// Something a processor needs the connection task to do (it does no I/O itself).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Fetch a REST depth snapshot for the symbol at this index.
     FetchSnapshot(usize),
+    /// Fetch the reference data of one instrument met in the stream (answered through
+    /// [`ExchangeProcessor::on_instrument`]); processors ask once per instrument.
+    FetchInstrument(Box<str>),
+    /// Send this text frame on the socket (OKX: unsubscribe + resubscribe one book).
+    Send(String),
+    /// Close the socket and reconnect (a venue notice, a spent request budget).
+    Reconnect,
 }
 
 /// One websocket a feed opens: where, which streams, for which symbols and channels.
@@ -140,8 +150,18 @@ pub trait ExchangeConnector: Send + Sync {
     fn venue(&self) -> Venue;
     /// Venue symbol for a configured symbol (`BTC-USDT` or `BTCUSDT` to `BTCUSDT`).
     fn to_native(&self, symbol: &str) -> String;
-    /// Instrument metadata URLs, tried in order until one answers 200.
+    /// Instrument metadata URLs, tried in order until one answers 200 (or, when
+    /// [`ExchangeConnector::instruments_merge`] is true, all fetched and merged).
     fn instruments_urls(&self, natives: &[String]) -> Vec<String>;
+    /// True when every URL of `instruments_urls` must answer and the lists are merged (OKX
+    /// lists each instrument type at its own URL); false: the first answer wins.
+    fn instruments_merge(&self) -> bool {
+        false
+    }
+    /// REST URL listing one instrument met in the stream, when the venue has one.
+    fn instrument_url(&self, _native: &str) -> Option<String> {
+        None
+    }
     /// Parse an instrument metadata body; the error is the parser's byte offset.
     ///
     /// # Errors
@@ -237,6 +257,18 @@ pub trait ExchangeProcessor: Send {
     );
     /// The socket dropped: every book becomes stale and will resync.
     fn on_disconnect(&mut self, ts: i64, out: &mut Vec<Event>);
+    /// Share the feed's bounded instrument cache (lookups of instruments met in the stream).
+    fn attach_instruments(&mut self, _cache: SharedInstruments) {}
+    /// The answer to [`Action::FetchInstrument`] (`http_status` 0 = transport error).
+    fn on_instrument(
+        &mut self,
+        _native: &str,
+        _http_status: u16,
+        _body: &str,
+        _ts: i64,
+        _out: &mut Vec<Event>,
+    ) {
+    }
     /// The subscribed symbols, by index.
     fn symbols(&self) -> &[Arc<SymbolMeta>];
     /// Processor counters as (name, value) pairs.

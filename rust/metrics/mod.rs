@@ -111,7 +111,7 @@ fn label(v: &str) -> String {
 #[must_use]
 pub fn render(feeds: &[Arc<FeedShared>], bus: &EventBus) -> String {
     let mut s = String::with_capacity(4096);
-    let per_feed: [(&str, &str, &str); 12] = [
+    let per_feed: [(&str, &str, &str); 14] = [
         (
             "xtrader_messages_total",
             "messages",
@@ -138,6 +138,16 @@ pub fn render(feeds: &[Arc<FeedShared>], bus: &EventBus) -> String {
             "Frames for unknown symbols",
         ),
         ("xtrader_gaps_total", "gaps", "Sequence gaps detected"),
+        (
+            "xtrader_checksum_ok_total",
+            "checksum_ok",
+            "Book checksums that matched the local book",
+        ),
+        (
+            "xtrader_checksum_failed_total",
+            "checksum_failed",
+            "Book checksums that did not match (each resyncs its book)",
+        ),
         ("xtrader_resyncs_total", "resyncs", "Book resyncs started"),
         (
             "xtrader_snapshots_total",

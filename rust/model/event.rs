@@ -222,6 +222,13 @@ pub enum StatusReason {
         /// Id that arrived.
         got: u64,
     },
+    /// A book checksum (OKX CRC32 of the top 25 levels) did not match the local book.
+    Checksum {
+        /// The venue's value (signed 32-bit, as sent).
+        expected: i64,
+        /// The value computed over the local book.
+        computed: i64,
+    },
     /// The snapshot was older than the buffered diffs; fetched again.
     SnapshotTooOld {
         /// Snapshot `lastUpdateId`.
@@ -267,6 +274,17 @@ pub enum StatusReason {
     SubscribeError {
         /// Venue error code.
         code: i64,
+        /// Venue message.
+        msg: Box<str>,
+    },
+    /// The venue rejected a request on a channel (OKX `event:error`), naming what it concerned.
+    VenueRejected {
+        /// Venue error code (e.g. 60018).
+        code: i64,
+        /// Channel concerned, when known (empty otherwise).
+        channel: Box<str>,
+        /// Instrument (or instrument type) concerned, when known (empty otherwise).
+        inst: Box<str>,
         /// Venue message.
         msg: Box<str>,
     },
@@ -322,6 +340,7 @@ impl StatusReason {
         Some(match self {
             Self::None => return None,
             Self::Gap { .. } => "gap",
+            Self::Checksum { .. } => "checksum",
             Self::SnapshotTooOld { .. } => "snapshot_too_old",
             Self::BufferOverflow { .. } => "buffer_overflow",
             Self::MalformedFrame { .. } => "malformed_frame",
@@ -329,7 +348,7 @@ impl StatusReason {
             Self::UnknownSymbol { .. } => "unknown_symbol",
             Self::SnapshotFailed { .. } => "snapshot_failed",
             Self::InstrumentsFailed { .. } => "instruments_failed",
-            Self::SubscribeError { .. } => "subscribe_error",
+            Self::SubscribeError { .. } | Self::VenueRejected { .. } => "subscribe_error",
             Self::Closed { .. } => "closed",
             Self::ConnectFailed { .. } => "connect_failed",
             Self::Silent { .. } => "stale",
@@ -350,6 +369,9 @@ impl StatusReason {
             Self::Gap { expected, got } => {
                 format!("sequence gap: expected update id {expected}, got {got}")
             }
+            Self::Checksum { expected, computed } => format!(
+                "book checksum mismatch: venue sent {expected}, local book gives {computed}"
+            ),
             Self::SnapshotTooOld {
                 snapshot,
                 first_buffered,
@@ -380,6 +402,21 @@ impl StatusReason {
             Self::SubscribeError { code, msg } => {
                 format!("venue rejected request: code {code}: {msg}")
             }
+            Self::VenueRejected {
+                code,
+                channel,
+                inst,
+                msg,
+            } => match (channel.is_empty(), inst.is_empty()) {
+                (true, true) => format!("venue rejected request: code {code}: {msg}"),
+                (false, true) => {
+                    format!("venue rejected request: code {code} (channel {channel}): {msg}")
+                }
+                (true, false) => format!("venue rejected request: code {code} ({inst}): {msg}"),
+                (false, false) => format!(
+                    "venue rejected request: code {code} (channel {channel}, {inst}): {msg}"
+                ),
+            },
             Self::Closed { code } => format!("connection closed (code {code})"),
             Self::ConnectFailed { attempt, retry_ms } => {
                 format!("connect failed (attempt {attempt}); retrying in {retry_ms} ms")

@@ -64,12 +64,23 @@ pub enum InstrumentKind {
     Option,
 }
 
+/// Call or put.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptionType {
+    /// The right to buy.
+    Call,
+    /// The right to sell.
+    Put,
+}
+
 /// Instrument metadata from the venue's REST reference data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Instrument {
     /// Kind.
     pub kind: InstrumentKind,
-    /// Contract value (1 for spot); sizes in contracts are multiplied by it to normalize.
+    /// Contract value (1 for spot); sizes in contracts are multiplied by it to normalize
+    /// (OKX: `ctVal × ctMult`, giving base units for linear contracts and options, quote
+    /// currency for inverse ones).
     pub contract_size: f64,
     /// Inverse contract: normalized sizes are in quote currency.
     pub inverse: bool,
@@ -89,6 +100,10 @@ pub struct Instrument {
     pub step_size: f64,
     /// Venue trading status, e.g. `TRADING`.
     pub status: String,
+    /// Strike price (options).
+    pub strike: Option<f64>,
+    /// Call or put (options).
+    pub option_type: Option<OptionType>,
 }
 
 /// An interned symbol: created once per (venue, symbol) and shared by every event.
@@ -104,8 +119,10 @@ pub struct SymbolMeta {
     pub book: Option<SharedBook>,
     /// Multiplier from wire sizes to normalized sizes: 1 for spot and linear contracts
     /// quoted in base units, the contract value for venues that quote sizes in contracts
-    /// (Binance COIN-M: USD per contract, exchanges.md 3.6).
+    /// (Binance COIN-M: USD per contract, exchanges.md 3.6; OKX: `ctVal × ctMult`).
     pub contract_size: f64,
+    /// Reference data, when the feed loaded it.
+    pub instrument: Option<Arc<Instrument>>,
 }
 
 impl Instrument {
@@ -124,6 +141,8 @@ impl Instrument {
             tick_size: 0.0,
             step_size: 0.0,
             status: String::new(),
+            strike: None,
+            option_type: None,
         }
     }
 }
@@ -156,9 +175,41 @@ impl SymbolMeta {
             symbol: symbol.into(),
             book,
             contract_size,
+            instrument: None,
         })
     }
+
+    /// A symbol carrying its instrument (native and normalized names come from it).
+    #[must_use]
+    pub fn with_instrument(
+        venue: Venue,
+        inst: Arc<Instrument>,
+        book: Option<SharedBook>,
+    ) -> Arc<Self> {
+        let contract_size = inst.contract_size;
+        Arc::new(Self {
+            venue,
+            native: inst.native.as_str().into(),
+            symbol: inst.symbol.as_str().into(),
+            book,
+            contract_size: if contract_size.is_finite() && contract_size > 0.0 {
+                contract_size
+            } else {
+                1.0
+            },
+            instrument: Some(inst),
+        })
+    }
+
+    /// Multiplier from venue size units to normalized units (1 without instrument data).
+    #[must_use]
+    pub fn contract_size(&self) -> f64 {
+        self.contract_size
+    }
 }
+
+/// The instrument cache shared by a feed's sockets (lookups of instruments met in the stream).
+pub type SharedInstruments = Arc<parking_lot::Mutex<InstrumentCache>>;
 
 /// A bounded LRU cache of instruments keyed by native symbol, counting its evictions.
 ///
@@ -182,8 +233,13 @@ impl InstrumentCache {
 
     /// Insert or replace; counts an eviction when the least recently used entry is pushed out.
     pub fn insert(&mut self, inst: Instrument) {
+        self.insert_arc(Arc::new(inst));
+    }
+
+    /// Insert an already shared instrument (see [`InstrumentCache::insert`]).
+    pub fn insert_arc(&mut self, inst: Arc<Instrument>) {
         let key: Box<str> = inst.native.as_str().into();
-        if let Some((old_key, _)) = self.inner.push(key, Arc::new(inst)) {
+        if let Some((old_key, _)) = self.inner.push(key, inst) {
             if !self.inner.contains(&old_key) {
                 self.evictions += 1;
             }

@@ -11,4 +11,6 @@ pub use event::{
     Bbo, BookDelta, Event, Funding, Liquidation, OpenInterest, Side, Status, StatusKind,
     StatusReason, Ticker, Trade,
 };
-pub use instrument::{Instrument, InstrumentCache, InstrumentKind, SymbolMeta, Venue};
+pub use instrument::{
+    Instrument, InstrumentCache, InstrumentKind, OptionType, SharedInstruments, SymbolMeta, Venue,
+};

@@ -19,7 +19,8 @@ use crate::exchanges::binance::TradeStream;
 use crate::exchanges::{connector_for, Channels, ExchangeConnector};
 use crate::metrics::FeedShared;
 use crate::model::{
-    Event, InstrumentCache, OrderBook, Status, StatusKind, StatusReason, SymbolMeta, Venue,
+    Event, InstrumentCache, OrderBook, SharedInstruments, Status, StatusKind, StatusReason,
+    SymbolMeta, Venue,
 };
 use crate::net::budget::{Priority, RestAnswer, RestRequest, RestScheduler};
 use crate::net::{backoff, now_ns};
@@ -50,6 +51,8 @@ pub struct FeedSpec {
     pub depth_limit: u32,
     /// Trade stream flavour.
     pub trade_stream: TradeStream,
+    /// Venue wire channels chosen instead of the defaults (OKX: `books5`, `trades-all`...).
+    pub venue_channels: Vec<String>,
     /// Reconnect when nothing (not even a ping) arrives for this long; also the deadline
     /// after which a silent subscribed stream is reported.
     pub stale_after: Duration,
@@ -85,8 +88,9 @@ pub(super) fn status(venue: Venue, kind: StatusKind, reason: StatusReason) -> Ev
 }
 
 /// Fetch instrument metadata into a bounded cache (through the REST scheduler, which also
-/// learns the venue's published weight limit), retrying with backoff until a URL answers or
-/// `cancel` fires.
+/// learns the venue's published weight limit), retrying with backoff until a URL answers
+/// (or, for venues that list each instrument type apart, every URL answers) or `cancel`
+/// fires.
 async fn load_instruments(
     conn: &dyn ExchangeConnector,
     natives: &[String],
@@ -98,11 +102,15 @@ async fn load_instruments(
     let owner = next_owner();
     let (tx, mut rx) = mpsc::channel::<RestAnswer>(2);
     let mut attempt = 0u32;
+    let merge = conn.instruments_merge();
     loop {
-        for (i, url) in conn.instruments_urls(natives).into_iter().enumerate() {
-            let recorded_url = raw.map(|_| url.clone());
+        let mut list = Vec::new();
+        let urls = conn.instruments_urls(natives);
+        // URLs settled this round: answered, or (merging) refused for good
+        let mut answered = 0usize;
+        for (i, url) in urls.iter().enumerate() {
             let queued = rest.submit(RestRequest {
-                url,
+                url: url.clone(),
                 weight: conn.instruments_weight(),
                 priority: Priority::Resync,
                 key: rest_key(owner, i),
@@ -119,25 +127,26 @@ async fn load_instruments(
                 None
             };
             let (status_code, body) = reply.map_or((0, String::new()), |r| (r.status, r.body));
-            if let (Some(r), Some(url)) = (raw, recorded_url.as_deref()) {
+            if let Some(r) = raw {
                 r.answer(Kind::Instruments, 0, 0, now_ns(), status_code, url, &body);
             }
             if status_code == 200 {
-                if let Ok(list) = conn.parse_instruments(&body) {
+                if let Ok(part) = conn.parse_instruments(&body) {
                     if let Some(limit) = conn.parse_weight_limit(&body) {
                         rest.set_limit(limit, conn.used_weight_header(limit).as_deref());
                     }
-                    let mut cache = InstrumentCache::new(INSTRUMENT_CACHE_CAPACITY);
-                    // subscribed symbols last, so the bound never evicts them
-                    let (mine, others): (Vec<_>, Vec<_>) =
-                        list.into_iter().partition(|i| natives.contains(&i.native));
-                    for inst in others.into_iter().chain(mine) {
-                        cache.insert(inst);
+                    list.extend(part);
+                    answered += 1;
+                    if merge {
+                        continue;
                     }
-                    return Some(cache);
+                    break;
                 }
+                break;
             }
-            if status_code == 0 || status_code >= 500 {
+            // URLs settled this round: answered, or (merging) refused for good
+            let retry = status_code == 0 || status_code >= 500;
+            if retry || merge {
                 let mut ev = vec![status(
                     conn.venue(),
                     StatusKind::Error,
@@ -146,8 +155,25 @@ async fn load_instruments(
                     },
                 )];
                 bus.publish(&mut ev).await;
+            }
+            if retry {
                 break;
             }
+            // refused for good (4xx, an unreadable body): asking again will not help; merging
+            // goes on without this list, the others try their next URL
+            if merge {
+                answered += 1;
+            }
+        }
+        if answered > 0 && (!merge || answered == urls.len()) {
+            let mut cache = InstrumentCache::new(INSTRUMENT_CACHE_CAPACITY);
+            // subscribed symbols last, so the bound never evicts them
+            let (mine, others): (Vec<_>, Vec<_>) =
+                list.into_iter().partition(|i| natives.contains(&i.native));
+            for inst in others.into_iter().chain(mine) {
+                cache.insert(inst);
+            }
+            return Some(cache);
         }
         attempt += 1;
         tokio::select! {
@@ -208,13 +234,7 @@ pub async fn run_feed(
                     .channels
                     .book
                     .then(|| Arc::new(RwLock::new(OrderBook::new())));
-                metas.push(SymbolMeta::with_contract_size(
-                    spec.venue,
-                    native,
-                    &inst.symbol,
-                    book,
-                    inst.contract_size,
-                ));
+                metas.push(SymbolMeta::with_instrument(spec.venue, inst, book));
             }
             None => events.push(status(
                 spec.venue,
@@ -235,6 +255,7 @@ pub async fn run_feed(
     if metas.is_empty() {
         return;
     }
+    let cache: SharedInstruments = Arc::new(parking_lot::Mutex::new(cache));
     *shared.symbols.write() = metas.clone();
     let plans = conn.plan(&metas, spec.channels);
     shared.set_sockets(plans.len());
@@ -252,6 +273,7 @@ pub async fn run_feed(
             rest: rest.clone(),
             cancel: cancel.clone(),
             owner: next_owner(),
+            cache: cache.clone(),
         };
         tasks.spawn_on(run_socket(env), &handle);
     }

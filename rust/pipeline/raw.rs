@@ -36,9 +36,12 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::exchanges::binance::TradeStream;
 use crate::exchanges::{connector_for, Channels, ExchangeProcessor};
-use crate::model::{Event, OrderBook, SymbolMeta, Venue};
+use crate::model::{
+    Event, Instrument, InstrumentCache, OrderBook, SharedInstruments, SymbolMeta, Venue,
+};
 use crate::net::now_ns;
 use crate::pipeline::feed::FeedSpec;
+use crate::pipeline::feed::INSTRUMENT_CACHE_CAPACITY;
 use crate::pipeline::replay::{ReplayError, ReplayOutput};
 
 /// Format tag in every header record.
@@ -120,11 +123,12 @@ pub fn spec_text(spec: &FeedSpec) -> String {
         TradeStream::AggTrade => "aggTrade",
     };
     format!(
-        "venue={}\nsymbols={}\nchannels={}\ntrade_stream={trade}\ndepth_limit={}\n",
+        "venue={}\nsymbols={}\nchannels={}\ntrade_stream={trade}\ndepth_limit={}\nvenue_channels={}\n",
         spec.venue.id(),
         spec.symbols.join(","),
         channels.join(","),
         spec.depth_limit,
+        spec.venue_channels.join(","),
     )
 }
 
@@ -147,6 +151,7 @@ fn spec_from_text(text: &str) -> Option<FeedSpec> {
     let mut channels = Channels::NONE;
     let mut trade_stream = TradeStream::Trade;
     let mut depth_limit = 1000;
+    let mut venue_channels = Vec::new();
     for line in text.lines() {
         let (k, v) = line.split_once('=')?;
         match k {
@@ -169,6 +174,13 @@ fn spec_from_text(text: &str) -> Option<FeedSpec> {
                 };
             }
             "depth_limit" => depth_limit = v.parse().ok()?,
+            "venue_channels" => {
+                venue_channels = v
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect();
+            }
             _ => {}
         }
     }
@@ -180,6 +192,7 @@ fn spec_from_text(text: &str) -> Option<FeedSpec> {
         rest_url: None,
         depth_limit,
         trade_stream,
+        venue_channels,
         stale_after: Duration::from_secs(30),
         // replay opens no connection and polls nothing: the live-only settings keep defaults
         open_interest_interval: Duration::from_secs(10),
@@ -577,11 +590,22 @@ pub fn replay_raw(capture: &Path) -> Result<ReplayOutput, ReplayError> {
     };
     let conn = connector_for(&spec).ok_or_else(venue_err)?;
     // the instruments as the live run saw them
-    let list = records
+    let mut answers = records
         .iter()
         .filter(|r| r.kind == Kind::Instruments && r.status == 200)
-        .find_map(|r| conn.parse_instruments(&r.body).ok())
-        .unwrap_or_default();
+        .filter_map(|r| conn.parse_instruments(&r.body).ok());
+    // venues listing each instrument type apart (OKX) merge every answer, lookups of
+    // instruments met in the stream included
+    let list: Vec<Instrument> = if conn.instruments_merge() {
+        answers.flatten().collect()
+    } else {
+        answers.next().unwrap_or_default()
+    };
+    let mut cache = InstrumentCache::new(INSTRUMENT_CACHE_CAPACITY);
+    for inst in &list {
+        cache.insert(inst.clone());
+    }
+    let cache: SharedInstruments = Arc::new(Mutex::new(cache));
     let mut metas: Vec<Arc<SymbolMeta>> = Vec::new();
     let mut natives: Vec<String> = Vec::new();
     for s in &spec.symbols {
@@ -594,13 +618,20 @@ pub fn replay_raw(capture: &Path) -> Result<ReplayOutput, ReplayError> {
                 .channels
                 .book
                 .then(|| Arc::new(RwLock::new(OrderBook::new())));
-            metas.push(SymbolMeta::new(spec.venue, &n, &inst.symbol, book));
+            metas.push(SymbolMeta::with_instrument(
+                spec.venue,
+                Arc::new(inst.clone()),
+                book,
+            ));
         }
         natives.push(n);
     }
     let plans = conn.plan(&metas, spec.channels);
     let mut procs: Vec<Box<dyn ExchangeProcessor>> =
         plans.iter().map(|p| conn.processor(p)).collect();
+    for p in &mut procs {
+        p.attach_instruments(cache.clone());
+    }
     let mut attempts: std::collections::HashMap<(u16, u32), u32> = std::collections::HashMap::new();
     let mut events: Vec<Event> = Vec::new();
     let mut actions = Vec::new();
@@ -665,6 +696,7 @@ mod tests {
             rest_url: None,
             depth_limit: 100,
             trade_stream: TradeStream::Trade,
+            venue_channels: Vec::new(),
             stale_after: Duration::from_secs(30),
             open_interest_interval: Duration::from_secs(10),
             connection_lifetime: None,

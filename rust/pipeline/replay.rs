@@ -3,15 +3,20 @@
 //! (`URL <-> TS` header, `TS: TEXT` received frames, `URL <- TS: TEXT` sent frames) and REST
 //! files (`URL -> TS: BODY`). Recorded REST answers are served in place of live calls: when
 //! the processor asks for a snapshot, the next recorded snapshot for that symbol is delivered
-//! at its recorded time.
+//! at its recorded time. The venue comes from the capture URL: Binance subscriptions are read
+//! from the combined-stream URL, OKX ones from the `subscribe` frames the client sent.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use parking_lot::{Mutex, RwLock};
+
 use crate::exchanges::binance::{instruments_from_exchange_info, BinanceProcessor, Market};
+use crate::exchanges::okx::{self, BookChannel, OkxProcessor};
 use crate::exchanges::{Action, Channels, ExchangeProcessor};
-use crate::model::{Event, SymbolMeta, Venue};
+use crate::model::{Event, InstrumentCache, OrderBook, SharedInstruments, SymbolMeta, Venue};
+use crate::pipeline::feed::INSTRUMENT_CACHE_CAPACITY;
 
 /// Replay failures (the capture itself is unusable; bad frames inside it are statuses).
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +36,7 @@ pub enum ReplayError {
         path: PathBuf,
     },
     /// The venue could not be inferred or is not supported yet.
-    #[error("{path}: cannot replay venue of URL '{url}' (supported: Binance spot, Binance.US, USD-M fstream, COIN-M dstream)")]
+    #[error("{path}: cannot replay venue of URL '{url}' (supported: Binance spot, Binance.US, USD-M fstream, COIN-M dstream, okx.com, okex.com)")]
     Venue {
         /// File.
         path: PathBuf,
@@ -97,6 +102,8 @@ fn venue_of(url: &str) -> Option<Venue> {
         Some(Venue::BinanceCoinm)
     } else if host.ends_with("binance.com") || host.ends_with("binance.vision") {
         Some(Venue::Binance)
+    } else if host.ends_with("okx.com") || host.ends_with("okex.com") {
+        Some(Venue::Okx)
     } else {
         None
     }
@@ -178,23 +185,39 @@ pub fn replay_cryptofeed(
             url: url.to_string(),
         })?,
     };
-    if venue == Venue::Okx {
-        return Err(ReplayError::Venue {
-            path: ws.to_path_buf(),
-            url: url.to_string(),
-        });
+    let rest_texts: Vec<String> = rest.iter().map(|p| read(p)).collect::<Result<_, _>>()?;
+    let Setup {
+        proc,
+        mut snapshots,
+    } = match venue {
+        Venue::Okx => setup_okx(&text, &rest_texts),
+        _ => setup_binance(venue, url, &rest_texts),
+    };
+    Ok(drive(venue, proc, &mut snapshots, lines))
+}
+
+/// A processor ready to replay and the recorded snapshots it may ask for, per native symbol.
+struct Setup {
+    proc: Box<dyn ExchangeProcessor>,
+    snapshots: HashMap<String, VecDeque<(i64, String)>>,
+}
+
+fn sort_snapshots(snapshots: &mut HashMap<String, VecDeque<(i64, String)>>) {
+    for q in snapshots.values_mut() {
+        q.make_contiguous().sort_by_key(|(ts, _)| *ts);
     }
+}
+
+fn setup_binance(venue: Venue, url: &str, rest_texts: &[String]) -> Setup {
     let market = match venue {
         Venue::BinanceUsdm | Venue::BinanceCoinm => Market::Futures,
         _ => Market::Spot,
     };
     let (natives, channels) = streams_in_url(url);
-
-    let rest_texts: Vec<String> = rest.iter().map(|p| read(p)).collect::<Result<_, _>>()?;
     // native -> (normalized name, contract size: COIN-M sizes are contracts)
     let mut normalized: HashMap<String, (String, f64)> = HashMap::new();
     let mut snapshots: HashMap<String, VecDeque<(i64, String)>> = HashMap::new();
-    for t in &rest_texts {
+    for t in rest_texts {
         for r in rest_lines(t) {
             if r.url.contains("/exchangeInfo") {
                 if let Ok(list) = instruments_from_exchange_info(venue, r.body) {
@@ -212,9 +235,7 @@ pub fn replay_cryptofeed(
             }
         }
     }
-    for q in snapshots.values_mut() {
-        q.make_contiguous().sort_by_key(|(ts, _)| *ts);
-    }
+    sort_snapshots(&mut snapshots);
     let mut proc = BinanceProcessor::new(venue, market, &[], channels);
     for n in &natives {
         let (symbol, size) = normalized
@@ -223,7 +244,118 @@ pub fn replay_cryptofeed(
             .unwrap_or_else(|| (n.clone(), 1.0));
         proc.add_symbol_sized(n, &symbol, size);
     }
+    Setup {
+        proc: Box::new(proc),
+        snapshots,
+    }
+}
 
+/// OKX subscriptions named by the `subscribe` frames the client sent (`URL <- TS: {...}`):
+/// instruments in first-seen order, the normalized channels, and the wire book channel.
+fn okx_subscriptions(ws_text: &str) -> (Vec<String>, Channels, BookChannel) {
+    let mut insts: Vec<String> = Vec::new();
+    let mut ch = Channels::NONE;
+    let mut book = BookChannel::Books;
+    for line in ws_text.lines().filter(|l| l.contains(" <- ")) {
+        let Some((_, frame)) = line.split_once(": ") else {
+            continue;
+        };
+        let Ok(req) = sonic_rs::from_str::<OkxRequest>(frame) else {
+            continue;
+        };
+        if req.op != "subscribe" {
+            continue;
+        }
+        for a in &req.args {
+            match a.channel.as_str() {
+                "books" | "books-l2-tbt" | "books50-l2-tbt" | "books5" => {
+                    ch.book = true;
+                    if let Ok(c) = okx::OkxChannelChoice::parse([a.channel.as_str()]) {
+                        book = c.book;
+                    }
+                }
+                "bbo-tbt" => ch.bbo = true,
+                "trades" | "trades-all" => ch.trades = true,
+                "tickers" => ch.ticker = true,
+                "funding-rate" | "mark-price" => ch.funding = true,
+                "open-interest" => ch.open_interest = true,
+                "liquidation-orders" => ch.liquidations = true,
+                _ => continue,
+            }
+            if let Some(id) = &a.inst_id {
+                if !insts.contains(id) {
+                    insts.push(id.clone());
+                }
+            }
+        }
+    }
+    (insts, ch, book)
+}
+
+/// A sent OKX request (`{"op":"subscribe","args":[...]}`).
+#[derive(serde::Deserialize)]
+struct OkxRequest {
+    op: String,
+    #[serde(default)]
+    args: Vec<OkxRequestArg>,
+}
+
+#[derive(serde::Deserialize)]
+struct OkxRequestArg {
+    channel: String,
+    #[serde(rename = "instId", default)]
+    inst_id: Option<String>,
+}
+
+fn setup_okx(ws_text: &str, rest_texts: &[String]) -> Setup {
+    let (insts, channels, book) = okx_subscriptions(ws_text);
+    let mut cache = InstrumentCache::new(INSTRUMENT_CACHE_CAPACITY);
+    let mut snapshots: HashMap<String, VecDeque<(i64, String)>> = HashMap::new();
+    for t in rest_texts {
+        for r in rest_lines(t) {
+            if r.url.contains("/api/v5/public/instruments") {
+                for i in okx::parse_instruments(r.body).unwrap_or_default() {
+                    cache.insert(i);
+                }
+            } else if r.url.contains("/api/v5/market/books") {
+                if let Some(id) = query_param(r.url, "instId") {
+                    snapshots
+                        .entry(id.to_string())
+                        .or_default()
+                        .push_back((r.ts, r.body.to_string()));
+                }
+            }
+        }
+    }
+    sort_snapshots(&mut snapshots);
+    let metas: Vec<Arc<SymbolMeta>> = insts
+        .iter()
+        .map(|id| {
+            let b = channels
+                .book
+                .then(|| Arc::new(RwLock::new(OrderBook::new())));
+            match cache.get(id) {
+                Some(inst) => SymbolMeta::with_instrument(Venue::Okx, inst, b),
+                None => SymbolMeta::new(Venue::Okx, id, id, b),
+            }
+        })
+        .collect();
+    let mut proc = OkxProcessor::from_metas(&metas, channels, book);
+    let shared: SharedInstruments = Arc::new(Mutex::new(cache));
+    proc.attach_instruments(shared);
+    Setup {
+        proc: Box::new(proc),
+        snapshots,
+    }
+}
+
+/// Feed the capture's received frames through the processor, serving recorded REST answers.
+fn drive<'a>(
+    venue: Venue,
+    mut proc: Box<dyn ExchangeProcessor>,
+    snapshots: &mut HashMap<String, VecDeque<(i64, String)>>,
+    lines: impl Iterator<Item = &'a str>,
+) -> ReplayOutput {
     let mut events = Vec::new();
     let mut actions = Vec::new();
     // requested snapshots waiting for their recorded time: (ts, symbol index, body)
@@ -233,13 +365,28 @@ pub fn replay_cryptofeed(
     let mut frames = 0u64;
     let mut last_ts = 0i64;
 
-    let mut serve = |proc: &mut BinanceProcessor,
+    let mut not_sent = 0u64;
+    let mut instruments_unanswered = 0u64;
+    let mut serve = |proc: &mut dyn ExchangeProcessor,
                      actions: &mut Vec<Action>,
                      pending: &mut Vec<(i64, usize, String)>,
                      events: &mut Vec<Event>,
                      now: i64| {
         for a in actions.drain(..) {
-            let Action::FetchSnapshot(idx) = a;
+            let idx = match a {
+                Action::FetchSnapshot(idx) => idx,
+                Action::FetchInstrument(native) => {
+                    // the recorded reference data is all there is
+                    instruments_unanswered += 1;
+                    proc.on_instrument(&native, 404, "", now, events);
+                    continue;
+                }
+                // a recording cannot be talked to: resubscriptions and reconnects are counted
+                Action::Send(_) | Action::Reconnect => {
+                    not_sent += 1;
+                    continue;
+                }
+            };
             let native = proc
                 .symbols()
                 .get(idx)
@@ -277,7 +424,7 @@ pub fn replay_cryptofeed(
                 Some((t, _, _)) if *t <= ts => {
                     if let Some((t, idx, body)) = pending.pop() {
                         proc.on_snapshot(idx, &body, t, &mut events, &mut actions);
-                        serve(&mut proc, &mut actions, &mut pending, &mut events, t);
+                        serve(proc.as_mut(), &mut actions, &mut pending, &mut events, t);
                     }
                 }
                 _ => break,
@@ -286,26 +433,28 @@ pub fn replay_cryptofeed(
         frames += 1;
         last_ts = ts;
         proc.on_frame(frame, ts, &mut events, &mut actions);
-        serve(&mut proc, &mut actions, &mut pending, &mut events, ts);
+        serve(proc.as_mut(), &mut actions, &mut pending, &mut events, ts);
     }
     // answers recorded after the last frame (bounded: each recorded answer is used once)
     while !pending.is_empty() {
         pending.sort_by_key(|(t, _, _)| std::cmp::Reverse(*t));
         if let Some((t, idx, body)) = pending.pop() {
             proc.on_snapshot(idx, &body, t.max(last_ts), &mut events, &mut actions);
-            serve(&mut proc, &mut actions, &mut pending, &mut events, t);
+            serve(proc.as_mut(), &mut actions, &mut pending, &mut events, t);
         }
     }
     let mut counters = proc.counters();
     counters.push(("frames", frames));
     counters.push(("lines_skipped", skipped));
     counters.push(("snapshots_unanswered", unanswered));
-    Ok(ReplayOutput {
+    counters.push(("requests_not_sent", not_sent));
+    counters.push(("instruments_unanswered", instruments_unanswered));
+    ReplayOutput {
         venue,
         symbols: proc.symbols().to_vec(),
         events,
         counters,
-    })
+    }
 }
 
 #[cfg(test)]
@@ -389,7 +538,15 @@ mod tests {
             venue_of("wss://stream.binance.us:9443/stream"),
             Some(Venue::BinanceUs)
         );
-        assert_eq!(venue_of("wss://ws.okx.com:8443/ws/v5/public"), None);
+        assert_eq!(
+            venue_of("wss://ws.okx.com:8443/ws/v5/public"),
+            Some(Venue::Okx)
+        );
+        assert_eq!(
+            venue_of("wss://ws.okex.com:8443/ws/v5/public"),
+            Some(Venue::Okx)
+        );
+        assert_eq!(venue_of("wss://stream.bybit.com/v5/public/spot"), None);
         let (syms, ch) = streams_in_url(url);
         assert_eq!(syms, vec!["NKNUSDT", "BLZETH"]);
         assert_eq!(ch, Channels::ALL);

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use super::feed::{rest_key, status, FeedSpec};
 use crate::exchanges::{Action, ExchangeConnector, ExchangeProcessor, Keepalive, SocketPlan};
 use crate::metrics::FeedShared;
-use crate::model::{BookState, Event, StatusKind, StatusReason, SymbolMeta};
+use crate::model::{BookState, Event, SharedInstruments, StatusKind, StatusReason, SymbolMeta};
 use crate::net::budget::{Priority, RestAnswer, RestRequest, RestScheduler};
 use crate::net::{backoff, now_ns};
 use crate::pipeline::bus::EventBus;
@@ -57,7 +57,12 @@ pub(super) struct SocketEnv {
     pub cancel: CancellationToken,
     /// REST owner id of this socket (its queued requests are cancelled on reconnect).
     pub owner: u64,
+    /// The feed's bounded instrument cache (instruments met in the stream are added).
+    pub cache: SharedInstruments,
 }
+
+/// Tag bit of an instrument lookup answer (snapshot tags carry a generation below it).
+const INSTRUMENT_TAG: u64 = 1 << 63;
 
 /// Snapshot requests of one socket: tags carry a connection generation so an answer for a
 /// connection that is gone is recognised and dropped.
@@ -72,6 +77,9 @@ struct Snapshots {
     delayed: Vec<(Instant, usize)>,
     tx: mpsc::Sender<RestAnswer>,
     stale_answers: u64,
+    /// Instrument lookups in flight, by tag; asked again on the next connection if lost.
+    lookups: HashMap<u64, (Box<str>, String)>,
+    next_lookup: u64,
 }
 
 impl Snapshots {
@@ -80,7 +88,33 @@ impl Snapshots {
     }
 
     fn untag(&self, tag: u64) -> Option<usize> {
-        (tag >> 32 == self.generation).then_some((tag & 0xffff_ffff) as usize)
+        (tag & INSTRUMENT_TAG == 0 && tag >> 32 == self.generation)
+            .then_some((tag & 0xffff_ffff) as usize)
+    }
+
+    /// Ask for the reference data of one instrument met in the stream (lowest priority
+    /// among book requests: no book waits on it).
+    fn lookup(&mut self, env: &SocketEnv, native: Box<str>) {
+        let Some(url) = env.conn.instrument_url(&native) else {
+            return;
+        };
+        self.next_lookup += 1;
+        let tag = INSTRUMENT_TAG | self.next_lookup;
+        let queued = env.rest.submit(RestRequest {
+            url: url.clone(),
+            weight: env.conn.instruments_weight(),
+            priority: Priority::Sync,
+            key: rest_key(
+                self.owner,
+                (1 << 23) | (self.next_lookup as usize & 0x7f_ffff),
+            ),
+            owner: self.owner,
+            tag,
+            reply: self.tx.clone(),
+        });
+        if queued {
+            self.lookups.insert(tag, (native, url));
+        }
     }
 
     fn submit(&mut self, env: &SocketEnv, idx: usize) {
@@ -137,6 +171,8 @@ impl Snapshots {
         self.generation += 1;
         self.attempts.clear();
         self.delayed.clear();
+        // the processor forgets its pending lookups on disconnect and asks again
+        self.lookups.clear();
         rest.cancel_owner(self.owner);
     }
 }
@@ -144,6 +180,7 @@ impl Snapshots {
 /// One socket, reconnected until `cancel` fires.
 pub(super) async fn run_socket(env: SocketEnv) {
     let mut proc = env.conn.processor(&env.plan);
+    proc.attach_instruments(env.cache.clone());
     let metas = proc.symbols().to_vec();
     let (tx, mut rx) = mpsc::channel::<RestAnswer>(metas.len() * 2 + 16);
     let mut snaps = Snapshots {
@@ -159,6 +196,8 @@ pub(super) async fn run_socket(env: SocketEnv) {
         delayed: Vec::new(),
         tx,
         stale_answers: 0,
+        lookups: HashMap::new(),
+        next_lookup: 0,
     };
     let venue = env.spec.venue;
     let mut attempt = 0u32;
@@ -352,6 +391,44 @@ fn deliver(
     }
 }
 
+/// A depth snapshot answer (or a stale one, for a connection that is gone).
+fn on_snapshot_answer(
+    env: &SocketEnv,
+    proc: &mut dyn ExchangeProcessor,
+    snaps: &mut Snapshots,
+    raw: Option<&RawWriter>,
+    ans: RestAnswer,
+    out: &mut Vec<Event>,
+    actions: &mut Vec<Action>,
+) {
+    if let (Some(r), Some(idx)) = (raw, snaps.untag(ans.tag)) {
+        let url = snaps.urls.get(idx).map_or("", String::as_str);
+        r.answer(
+            Kind::Snapshot,
+            env.id,
+            idx,
+            ans.ts_recv,
+            ans.status,
+            url,
+            &ans.body,
+        );
+    }
+    match snaps.untag(ans.tag) {
+        Some(idx) if ans.status == 200 => {
+            snaps.attempts.remove(&idx);
+            proc.on_snapshot(idx, &ans.body, ans.ts_recv, out, actions);
+        }
+        Some(idx) => {
+            let n = snaps.attempts.entry(idx).or_insert(0);
+            *n += 1;
+            let n = *n;
+            proc.on_snapshot_failed(idx, ans.status, n, ans.ts_recv, out);
+            snaps.later(idx, backoff(n));
+        }
+        None => snaps.stale_answers += 1,
+    }
+}
+
 async fn next_message(ws: &mut Option<Ws>) -> Option<Result<Message, WsError>> {
     match ws {
         Some(ws) => ws.next().await,
@@ -436,23 +513,18 @@ async fn serve(
                 }
             }
             Some(ans) = rx.recv() => {
-                if let (Some(r), Some(idx)) = (&raw, snaps.untag(ans.tag)) {
-                    let url = snaps.urls.get(idx).map_or("", String::as_str);
-                    r.answer(Kind::Snapshot, env.id, idx, ans.ts_recv, ans.status, url, &ans.body);
-                }
-                match snaps.untag(ans.tag) {
-                    Some(idx) if ans.status == 200 => {
-                        snaps.attempts.remove(&idx);
-                        proc.on_snapshot(idx, &ans.body, ans.ts_recv, out, &mut actions);
+                if let Some((native, url)) = snaps.lookups.remove(&ans.tag) {
+                    if let Some(r) = &raw {
+                        r.answer(Kind::Instruments, env.id, 0, ans.ts_recv, ans.status, &url, &ans.body);
                     }
-                    Some(idx) => {
-                        let n = snaps.attempts.entry(idx).or_insert(0);
-                        *n += 1;
-                        let n = *n;
-                        proc.on_snapshot_failed(idx, ans.status, n, ans.ts_recv, out);
-                        snaps.later(idx, backoff(n));
-                    }
-                    None => snaps.stale_answers += 1,
+                    proc.on_instrument(&native, ans.status, &ans.body, ans.ts_recv, out);
+                    let cache = env.cache.lock();
+                    env.shared.instruments.store(cache.len() as u64, Ordering::Relaxed);
+                    env.shared
+                        .instrument_evictions
+                        .store(cache.evictions(), Ordering::Relaxed);
+                } else {
+                    on_snapshot_answer(env, proc, snaps, raw.as_deref(), ans, out, &mut actions);
                 }
             }
             _ = tick.tick() => {
@@ -512,12 +584,30 @@ async fn serve(
                 ));
             }
         }
+        let mut closing = None;
         for a in actions.drain(..) {
-            let Action::FetchSnapshot(idx) = a;
-            snaps.submit(env, idx);
+            match a {
+                Action::FetchSnapshot(idx) => snaps.submit(env, idx),
+                Action::FetchInstrument(native) => snaps.lookup(env, native),
+                Action::Send(text) => {
+                    if closing.is_none() && ws.send(Message::text(text)).await.is_err() {
+                        closing = Some(StatusReason::Closed { code: 0 });
+                    }
+                }
+                Action::Reconnect => {
+                    closing.get_or_insert(StatusReason::ServerShutdown);
+                }
+            }
         }
         if !out.is_empty() {
             env.bus.publish(out).await;
+        }
+        if let Some(reason) = closing {
+            let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;
+            if let Some(mut next) = roll.next.take() {
+                let _ = tokio::time::timeout(Duration::from_millis(500), next.close(None)).await;
+            }
+            break reason;
         }
     };
     roll.connecting.abort_all();

@@ -12,6 +12,8 @@ use super::events::{to_py, PyBook};
 use super::frames::tables;
 use super::EngineError;
 use crate::exchanges::binance::TradeStream;
+use crate::exchanges::okx::connector::VENUE_CHANNELS as OKX_VENUE_CHANNELS;
+use crate::exchanges::okx::OkxChannelChoice;
 use crate::exchanges::Channels;
 use crate::model::Event;
 use crate::model::Venue;
@@ -76,7 +78,7 @@ impl PyEngine {
         })
     }
 
-    #[pyo3(signature = (exchange, symbols, channels=vec!["trades".to_string(), "book".to_string(), "bbo".to_string()], ws_url=None, rest_url=None, depth_limit=1000, trade_stream=None, stale_after_ms=30000, open_interest_interval_ms=10000, connection_lifetime_ms=None))]
+    #[pyo3(signature = (exchange, symbols, channels=vec!["trades".to_string(), "book".to_string(), "bbo".to_string()], ws_url=None, rest_url=None, depth_limit=1000, trade_stream=None, stale_after_ms=30000, open_interest_interval_ms=10000, connection_lifetime_ms=None, venue_channels=Vec::new()))]
     #[allow(clippy::too_many_arguments)]
     fn add_feed(
         &self,
@@ -90,16 +92,33 @@ impl PyEngine {
         stale_after_ms: u64,
         open_interest_interval_ms: u64,
         connection_lifetime_ms: Option<u64>,
+        venue_channels: Vec<String>,
     ) -> PyResult<()> {
         let venue = Venue::from_id(exchange).ok_or_else(|| {
             PyValueError::new_err(format!("exchange: unknown exchange id '{exchange}'"))
         })?;
         if !matches!(
             venue,
-            Venue::Binance | Venue::BinanceUs | Venue::BinanceUsdm | Venue::BinanceCoinm
+            Venue::Binance
+                | Venue::BinanceUs
+                | Venue::BinanceUsdm
+                | Venue::BinanceCoinm
+                | Venue::Okx
         ) {
             return Err(PyValueError::new_err(format!(
-                "exchange: '{exchange}' is not supported yet (supported: binance, binance_us, binance_usdm, binance_coinm)"
+                "exchange: '{exchange}' is not supported yet (supported: binance, binance_us, binance_usdm, binance_coinm, okx)"
+            )));
+        }
+        if venue == Venue::Okx {
+            OkxChannelChoice::parse(venue_channels.iter().map(String::as_str)).map_err(|c| {
+                PyValueError::new_err(format!(
+                    "venue_channels: unknown OKX channel '{c}' (expected one of {})",
+                    OKX_VENUE_CHANNELS.join(", ")
+                ))
+            })?;
+        } else if let Some(c) = venue_channels.first() {
+            return Err(PyValueError::new_err(format!(
+                "venue_channels: '{exchange}' has no venue channel choice (got '{c}')"
             )));
         }
         let futures = matches!(venue, Venue::BinanceUsdm | Venue::BinanceCoinm);
@@ -110,7 +129,8 @@ impl PyEngine {
         }
         let channels = Channels::parse(channels.iter().map(String::as_str)).map_err(|c| {
             PyValueError::new_err(format!(
-                "channels: unknown channel '{c}' (expected trades, book, bbo, ticker, funding, liquidations, open_interest)"
+                "channels: unknown channel '{c}' (expected {})",
+                Channels::NAMES.join(", ")
             ))
         })?;
         let trade_stream = match trade_stream {
@@ -135,6 +155,7 @@ impl PyEngine {
                 rest_url,
                 depth_limit,
                 trade_stream,
+                venue_channels,
                 stale_after: Duration::from_millis(stale_after_ms.max(1000)),
                 open_interest_interval: Duration::from_millis(open_interest_interval_ms.max(100)),
                 connection_lifetime: connection_lifetime_ms

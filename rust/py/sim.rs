@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::SimulatorError;
-use crate::sim::{start, CaptureSource, Profile, SimConfig, SimHandle};
+use crate::sim::{start, CaptureSource, OkxFault, OkxSimConfig, Profile, SimConfig, SimHandle};
 
 /// A symbol as the simulator of `profile` names it (spot `BTC-USDT` → `BTCUSDT`; futures
 /// natives keep their `_`: `BTCUSD_PERP`).
@@ -50,7 +50,7 @@ impl PySimulator {
 #[pymethods]
 impl PySimulator {
     #[new]
-    #[pyo3(signature = (symbols=vec!["BTCUSDT".to_string(), "ETHUSDT".to_string()], rate=1000.0, seed=1, host="127.0.0.1".to_string(), port=0, capture=None, rest=None, ping_interval_ms=20000, depth_levels=200, speed=1.0, max_client_msgs_per_s=Some(5), worker_threads=1, profile="spot", connection_lifetime_ms=None, weight_limit=None, weight_window_ms=60000, mark_interval_ms=1000, liquidation_prob=0.2))]
+    #[pyo3(signature = (symbols=vec!["BTCUSDT".to_string(), "ETHUSDT".to_string()], rate=1000.0, seed=1, host="127.0.0.1".to_string(), port=0, capture=None, rest=None, ping_interval_ms=20000, depth_levels=200, speed=1.0, max_client_msgs_per_s=Some(5), worker_threads=1, profile="spot", connection_lifetime_ms=None, weight_limit=None, weight_window_ms=60000, mark_interval_ms=1000, liquidation_prob=0.2, okx_symbols=Vec::new(), okx_checksum=true, okx_push_snapshot=true, okx_idle_timeout_ms=30000))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         symbols: Vec<String>,
@@ -71,8 +71,12 @@ impl PySimulator {
         weight_window_ms: u64,
         mark_interval_ms: u64,
         liquidation_prob: f64,
+        okx_symbols: Vec<String>,
+        okx_checksum: bool,
+        okx_push_snapshot: bool,
+        okx_idle_timeout_ms: u64,
     ) -> PyResult<Self> {
-        if symbols.is_empty() && capture.is_none() {
+        if symbols.is_empty() && okx_symbols.is_empty() && capture.is_none() {
             return Err(PyValueError::new_err(
                 "symbols: at least one symbol is required",
             ));
@@ -113,6 +117,15 @@ impl PySimulator {
                 rest: rest.unwrap_or_default(),
                 speed,
             }),
+            okx: OkxSimConfig {
+                symbols: okx_symbols
+                    .iter()
+                    .map(|s| s.trim().to_ascii_uppercase())
+                    .collect(),
+                checksum: okx_checksum,
+                push_snapshot: okx_push_snapshot,
+                idle_timeout: Duration::from_millis(okx_idle_timeout_ms.max(50)),
+            },
             profile,
             connection_lifetime: connection_lifetime_ms.map(|ms| Duration::from_millis(ms.max(1))),
             weight_limit,
@@ -199,8 +212,52 @@ impl PySimulator {
 
     #[pyo3(signature = (symbol, count=1))]
     fn fail_snapshots(&self, symbol: &str, count: u32) -> PyResult<()> {
-        let native = native(self.cfg.profile, symbol);
-        self.with(|h| h.fail_snapshots(&native, count))
+        let profile = self.cfg.profile;
+        self.with(|h| {
+            let native = if h.is_okx_symbol(symbol) {
+                symbol.to_string()
+            } else {
+                native(profile, symbol)
+            };
+            h.fail_snapshots(&native, count);
+        })
+    }
+
+    #[pyo3(signature = (kind, symbol=None, count=1, duration_ms=1000))]
+    fn inject_fault(
+        &self,
+        kind: &str,
+        symbol: Option<&str>,
+        count: u32,
+        duration_ms: u64,
+    ) -> PyResult<()> {
+        let fault = match kind {
+            "checksum" => OkxFault::BadChecksum,
+            "seq_break" => OkxFault::SeqBreak,
+            "stall" => OkxFault::Stall,
+            "subscribe_error" => OkxFault::SubscribeError,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "kind: unknown fault '{other}' (expected checksum, seq_break, stall, subscribe_error)"
+                )))
+            }
+        };
+        let profile = self.cfg.profile;
+        let result = self.with(|h| {
+            // a Binance symbol's sequence break is the existing gap injection
+            if let (OkxFault::SeqBreak, Some(s)) = (fault, symbol) {
+                if !h.is_okx_symbol(s) {
+                    let native = native(profile, s);
+                    return if h.inject_gap(&native) {
+                        Ok(())
+                    } else {
+                        Err("symbol is not served by this simulator")
+                    };
+                }
+            }
+            h.inject_okx_fault(fault, symbol, count, Duration::from_millis(duration_ms))
+        })?;
+        result.map_err(|why| PyValueError::new_err(format!("inject_fault({kind}): {why}")))
     }
 
     #[pyo3(signature = (duration_ms, stream=None))]

@@ -1,5 +1,6 @@
-//! Binance spot exchange simulator: one local port serving the REST endpoints and websocket
-//! market streams a market-data client uses (exchanges.md sections 2 and 8).
+//! Exchange simulator: one local port serving the REST endpoints and websocket market streams
+//! a market-data client uses, for Binance spot and, in `okx/`, OKX v5 (exchanges.md sections
+//! 2, 4 and 8).
 //!
 //! This module owns the public API (`SimConfig`, `start`, `SimHandle`, `SimStats`, `SimError`)
 //! and the state shared by the tasks; the work itself lives in the submodules:
@@ -16,6 +17,7 @@ mod feed;
 mod frames;
 mod futures;
 mod market;
+pub mod okx;
 mod profile;
 mod rest;
 mod server;
@@ -49,6 +51,8 @@ use self::capture::CaptureData;
 use self::faults::Faults;
 use self::frames::Frame;
 use self::market::{Market, MarketState, SymbolSpec};
+use self::okx::OkxSim;
+pub use self::okx::{OkxFault, OkxSimConfig};
 pub use self::profile::Profile;
 pub(crate) use self::topics::Topics;
 
@@ -80,8 +84,11 @@ pub struct SimConfig {
     pub max_client_msgs_per_s: Option<u32>,
     /// Levels per side kept in each synthetic book.
     pub depth_levels: usize,
-    /// Serve a recorded capture instead of the synthetic market.
+    /// Serve a recorded capture instead of the synthetic market (an OKX capture is served
+    /// by the OKX profile, beside the synthetic Binance market).
     pub capture: Option<CaptureSource>,
+    /// The OKX profile: synthetic instruments, checksums, idle timeout.
+    pub okx: OkxSimConfig,
     /// Venue protocol: Binance spot (default), USD-M or COIN-M futures.
     pub profile: Profile,
     /// Close every websocket this long after it opened (the venue: 24 h); `None`: never.
@@ -110,6 +117,7 @@ impl Default for SimConfig {
             max_client_msgs_per_s: Some(5),
             depth_levels: 200,
             capture: None,
+            okx: OkxSimConfig::default(),
             profile: Profile::Spot,
             connection_lifetime: None,
             weight_limit: None,
@@ -241,6 +249,16 @@ counters! {
     raw_injected,
     /// Times a capture playback was started.
     capture_playbacks,
+    /// OKX websocket sessions started.
+    okx_sessions,
+    /// OKX subscriptions registered.
+    okx_subscriptions,
+    /// OKX text `ping`s answered with `pong`.
+    okx_pings,
+    /// OKX connections closed (4004) after `idle_timeout` with nothing sent.
+    okx_idle_closes,
+    /// Injected OKX faults that took effect (bad checksum sent, subscription refused).
+    okx_faults_applied,
     /// Websockets closed because they reached `connection_lifetime`.
     lifetime_closes,
     /// Websockets dropped by `disconnect`.
@@ -293,6 +311,8 @@ pub(crate) struct Shared {
     pub fail_snapshots: HashMap<String, AtomicU32>,
     /// (window number, weight used in it) for `X-MBX-USED-WEIGHT-*` and the limit.
     pub weight: Mutex<(u64, u64)>,
+    /// The OKX profile, when configured.
+    pub okx: Option<Arc<OkxSim>>,
     pub cancel: CancellationToken,
 }
 
@@ -323,10 +343,46 @@ impl SimHandle {
         market.state.lock().mark_gap(i)
     }
 
-    /// Sends `text` as one text frame, unchanged, to every connected websocket client.
+    /// Sends `text` as one text frame, unchanged, to every connected websocket client (both
+    /// profiles).
     pub fn inject_raw(&self, text: String) {
         bump(&self.shared.stats.raw_injected);
+        if let Some(okx) = &self.shared.okx {
+            let _ = okx.tx.send(Arc::new(okx::OkxFrame {
+                topic: frames::TOPIC_ALL,
+                seq: None,
+                text: text.clone().into(),
+            }));
+        }
         let _ = self.shared.tx.send(Frame::verbatim(text));
+    }
+
+    /// Injects a fault into the OKX stream of `inst_id` (or of everything, for a stall).
+    ///
+    /// # Errors
+    /// No OKX profile, an unknown instrument, or a fault that needs a symbol.
+    pub fn inject_okx_fault(
+        &self,
+        fault: OkxFault,
+        inst_id: Option<&str>,
+        count: u32,
+        duration: Duration,
+    ) -> Result<(), &'static str> {
+        let okx = self
+            .shared
+            .okx
+            .as_ref()
+            .ok_or("the simulator has no OKX profile")?;
+        okx.inject(fault, inst_id, count, duration)
+    }
+
+    /// True when `inst_id` is an instrument of the OKX profile.
+    #[must_use]
+    pub fn is_okx_symbol(&self, inst_id: &str) -> bool {
+        self.shared
+            .okx
+            .as_ref()
+            .is_some_and(|o| o.index(inst_id).is_some())
     }
 
     /// Withholds data frames for `duration` (only those of stream kind `kind`, e.g.
@@ -417,7 +473,9 @@ fn validate(cfg: &SimConfig) -> Result<(), SimError> {
         Some(c) if !(c.speed >= 0.0 && c.speed.is_finite()) => {
             bad("capture.speed", "must be a finite number >= 0")
         }
-        None if cfg.symbols.is_empty() => bad("symbols", "must not be empty"),
+        None if cfg.symbols.is_empty() && cfg.okx.symbols.is_empty() => {
+            bad("symbols", "must not be empty")
+        }
         None if cfg.symbols.len() > 1000 => bad("symbols", "at most 1000 symbols"),
         _ => Ok(()),
     }
@@ -445,9 +503,14 @@ fn synthetic_topics(specs: &[SymbolSpec]) -> Vec<String> {
 pub async fn start(cfg: SimConfig) -> Result<SimHandle, SimError> {
     let rt = tokio::runtime::Handle::try_current().map_err(|_| SimError::NoRuntime)?;
     validate(&cfg)?;
-    let (source, topic_names, symbols) = match &cfg.capture {
+    let okx_capture = cfg.capture.clone().filter(|c| okx::capture::is_okx(&c.ws));
+    let binance_capture = if okx_capture.is_some() {
+        None
+    } else {
+        cfg.capture.clone()
+    };
+    let (source, topic_names, mut symbols) = match binance_capture {
         Some(src) => {
-            let src = src.clone();
             let data = rt
                 .spawn_blocking(move || CaptureData::load(&src))
                 .await
@@ -476,6 +539,27 @@ pub async fn start(cfg: SimConfig) -> Result<SimHandle, SimError> {
             (Source::Synthetic(Arc::new(market)), names, symbols)
         }
     };
+    let okx = match okx_capture {
+        Some(src) => {
+            let data = rt
+                .spawn_blocking(move || okx::capture::OkxCapture::load(&src))
+                .await
+                .map_err(|_| SimError::InvalidConfig {
+                    field: "capture",
+                    reason: "capture loader stopped",
+                })??;
+            Some(Arc::new(OkxSim::recorded(cfg.okx.clone(), data)))
+        }
+        None if !cfg.okx.symbols.is_empty() => Some(Arc::new(OkxSim::synthetic(
+            cfg.okx.clone(),
+            cfg.seed,
+            cfg.depth_levels,
+        )?)),
+        None => None,
+    };
+    if let Some(o) = &okx {
+        symbols.extend(o.specs.iter().map(|s| s.inst_id.clone()));
+    }
     let listener = TcpListener::bind((cfg.host.as_str(), cfg.port))
         .await
         .map_err(SimError::Bind)?;
@@ -500,6 +584,7 @@ pub async fn start(cfg: SimConfig) -> Result<SimHandle, SimError> {
             .map(|s: String| (s, AtomicU32::new(0)))
             .collect(),
         weight: Mutex::new((0, 0)),
+        okx,
         cancel: CancellationToken::new(),
     });
     let mut tasks = vec![rt.spawn(server::run_accept(listener, shared.clone(), rt.clone()))];
@@ -518,6 +603,17 @@ pub async fn start(cfg: SimConfig) -> Result<SimHandle, SimError> {
             }
         }
         Source::Capture(c) => tasks.push(rt.spawn(capture::run_player(shared.clone(), c.clone()))),
+    }
+    if let Some(o) = &shared.okx {
+        match &o.source {
+            okx::OkxSource::Synthetic(m) => {
+                tasks.push(rt.spawn(okx::feed::run(shared.clone(), o.clone(), m.clone())));
+            }
+            okx::OkxSource::Capture(c) => {
+                let player = okx::capture::run_player(shared.clone(), o.clone(), c.clone());
+                tasks.push(rt.spawn(player));
+            }
+        }
     }
     Ok(SimHandle {
         addr,

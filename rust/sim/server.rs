@@ -3,8 +3,9 @@
 //! Owns connection admission (at most `MAX_CONNECTIONS` open, extra ones are closed and
 //! counted), the per-connection task (hyper first; after a `101 Switching Protocols` the same
 //! task runs the websocket session from `ws.rs`), URL routing (`/ws`, `/ws/<names>`,
-//! `/stream`, `/stream?streams=..`, USD-M `/public/...` and `/market/...`, REST paths) and the bounded join on shutdown. Response
-//! bodies are built in `rest.rs`.
+//! `/stream`, `/stream?streams=..`, USD-M `/public/...` and `/market/...`, OKX `/ws/v5/public`
+//! and `/ws/v5/business`, REST paths) and the bounded join on shutdown. Response bodies are
+//! built in `rest.rs` and `okx/rest.rs`.
 
 use std::convert::Infallible;
 use std::sync::atomic::Ordering;
@@ -38,10 +39,18 @@ const DRAIN_WAIT: Duration = Duration::from_secs(3);
 /// Pause after a failed accept (e.g. out of file descriptors) to avoid a hot loop.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 
+/// Which protocol a websocket speaks.
+enum WsKind {
+    /// Binance streams of the URL.
+    Binance(WsParams),
+    /// OKX v5, on the business socket or the public one.
+    Okx { business: bool },
+}
+
 /// A websocket handshake answered with 101, waiting for hyper to release the socket.
 struct PendingWs {
     upgrade: OnUpgrade,
-    params: WsParams,
+    kind: WsKind,
 }
 
 type Slot = Arc<Mutex<Option<PendingWs>>>;
@@ -117,8 +126,12 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>, _permit: OwnedSemaphorePe
             () = shared.cancel.cancelled() => None,
             r = p.upgrade => r.ok(),
         };
-        if let Some(io) = upgraded {
-            ws::run(io, p.params, shared.clone()).await;
+        match (upgraded, p.kind, &shared.okx) {
+            (Some(io), WsKind::Binance(params), _) => ws::run(io, params, shared.clone()).await,
+            (Some(io), WsKind::Okx { business }, Some(okx)) => {
+                super::okx::ws::run(io, business, shared.clone(), okx.clone()).await;
+            }
+            _ => {}
         }
     }
     let _ = shared
@@ -131,14 +144,26 @@ fn route(req: Request<Incoming>, shared: &Shared, slot: &Slot) -> Response<Body>
     bump(&shared.stats.http_requests);
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
+    let business = path == "/ws/v5/business";
+    if business || path == "/ws/v5/public" {
+        if shared.okx.is_none() {
+            return rest::not_found();
+        }
+        return handshake(req, WsKind::Okx { business }, slot);
+    }
     if let Some(params) = ws_params(shared.profile, &path, &query) {
         return match params {
-            Ok(p) => handshake(req, p, slot),
+            Ok(p) => handshake(req, WsKind::Binance(p), slot),
             Err(msg) => bad_request(msg),
         };
     }
     if req.method() != Method::GET {
         return rest::not_found();
+    }
+    if let Some(okx) = &shared.okx {
+        if let Some(resp) = super::okx::rest::handle(&path, &query, shared, okx) {
+            return resp;
+        }
     }
     rest::handle(&path, &query, shared)
 }
@@ -188,7 +213,7 @@ fn header_has(req: &Request<Incoming>, name: header::HeaderName, token: &str) ->
 }
 
 /// Answers 101 and parks the upgrade for the connection task.
-fn handshake(mut req: Request<Incoming>, params: WsParams, slot: &Slot) -> Response<Body> {
+fn handshake(mut req: Request<Incoming>, kind: WsKind, slot: &Slot) -> Response<Body> {
     let is_upgrade = req.method() == Method::GET
         && header_has(&req, header::UPGRADE, "websocket")
         && header_has(&req, header::CONNECTION, "upgrade");
@@ -204,7 +229,7 @@ fn handshake(mut req: Request<Incoming>, params: WsParams, slot: &Slot) -> Respo
         return bad_request("Websocket upgrade required.");
     };
     let upgrade = hyper::upgrade::on(&mut req);
-    *slot.lock() = Some(PendingWs { upgrade, params });
+    *slot.lock() = Some(PendingWs { upgrade, kind });
     Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
         .header(header::CONNECTION, "Upgrade")
