@@ -103,6 +103,34 @@ impl Channels {
     }
 }
 
+/// Error statuses per second a processor may emit; the rest are counted, not sent.
+pub const STATUS_BUDGET_PER_S: u32 = 20;
+
+/// The per-second budget of error statuses, keyed on the frame's `ts_recv` (input time, so
+/// replay is deterministic): a flood of bad frames cannot flood the strategies.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StatusBudget {
+    window: i64,
+    used: u32,
+}
+
+impl StatusBudget {
+    /// True when one more error status may be sent in the second of `ts` (ns).
+    pub fn allow(&mut self, ts: i64) -> bool {
+        let window = ts / 1_000_000_000;
+        if window != self.window {
+            self.window = window;
+            self.used = 0;
+        }
+        if self.used < STATUS_BUDGET_PER_S {
+            self.used += 1;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 /// Something a processor needs the connection task to do (it does no I/O itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {

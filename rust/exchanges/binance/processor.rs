@@ -12,7 +12,9 @@ use parking_lot::RwLock;
 
 use super::book::{Market, SyncRules};
 use super::messages::BinanceEnvelope;
-use crate::exchanges::{Action, Channels, ExchangeProcessor};
+#[cfg(test)]
+pub(super) use crate::exchanges::STATUS_BUDGET_PER_S;
+use crate::exchanges::{Action, Channels, ExchangeProcessor, StatusBudget};
 use crate::model::{
     BookState, Event, OrderBook, Status, StatusKind, StatusReason, SymbolMeta, Venue,
 };
@@ -27,9 +29,6 @@ pub(super) const MS: i64 = 1_000_000;
 /// Diffs buffered per symbol while waiting for a snapshot; past it the oldest are dropped
 /// (safe: a snapshot newer than them makes them droppable anyway; an older one is refetched).
 pub const DEFAULT_BUFFER_CAP: usize = 4096;
-
-/// Error statuses per second a processor may emit; the rest are counted, not sent.
-pub(super) const STATUS_BUDGET_PER_S: u32 = 20;
 
 #[inline]
 pub(super) fn num(s: &str) -> Option<f64> {
@@ -64,8 +63,7 @@ pub struct BinanceProcessor {
     pub(super) states: Vec<SymState>,
     by_native: HashMap<Box<str>, usize>,
     pub(super) buffer_cap: usize,
-    budget_window: i64,
-    budget_used: u32,
+    budget: StatusBudget,
     /// A rollover overlap is in progress: two sockets feed this processor.
     pub(super) overlap: bool,
     /// Duplicate filtering stays on until this time (ns) after an overlap ended: a slower
@@ -98,8 +96,7 @@ impl BinanceProcessor {
             states: Vec::new(),
             by_native: HashMap::new(),
             buffer_cap: DEFAULT_BUFFER_CAP,
-            budget_window: 0,
-            budget_used: 0,
+            budget: StatusBudget::default(),
             overlap: false,
             dedupe_until: 0,
             from_next: false,
@@ -228,13 +225,7 @@ impl BinanceProcessor {
         ts: i64,
         out: &mut Vec<Event>,
     ) {
-        let window = ts / 1_000_000_000;
-        if window != self.budget_window {
-            self.budget_window = window;
-            self.budget_used = 0;
-        }
-        if self.budget_used < STATUS_BUDGET_PER_S {
-            self.budget_used += 1;
+        if self.budget.allow(ts) {
             out.push(self.status(sym, kind, reason, ts));
         } else {
             self.counters.statuses_suppressed += 1;

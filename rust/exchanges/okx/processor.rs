@@ -24,7 +24,7 @@ use super::connector::BookChannel;
 use super::instruments::parse_instruments;
 use super::messages::{OkxArg, OkxBookFrame, OkxEnvelope};
 use super::scan;
-use crate::exchanges::{Action, Channels, ExchangeProcessor};
+use crate::exchanges::{Action, Channels, ExchangeProcessor, StatusBudget};
 use crate::model::{
     BookState, Event, InstrumentCache, OrderBook, SharedInstruments, Status, StatusKind,
     StatusReason, SymbolMeta, Venue,
@@ -34,8 +34,6 @@ const MS: i64 = 1_000_000;
 /// How OKX starts `books*` and `bbo-tbt` frames: worth a one-pass parse (other key orders
 /// take the generic path and are read all the same).
 const BOOK_FRAME_PREFIX: &[u8] = br#"{"arg":{"channel":"b"#;
-/// Error statuses per second a processor may emit; the rest are counted, not sent.
-const STATUS_BUDGET_PER_S: u32 = 20;
 /// Interned symbols of instruments met in the stream but not subscribed on this socket.
 const EXTRAS_CAPACITY: usize = 4096;
 /// Instruments the venue said it does not know (not asked again until evicted).
@@ -190,8 +188,7 @@ pub struct OkxProcessor {
     pending: HashSet<Box<str>>,
     unknown: LruCache<Box<str>, ()>,
     scratch: Vec<u8>,
-    budget_window: i64,
-    budget_used: u32,
+    budget: StatusBudget,
     requests_window: i64,
     requests_used: u32,
     next_request_id: u64,
@@ -220,8 +217,7 @@ impl OkxProcessor {
             pending: HashSet::new(),
             unknown: LruCache::new(cap(UNKNOWN_CAPACITY)),
             scratch: Vec::with_capacity(2048),
-            budget_window: 0,
-            budget_used: 0,
+            budget: StatusBudget::default(),
             requests_window: i64::MIN,
             requests_used: 0,
             next_request_id: 1000,
@@ -306,13 +302,7 @@ impl OkxProcessor {
         ts: i64,
         out: &mut Vec<Event>,
     ) {
-        let window = ts / 1_000_000_000;
-        if window != self.budget_window {
-            self.budget_window = window;
-            self.budget_used = 0;
-        }
-        if self.budget_used < STATUS_BUDGET_PER_S {
-            self.budget_used += 1;
+        if self.budget.allow(ts) {
             out.push(self.status(sym, StatusKind::Error, reason, ts));
         } else {
             self.counters.statuses_suppressed += 1;
