@@ -76,26 +76,9 @@ class ParquetRecorder:
             return
         for ev in events:
             if self._bbo and isinstance(ev, Quote):
-                c = self._columns["bbo"]
-                c["exchange"].append(ev.exchange)
-                c["symbol"].append(ev.symbol)
-                c["ts_exchange"].append(ev.ts_exchange)
-                c["ts_recv"].append(ev.ts_recv)
-                c["bid_price"].append(ev.bid_price)
-                c["bid_size"].append(ev.bid_size)
-                c["ask_price"].append(ev.ask_price)
-                c["ask_size"].append(ev.ask_size)
+                _append_fields(self._columns["bbo"], ev)
             elif self._trades and isinstance(ev, Trade):
-                c = self._columns["trades"]
-                c["exchange"].append(ev.exchange)
-                c["symbol"].append(ev.symbol)
-                c["native_symbol"].append(ev.native_symbol)
-                c["ts_exchange"].append(ev.ts_exchange)
-                c["ts_recv"].append(ev.ts_recv)
-                c["price"].append(ev.price)
-                c["size"].append(ev.size)
-                c["side"].append(ev.side)
-                c["trade_id"].append(ev.trade_id)
+                _append_fields(self._columns["trades"], ev)
             elif self._book and isinstance(ev, BookUpdate):
                 self._add_book_update(ev)
         if any(len(cols["ts_recv"]) >= self._max_rows for cols in self._columns.values()):
@@ -157,3 +140,9 @@ class ParquetRecorder:
     def stats(self) -> dict[str, int]:
         """Counters: ``recorded_rows``, ``recorded_files``."""
         return {"recorded_rows": self.rows_written, "recorded_files": self.files_written}
+
+
+def _append_fields(columns: dict[str, list[Any]], ev: Quote | Trade) -> None:
+    """Append each column's same-named attribute of `ev` (bbo and trade columns are fields)."""
+    for name, values in columns.items():
+        values.append(getattr(ev, name))
