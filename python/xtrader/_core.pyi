@@ -1,5 +1,6 @@
 """Type stub for the compiled core `xtrader._core` (the contract between Rust and Python)."""
 
+import os
 from collections.abc import Sequence
 from typing import Any, Literal, final
 
@@ -209,7 +210,11 @@ class Book:
 class Engine:
     """The tokio runtime, connectors, books, event bus and metrics server.
 
-    overflow: "block" (back-pressure to the socket, nothing dropped) or "drop_oldest".
+    overflow: "block" (back-pressure to the socket, nothing dropped) or "drop_oldest", for
+    kinds without a policy of their own. quote_policy (bbo, ticker): "conflate" or "block";
+    book_policy: "resync" (a symbol the consumer is too slow for resyncs from a fresh
+    snapshot, announced; no delta is dropped) or "block"; trade_policy: "block" or "spill"
+    (to a bounded file under spill_dir, read back in order).
     """
 
     def __new__(
@@ -218,6 +223,11 @@ class Engine:
         overflow: Literal["block", "drop_oldest"] = "block",
         worker_threads: int = 2,
         metrics_addr: str | None = None,
+        quote_policy: Literal["conflate", "block"] = "conflate",
+        book_policy: Literal["resync", "block"] = "resync",
+        trade_policy: Literal["block", "spill"] = "block",
+        spill_dir: str | os.PathLike[str] | None = None,
+        spill_max_bytes: int = 1073741824,
     ) -> Engine: ...
     def add_feed(
         self,
@@ -232,6 +242,7 @@ class Engine:
         open_interest_interval_ms: int = 10000,
         connection_lifetime_ms: int | None = None,
         venue_channels: Sequence[str] = ...,
+        max_data_silence_ms: int | None = None,
     ) -> None:
         """Add a feed (before start).
 
@@ -270,6 +281,24 @@ class Engine:
     @property
     def metrics_addr(self) -> str | None: ...
     def metrics_text(self) -> str: ...
+    def inject_panic(self, exchange: str) -> int:
+        """Test hook: a socket task of each feed of `exchange` panics on its next tick; the
+        panic is reported as a `panic` status and the socket restarted. Returns feeds armed."""
+    def mark_callbacks_done(self) -> None:
+        """Stamp the `callback_done` latency stage for the last batch handed over."""
+    def record_sink(
+        self,
+        sink: str,
+        rows: int,
+        errors: int = 0,
+        exchanges: Sequence[str] = ...,
+        ts_recv: Sequence[int] = ...,
+    ) -> None:
+        """Count a sink's rows and errors; stamp `sink_written` for the sampled rows."""
+    def latency(self) -> dict[tuple[str, str], dict[str, int]]:
+        """Stage latency quantiles per (exchange, stage): count, p50_ns, p90_ns, p99_ns,
+        p999_ns, max_ns, mean_ns. Stages: parsed, book_applied, to_python, callback_done,
+        sink_written (time since socket read) and exchange_to_recv."""
 
 @final
 class Simulator:

@@ -6,6 +6,11 @@ configuration came from a file, the line it is on. The format, annotated::
     [runtime]                       # optional
     queue_capacity = 65536          # events the bus holds before `overflow` applies
     overflow = "block"              # "block" (back-pressure, lossless) | "drop_oldest"
+    quote_policy = "conflate"       # bbo/ticker on a full bus: "conflate" (latest) | "block"
+    book_policy = "resync"          # book on a full bus: "resync" (fresh snapshot) | "block"
+    trade_policy = "block"          # trades on a full bus: "block" | "spill" (to spill_dir)
+    spill_dir = ""                  # "" = <tmp>/xtrader-spill
+    spill_max_bytes = 1073741824    # spill file bound; past it trades block
     worker_threads = 2              # tokio worker threads
     on_error = "continue"           # a strategy callback raised: "continue" (report) | "stop"
 
@@ -23,6 +28,7 @@ configuration came from a file, the line it is on. The format, annotated::
     trade_stream = "trade"          # "trade" | "aggTrade" (default: trade spot, aggTrade futures)
     open_interest_interval_s = 10.0 # futures: polling, stretched to fit the REST weight budget
     connection_lifetime_s = 86400.0 # optional: roll over to a fresh socket before (venue: 24 h)
+    max_data_silence_ms = 75000     # optional: reconnect when connected but no data arrives
 
     [metrics]
     listen = "127.0.0.1:9898"       # "" disables the Prometheus endpoint
@@ -273,18 +279,36 @@ class RuntimeConfig:
         worker_threads: Tokio worker threads.
         on_error: When a strategy callback raises: ``"continue"`` (report it, the feed goes
             on) or ``"stop"`` (stop the run; `Runtime.run` raises `StrategyError`).
+        quote_policy: bbo and ticker on a full bus: ``"conflate"`` (a newer quote replaces
+            the queued one of its symbol) or ``"block"``.
+        book_policy: Book updates on a full bus: ``"resync"`` (none dropped: the symbol
+            resyncs from a fresh snapshot, announced) or ``"block"``.
+        trade_policy: Trades on a full bus: ``"block"`` (back-pressure) or ``"spill"`` (to a
+            bounded file under `spill_dir`, read back in order).
+        spill_dir: Folder of the trade spill file (``""``: ``<tmp>/xtrader-spill``).
+        spill_max_bytes: Spill file bound; past it trades block.
     """
 
     queue_capacity: int = 65536
     overflow: Literal["block", "drop_oldest"] = "block"
     worker_threads: int = 2
     on_error: Literal["continue", "stop"] = "continue"
+    quote_policy: Literal["conflate", "block"] = "conflate"
+    book_policy: Literal["resync", "block"] = "resync"
+    trade_policy: Literal["block", "spill"] = "block"
+    spill_dir: str = ""
+    spill_max_bytes: int = 1 << 30
 
     def __post_init__(self) -> None:
         _check_int("queue_capacity", self.queue_capacity, 16, 1 << 30)
         _check_str("overflow", self.overflow, OVERFLOW_POLICIES)
         _check_int("worker_threads", self.worker_threads, 1, 256)
         _check_str("on_error", self.on_error, ("continue", "stop"))
+        _check_str("quote_policy", self.quote_policy, ("conflate", "block"))
+        _check_str("book_policy", self.book_policy, ("resync", "block"))
+        _check_str("trade_policy", self.trade_policy, ("block", "spill"))
+        _check_str("spill_dir", self.spill_dir)
+        _check_int("spill_max_bytes", self.spill_max_bytes, 4096, 1 << 40)
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,6 +338,11 @@ class FeedConfig:
             polling would use more than a quarter of the REST weight budget).
         connection_lifetime_s: Connection lifetime override, seconds (None = the venue's,
             24 h on Binance); sockets roll over to fresh connections before it ends.
+        max_data_silence_ms: Reconnect when no data frame (pings, pongs and acks do not
+            count) arrives for this long: a connected but silent socket. None = the venue's
+            guaranteed cadence plus 15 s where it has one (OKX books: 60 s heartbeat;
+            Binance futures funding: 1 s), else no limit (a quiet market is not a dead
+            socket).
     """
 
     exchange: str
@@ -327,6 +356,7 @@ class FeedConfig:
     stale_after_ms: int = 30000
     open_interest_interval_s: float = 10.0
     connection_lifetime_s: float | None = None
+    max_data_silence_ms: int | None = None
 
     def __post_init__(self) -> None:
         exchange = _check_str("exchange", self.exchange)
@@ -369,6 +399,8 @@ class FeedConfig:
                 "connection_lifetime_s",
                 _check_float("connection_lifetime_s", self.connection_lifetime_s, 0.0, 86400.0),
             )
+        if self.max_data_silence_ms is not None:
+            _check_int("max_data_silence_ms", self.max_data_silence_ms, 500, 3_600_000)
 
     @property
     def uses_sim(self) -> bool:

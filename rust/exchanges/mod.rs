@@ -5,6 +5,7 @@
 
 pub mod binance;
 pub mod okx;
+pub mod wire;
 
 /// The connector for a feed's venue, or `None` when the venue is not implemented yet.
 #[must_use]
@@ -28,7 +29,7 @@ pub fn connector_for(spec: &crate::pipeline::feed::FeedSpec) -> Option<Box<dyn E
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::model::{Event, Instrument, SharedInstruments, SymbolMeta, Venue};
+use crate::model::{Event, Instrument, SharedInstruments, StatusReason, SymbolMeta, Venue};
 use crate::net::budget::WeightLimit;
 
 /// Which channels a feed subscribes to.
@@ -326,4 +327,26 @@ pub trait ExchangeProcessor: Send {
     }
     /// The old connection is gone; the new one is the only source from now on.
     fn end_overlap(&mut self, _ts: i64, _out: &mut Vec<Event>, _actions: &mut Vec<Action>) {}
+    /// The consumer fell behind on `sym`'s book updates: resync that book from a fresh
+    /// snapshot, announcing it with a `resync` status carrying `reason`.
+    fn force_resync(
+        &mut self,
+        _sym: &Arc<SymbolMeta>,
+        _reason: StatusReason,
+        _ts: i64,
+        _out: &mut Vec<Event>,
+        _actions: &mut Vec<Action>,
+    ) {
+    }
+    /// Longest a healthy socket of this processor goes without a data frame, when the venue
+    /// guarantees a cadence for what it carries (OKX books: a heartbeat after 60 s without
+    /// change; Binance futures `markPrice@1s`). `None`: its streams may be quiet for long.
+    fn data_cadence(&self) -> Option<Duration> {
+        None
+    }
+    /// When the last frame's parse finished (wall clock, ns), for the `parsed` stage
+    /// histogram; 0 when the processor does not stamp (replay).
+    fn parsed_at(&self) -> i64 {
+        0
+    }
 }

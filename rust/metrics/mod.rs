@@ -1,6 +1,7 @@
 //! Metrics: per-feed counters published by connection tasks, the bus counters, book states;
 //! rendered in the Prometheus text format and served by [`server`].
 
+pub mod hist;
 pub mod server;
 
 use std::fmt::Write as _;
@@ -9,8 +10,39 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::model::{SymbolMeta, Venue};
-use crate::pipeline::bus::EventBus;
+use crate::model::{Event, SymbolMeta, Venue};
+use crate::net::breaker::CircuitBreaker;
+use hist::StageLatency;
+
+/// Channels counted per frame: the normalized channels, `status` (frames that only changed
+/// a state or reported an error) and `control` (acks, pongs: frames that produced nothing).
+pub const FRAME_CHANNELS: [&str; 9] = [
+    "trades",
+    "book",
+    "bbo",
+    "ticker",
+    "funding",
+    "liquidations",
+    "open_interest",
+    "status",
+    "control",
+];
+
+/// Index into [`FRAME_CHANNELS`] of the channel a frame produced (its first event).
+#[must_use]
+pub fn frame_channel(first: Option<&Event>) -> usize {
+    match first {
+        Some(Event::Trade(_)) => 0,
+        Some(Event::Book(_)) => 1,
+        Some(Event::Bbo(_)) => 2,
+        Some(Event::Ticker(_)) => 3,
+        Some(Event::Funding(_)) => 4,
+        Some(Event::Liquidation(_)) => 5,
+        Some(Event::OpenInterest(_)) => 6,
+        Some(Event::Status(_)) => 7,
+        None => 8,
+    }
+}
 
 /// State a feed shares with readers (Python, metrics). Written by its connection task.
 #[derive(Debug)]
@@ -35,12 +67,32 @@ pub struct FeedShared {
     pub snapshot_requests: AtomicU64,
     /// Raw capture of this feed's frames and REST answers, when enabled.
     pub raw: crate::pipeline::raw::RawSlot,
+    /// The venue's circuit breaker (shared by the venue's feeds).
+    pub breaker: Arc<CircuitBreaker>,
+    /// Stage latency histograms (shared by the whole engine).
+    pub stages: Arc<StageLatency>,
+    /// Frames received per channel of [`FRAME_CHANNELS`].
+    pub channel_frames: [AtomicU64; FRAME_CHANNELS.len()],
+    /// Payload bytes received per channel of [`FRAME_CHANNELS`].
+    pub channel_bytes: [AtomicU64; FRAME_CHANNELS.len()],
+    /// Test hook: the next tick of one of the feed's sockets panics.
+    pub panic_probe: std::sync::atomic::AtomicBool,
 }
 
 impl FeedShared {
-    /// Empty state for a venue.
+    /// Empty state for a venue (its own breaker and histograms: tests and tools).
     #[must_use]
     pub fn new(venue: Venue) -> Self {
+        Self::with(
+            venue,
+            Arc::new(CircuitBreaker::default()),
+            Arc::new(StageLatency::new()),
+        )
+    }
+
+    /// Empty state for a venue sharing the engine's breaker and histograms.
+    #[must_use]
+    pub fn with(venue: Venue, breaker: Arc<CircuitBreaker>, stages: Arc<StageLatency>) -> Self {
         Self {
             venue,
             symbols: RwLock::new(Vec::new()),
@@ -52,6 +104,20 @@ impl FeedShared {
             instrument_evictions: AtomicU64::new(0),
             snapshot_requests: AtomicU64::new(0),
             raw: parking_lot::RwLock::new(None),
+            breaker,
+            stages,
+            channel_frames: Default::default(),
+            channel_bytes: Default::default(),
+            panic_probe: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Count one frame of `bytes` for the channel at `idx` of [`FRAME_CHANNELS`].
+    #[inline]
+    pub fn count_frame(&self, idx: usize, bytes: usize) {
+        if let (Some(f), Some(b)) = (self.channel_frames.get(idx), self.channel_bytes.get(idx)) {
+            f.fetch_add(1, Ordering::Relaxed);
+            b.fetch_add(bytes as u64, Ordering::Relaxed);
         }
     }
 
@@ -107,10 +173,36 @@ fn label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// Rows written and errors of each sink (reported by the Python sink host at each flush).
+#[derive(Debug, Default)]
+pub struct SinkCounters {
+    sinks: Mutex<Vec<(Box<str>, u64, u64)>>,
+}
+
+impl SinkCounters {
+    /// Add `rows` written and `errors` to sink `name` (at most 256 sinks are tracked).
+    pub fn add(&self, name: &str, rows: u64, errors: u64) {
+        let mut g = self.sinks.lock();
+        if let Some(e) = g.iter_mut().find(|e| &*e.0 == name) {
+            e.1 += rows;
+            e.2 += errors;
+        } else if g.len() < 256 {
+            g.push((name.into(), rows, errors));
+        }
+    }
+
+    /// `(name, rows, errors)` of every sink.
+    #[must_use]
+    pub fn snapshot(&self) -> Vec<(Box<str>, u64, u64)> {
+        self.sinks.lock().clone()
+    }
+}
+
 /// Render every metric family in the Prometheus text exposition format.
 #[must_use]
-pub fn render(feeds: &[Arc<FeedShared>], bus: &EventBus) -> String {
-    let mut s = String::with_capacity(4096);
+pub fn render(feeds: &[Arc<FeedShared>], src: &server::MetricsSource) -> String {
+    let bus = &src.bus;
+    let mut s = String::with_capacity(16384);
     let per_feed: [(&str, &str, &str); 14] = [
         (
             "xtrader_messages_total",
@@ -254,7 +346,13 @@ pub fn render(feeds: &[Arc<FeedShared>], bus: &EventBus) -> String {
             }
         }
     }
+    render_frames(feeds, &mut s);
+    render_breakers(feeds, &mut s);
+    render_sinks(&src.sinks, &mut s);
+    let venues: Vec<Venue> = feeds.iter().map(|f| f.venue).collect();
+    src.stages.render(&venues, &mut s);
     let c = &bus.counters;
+    let _ = writeln!(s, "# HELP xtrader_spill_bytes Bytes of trades waiting in the spill file\n# TYPE xtrader_spill_bytes gauge\nxtrader_spill_bytes {}", c.spill_bytes.load(Ordering::Relaxed));
     let _ = writeln!(s, "# HELP xtrader_queue_depth Events waiting for the dispatcher\n# TYPE xtrader_queue_depth gauge\nxtrader_queue_depth {}", bus.len());
     let _ = writeln!(s, "# HELP xtrader_queue_capacity Bus bound\n# TYPE xtrader_queue_capacity gauge\nxtrader_queue_capacity {}", bus.capacity());
     let _ = writeln!(s, "# HELP xtrader_queue_high_water Highest queue depth seen\n# TYPE xtrader_queue_high_water gauge\nxtrader_queue_high_water {}", c.high_water.load(Ordering::Relaxed));
@@ -275,6 +373,36 @@ pub fn render(feeds: &[Arc<FeedShared>], bus: &EventBus) -> String {
             &c.full_waits,
             "Producer waits on a full bus (block policy)",
         ),
+        (
+            "xtrader_queue_conflated_total",
+            &c.conflated,
+            "Quotes (bbo, ticker) replaced by a newer one of the same symbol on a full bus",
+        ),
+        (
+            "xtrader_queue_book_overflows_total",
+            &c.book_overflows,
+            "Book resyncs forced by a consumer too slow for book updates",
+        ),
+        (
+            "xtrader_queue_book_held_back_total",
+            &c.book_held_back,
+            "Book deltas held back while their symbol resynced after an overflow",
+        ),
+        (
+            "xtrader_queue_spilled_total",
+            &c.spilled,
+            "Trades written to the spill file on a full bus",
+        ),
+        (
+            "xtrader_queue_unspilled_total",
+            &c.unspilled,
+            "Trades read back from the spill file",
+        ),
+        (
+            "xtrader_queue_spill_errors_total",
+            &c.spill_errors,
+            "Spill file errors (the trade waited instead)",
+        ),
     ] {
         let _ = writeln!(
             s,
@@ -283,6 +411,101 @@ pub fn render(feeds: &[Arc<FeedShared>], bus: &EventBus) -> String {
         );
     }
     s
+}
+
+/// Frames and bytes per venue and channel.
+fn render_frames(feeds: &[Arc<FeedShared>], s: &mut String) {
+    for (metric, help, bytes) in [
+        (
+            "xtrader_frames_total",
+            "Websocket frames by the channel they carried (control: acks, pongs)",
+            false,
+        ),
+        (
+            "xtrader_frame_bytes_total",
+            "Websocket payload bytes by the channel they carried",
+            true,
+        ),
+    ] {
+        let _ = writeln!(s, "# HELP {metric} {help}\n# TYPE {metric} counter");
+        for f in feeds {
+            let counts = if bytes {
+                &f.channel_bytes
+            } else {
+                &f.channel_frames
+            };
+            for (name, v) in FRAME_CHANNELS.iter().zip(counts.iter()) {
+                let _ = writeln!(
+                    s,
+                    "{metric}{{exchange=\"{}\",channel=\"{name}\"}} {}",
+                    f.venue.id(),
+                    v.load(Ordering::Relaxed)
+                );
+            }
+        }
+    }
+}
+
+/// Circuit breaker state and counters per venue (feeds of one venue share a breaker).
+fn render_breakers(feeds: &[Arc<FeedShared>], s: &mut String) {
+    let mut seen: Vec<Venue> = Vec::new();
+    let _ = writeln!(s, "# HELP xtrader_circuit_state Circuit breaker: 0 closed, 1 open, 2 half-open\n# TYPE xtrader_circuit_state gauge");
+    let mut rows = Vec::new();
+    for f in feeds {
+        if seen.contains(&f.venue) {
+            continue;
+        }
+        seen.push(f.venue);
+        let b = &f.breaker;
+        let _ = writeln!(
+            s,
+            "xtrader_circuit_state{{exchange=\"{}\"}} {}",
+            f.venue.id(),
+            b.state() as u8
+        );
+        rows.push((
+            f.venue,
+            b.opened.load(Ordering::Relaxed),
+            b.refused.load(Ordering::Relaxed),
+        ));
+    }
+    let _ = writeln!(s, "# HELP xtrader_circuit_opened_total Times the circuit breaker opened\n# TYPE xtrader_circuit_opened_total counter");
+    for (v, opened, _) in &rows {
+        let _ = writeln!(
+            s,
+            "xtrader_circuit_opened_total{{exchange=\"{}\"}} {opened}",
+            v.id()
+        );
+    }
+    let _ = writeln!(s, "# HELP xtrader_circuit_refused_total Connection attempts held back by an open breaker\n# TYPE xtrader_circuit_refused_total counter");
+    for (v, _, refused) in &rows {
+        let _ = writeln!(
+            s,
+            "xtrader_circuit_refused_total{{exchange=\"{}\"}} {refused}",
+            v.id()
+        );
+    }
+}
+
+/// Rows and errors per sink.
+fn render_sinks(sinks: &SinkCounters, s: &mut String) {
+    let snap = sinks.snapshot();
+    let _ = writeln!(s, "# HELP xtrader_sink_rows_total Rows written by each sink\n# TYPE xtrader_sink_rows_total counter");
+    for (name, rows, _) in &snap {
+        let _ = writeln!(
+            s,
+            "xtrader_sink_rows_total{{sink=\"{}\"}} {rows}",
+            label(name)
+        );
+    }
+    let _ = writeln!(s, "# HELP xtrader_sink_errors_total Failed writes of each sink\n# TYPE xtrader_sink_errors_total counter");
+    for (name, _, errors) in &snap {
+        let _ = writeln!(
+            s,
+            "xtrader_sink_errors_total{{sink=\"{}\"}} {errors}",
+            label(name)
+        );
+    }
 }
 
 /// True when every subscribed book is live (the `/ready` check).

@@ -17,7 +17,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::{all_books_live, render, FeedShared};
+use super::hist::StageLatency;
+use super::{all_books_live, render, FeedShared, SinkCounters};
 use crate::pipeline::bus::EventBus;
 
 /// Concurrent connections served; more are refused at accept. High enough that idle or slow
@@ -33,6 +34,10 @@ pub struct MetricsSource {
     pub feeds: Arc<parking_lot::RwLock<Vec<Arc<FeedShared>>>>,
     /// The bus.
     pub bus: Arc<EventBus>,
+    /// Stage latency histograms.
+    pub stages: Arc<StageLatency>,
+    /// Rows and errors reported by the Python sinks.
+    pub sinks: Arc<SinkCounters>,
 }
 
 fn respond(src: &MetricsSource, path: &str) -> Response<Full<Bytes>> {
@@ -41,7 +46,7 @@ fn respond(src: &MetricsSource, path: &str) -> Response<Full<Bytes>> {
         "/metrics" => (
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
-            render(&feeds, &src.bus),
+            render(&feeds, src),
         ),
         "/health" => (StatusCode::OK, "text/plain", "ok\n".to_string()),
         "/ready" => {

@@ -331,6 +331,28 @@ pub enum StatusReason {
         /// Pause before the next request, ms.
         retry_ms: u64,
     },
+    /// A websocket frame over the size bound: the connection is dropped and reopened.
+    FrameTooLarge {
+        /// The bound, bytes.
+        limit: usize,
+    },
+    /// The consumer fell behind on book updates: rather than drop any, the book resyncs
+    /// from a fresh snapshot.
+    SlowConsumer {
+        /// Bus bound (events).
+        capacity: usize,
+    },
+    /// The venue's circuit breaker opened after repeated connection failures.
+    CircuitOpen {
+        /// Consecutive failures.
+        failures: u32,
+        /// Cool-down before a probe, ms.
+        cooldown_ms: u64,
+    },
+    /// The cool-down ended: one probe connection is tried.
+    CircuitHalfOpen,
+    /// The venue answered again: the circuit breaker closed.
+    CircuitClosed,
 }
 
 impl StatusReason {
@@ -358,6 +380,11 @@ impl StatusReason {
             Self::StreamSilent { .. } => "stream_silent",
             Self::Rollover { .. } => "rollover",
             Self::RateLimited { .. } => "rate_limited",
+            Self::FrameTooLarge { .. } => "frame_too_large",
+            Self::SlowConsumer { .. } => "slow_consumer",
+            Self::CircuitOpen { .. } => "circuit_open",
+            Self::CircuitHalfOpen => "circuit_half_open",
+            Self::CircuitClosed => "circuit_closed",
         })
     }
 
@@ -435,6 +462,20 @@ impl StatusReason {
                 http_status,
                 retry_ms,
             } => format!("REST rate limit hit (HTTP {http_status}); requests paused for {retry_ms} ms"),
+            Self::FrameTooLarge { limit } => {
+                format!("frame too large (over {limit} bytes); connection dropped and reopened")
+            }
+            Self::SlowConsumer { capacity } => format!(
+                "consumer too slow for book updates (bus full at {capacity} events); resyncing from a fresh snapshot"
+            ),
+            Self::CircuitOpen {
+                failures,
+                cooldown_ms,
+            } => format!(
+                "circuit breaker open after {failures} consecutive connection failures; next probe in {cooldown_ms} ms"
+            ),
+            Self::CircuitHalfOpen => "circuit breaker half-open: probing the venue".to_string(),
+            Self::CircuitClosed => "circuit breaker closed: the venue answers again".to_string(),
         }
     }
 }
@@ -478,6 +519,51 @@ pub enum Event {
 }
 
 impl Event {
+    /// Exchange time, ns (0 for statuses and venues that send none).
+    #[must_use]
+    pub fn ts_exchange(&self) -> i64 {
+        match self {
+            Self::Trade(e) => e.ts_exchange,
+            Self::Bbo(e) => e.ts_exchange,
+            Self::Book(e) => e.ts_exchange,
+            Self::Ticker(e) => e.ts_exchange,
+            Self::Funding(e) => e.ts_exchange,
+            Self::Liquidation(e) => e.ts_exchange,
+            Self::OpenInterest(e) => e.ts_exchange,
+            Self::Status(_) => 0,
+        }
+    }
+
+    /// Local receive time, ns (a status's own time).
+    #[must_use]
+    pub fn ts_recv(&self) -> i64 {
+        match self {
+            Self::Trade(e) => e.ts_recv,
+            Self::Bbo(e) => e.ts_recv,
+            Self::Book(e) => e.ts_recv,
+            Self::Ticker(e) => e.ts_recv,
+            Self::Funding(e) => e.ts_recv,
+            Self::Liquidation(e) => e.ts_recv,
+            Self::OpenInterest(e) => e.ts_recv,
+            Self::Status(e) => e.ts,
+        }
+    }
+
+    /// The event's venue.
+    #[must_use]
+    pub fn venue(&self) -> Option<crate::model::Venue> {
+        match self {
+            Self::Trade(e) => Some(e.sym.venue),
+            Self::Bbo(e) => Some(e.sym.venue),
+            Self::Book(e) => Some(e.sym.venue),
+            Self::Ticker(e) => Some(e.sym.venue),
+            Self::Funding(e) => Some(e.sym.venue),
+            Self::Liquidation(e) => Some(e.sym.venue),
+            Self::OpenInterest(e) => Some(e.sym.venue),
+            Self::Status(e) => Some(e.venue),
+        }
+    }
+
     /// Channel name: `trades`, `bbo`, `book`, `status`.
     #[must_use]
     pub fn channel(&self) -> &'static str {

@@ -1,6 +1,8 @@
 //! Network helpers shared by venues: clock, backoff with jitter, the REST client, and the
-//! venue-wide REST scheduler with its weight budget ([`budget`]).
+//! venue-wide REST scheduler with its weight budget ([`budget`]), the per-venue circuit
+//! breaker ([`breaker`]).
 
+pub mod breaker;
 pub mod budget;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -13,13 +13,16 @@ use parking_lot::RwLock;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::bus::{EventBus, OverflowPolicy};
+use super::bus::{EventBus, KindPolicies, OverflowPolicy};
 use super::feed::{run_feed, FeedSpec};
 use super::raw::{RawConfig, RawWriter};
+use super::spill::SpillConfig;
 use crate::exchanges::connector_for;
+use crate::metrics::hist::{Stage, StageLatency};
 use crate::metrics::server::{serve, MetricsSource};
-use crate::metrics::{render, FeedShared};
+use crate::metrics::{render, FeedShared, SinkCounters};
 use crate::model::{Event, Status, StatusKind, StatusReason, SymbolMeta, Venue};
+use crate::net::breaker::CircuitBreaker;
 use crate::net::budget::{LimitNotice, RestScheduler, WeightLimit};
 use crate::net::{backoff, http_client, now_ns};
 
@@ -53,8 +56,12 @@ pub enum EngineError {
 pub struct EngineConfig {
     /// Bus bound.
     pub queue_capacity: usize,
-    /// Bus overflow policy.
+    /// Bus overflow policy (kinds without a policy of their own).
     pub overflow: OverflowPolicy,
+    /// Per-kind full-bus policies.
+    pub kinds: KindPolicies,
+    /// Where trades spill (`TradePolicy::Spill`).
+    pub spill: Option<SpillConfig>,
     /// Tokio worker threads.
     pub worker_threads: usize,
     /// Metrics listen address (`None` = no server).
@@ -75,6 +82,8 @@ pub struct Engine {
     metrics_bound: Option<SocketAddr>,
     raw: Option<RawConfig>,
     raw_writers: Vec<Arc<RawWriter>>,
+    stages: Arc<StageLatency>,
+    sinks: Arc<SinkCounters>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -90,7 +99,12 @@ impl Engine {
     /// A stopped engine.
     #[must_use]
     pub fn new(cfg: EngineConfig) -> Self {
-        let bus = Arc::new(EventBus::new(cfg.queue_capacity, cfg.overflow));
+        let bus = Arc::new(EventBus::with_policies(
+            cfg.queue_capacity,
+            cfg.overflow,
+            cfg.kinds,
+            cfg.spill.clone(),
+        ));
         Self {
             cfg,
             rt: None,
@@ -103,7 +117,50 @@ impl Engine {
             metrics_bound: None,
             raw: None,
             raw_writers: Vec::new(),
+            stages: Arc::new(StageLatency::new()),
+            sinks: Arc::new(SinkCounters::default()),
         }
+    }
+
+    /// What the metrics server and `metrics_text` read.
+    fn metrics_source(&self) -> MetricsSource {
+        MetricsSource {
+            feeds: self.feeds.clone(),
+            bus: self.bus.clone(),
+            stages: self.stages.clone(),
+            sinks: self.sinks.clone(),
+        }
+    }
+
+    /// Stage latency histograms.
+    #[must_use]
+    pub fn stages(&self) -> &Arc<StageLatency> {
+        &self.stages
+    }
+
+    /// Record `now - ts_recv` of each event for `stage` (the Python side's stamps: handed
+    /// over, callbacks returned).
+    pub fn record_stage(&self, stage: Stage, events: &[(crate::model::Venue, i64)], now: i64) {
+        for (venue, ts_recv) in events {
+            self.stages.record(*venue, stage, *ts_recv, now);
+        }
+    }
+
+    /// Test hook: make a socket task of every feed of `venue` panic on its next tick.
+    /// Returns how many feeds were armed.
+    pub fn inject_panic(&self, venue: Venue) -> usize {
+        let mut n = 0;
+        for f in self.feeds.read().iter().filter(|f| f.venue == venue) {
+            f.panic_probe
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            n += 1;
+        }
+        n
+    }
+
+    /// Add rows written and errors of a Python sink.
+    pub fn add_sink_counts(&self, name: &str, rows: u64, errors: u64) {
+        self.sinks.add(name, rows, errors);
     }
 
     /// Capture every feed's raw frames and REST answers (before `start`); see
@@ -167,16 +224,14 @@ impl Engine {
             .block_on(async { http_client() })
             .map_err(|e| EngineError::Http(e.to_string()))?;
         if let Some(addr) = self.cfg.metrics_addr.clone() {
-            let src = MetricsSource {
-                feeds: self.feeds.clone(),
-                bus: self.bus.clone(),
-            };
+            let src = self.metrics_source();
             let bound = rt
                 .block_on(serve(&addr, src, self.cancel.clone()))
                 .map_err(|source| EngineError::MetricsBind { addr, source })?;
             self.metrics_bound = Some(bound);
         }
         let mut schedulers: HashMap<Venue, Arc<RestScheduler>> = HashMap::new();
+        let mut breakers: HashMap<Venue, Arc<CircuitBreaker>> = HashMap::new();
         let mut tasks = Vec::new();
         for (i, spec) in self.specs.iter().enumerate() {
             let rest = match schedulers.get(&spec.venue) {
@@ -187,7 +242,8 @@ impl Engine {
                     rest
                 }
             };
-            let shared = Arc::new(FeedShared::new(spec.venue));
+            let breaker = breakers.entry(spec.venue).or_default().clone();
+            let shared = Arc::new(FeedShared::with(spec.venue, breaker, self.stages.clone()));
             if let Some(cfg) = &self.raw {
                 let writer = Arc::new(RawWriter::new(cfg.clone(), spec, i));
                 *shared.raw.write() = Some(writer.clone());
@@ -320,14 +376,39 @@ impl Engine {
             ("queue_dropped".to_string(), c.dropped.load(Relaxed)),
             ("queue_full_waits".to_string(), c.full_waits.load(Relaxed)),
             ("queue_high_water".to_string(), c.high_water.load(Relaxed)),
+            ("queue_conflated".to_string(), c.conflated.load(Relaxed)),
+            (
+                "queue_book_overflows".to_string(),
+                c.book_overflows.load(Relaxed),
+            ),
+            (
+                "queue_book_held_back".to_string(),
+                c.book_held_back.load(Relaxed),
+            ),
+            ("queue_spilled".to_string(), c.spilled.load(Relaxed)),
+            ("queue_unspilled".to_string(), c.unspilled.load(Relaxed)),
+            (
+                "queue_spill_errors".to_string(),
+                c.spill_errors.load(Relaxed),
+            ),
         ]);
+        let mut opened = 0;
+        let mut seen: Vec<Venue> = Vec::new();
+        for f in self.feeds.read().iter() {
+            if !seen.contains(&f.venue) {
+                seen.push(f.venue);
+                opened += f.breaker.opened.load(Relaxed);
+            }
+        }
+        totals.push(("circuit_opened".to_string(), opened));
         totals
     }
 
     /// Prometheus text of the current metrics.
     #[must_use]
     pub fn metrics_text(&self) -> String {
-        render(&self.feeds.read(), &self.bus)
+        let feeds = self.feeds.read().clone();
+        render(&feeds, &self.metrics_source())
     }
 }
 

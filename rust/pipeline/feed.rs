@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::socket::{run_socket, SocketEnv};
+use super::socket::{run_socket_supervised, SocketEnv};
 use crate::exchanges::binance::TradeStream;
 use crate::exchanges::{connector_for, Channels, ExchangeConnector};
 use crate::metrics::FeedShared;
@@ -61,6 +61,11 @@ pub struct FeedSpec {
     /// Connection lifetime override (the venue's by default, 24 h on Binance): the socket
     /// rolls over to a fresh connection before it ends.
     pub connection_lifetime: Option<Duration>,
+    /// Reconnect when no data frame (pings, pongs and acks do not count) arrives for this
+    /// long. `None`: the venue's guaranteed cadence for what the socket carries plus a grace
+    /// (OKX books: a heartbeat at least every 60 s), and no limit for sockets whose streams
+    /// may be legitimately quiet (a quiet market is not a dead socket).
+    pub max_data_silence: Option<Duration>,
 }
 
 /// Unique ids of REST requesters (sockets, pollers) across the process.
@@ -275,7 +280,7 @@ pub async fn run_feed(
             owner: next_owner(),
             cache: cache.clone(),
         };
-        tasks.spawn_on(run_socket(env), &handle);
+        tasks.spawn_on(run_socket_supervised(env), &handle);
     }
     if spec.channels.open_interest && conn.open_interest_url("").is_some() {
         let poll = poll_open_interest(

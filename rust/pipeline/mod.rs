@@ -8,3 +8,4 @@ pub mod feed;
 pub mod raw;
 pub mod replay;
 mod socket;
+pub mod spill;

@@ -197,6 +197,7 @@ fn spec_from_text(text: &str) -> Option<FeedSpec> {
         // replay opens no connection and polls nothing: the live-only settings keep defaults
         open_interest_interval: Duration::from_secs(10),
         connection_lifetime: None,
+        max_data_silence: None,
     })
 }
 
@@ -700,6 +701,7 @@ mod tests {
             stale_after: Duration::from_secs(30),
             open_interest_interval: Duration::from_secs(10),
             connection_lifetime: None,
+            max_data_silence: None,
         }
     }
 

@@ -23,8 +23,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::feed::{rest_key, status, FeedSpec};
 use crate::exchanges::{Action, ExchangeConnector, ExchangeProcessor, Keepalive, SocketPlan};
-use crate::metrics::FeedShared;
+use crate::metrics::hist::Stage;
+use crate::metrics::{frame_channel, FeedShared};
 use crate::model::{BookState, Event, SharedInstruments, StatusKind, StatusReason, SymbolMeta};
+use crate::net::breaker::{Permit, Transition};
 use crate::net::budget::{Priority, RestAnswer, RestRequest, RestScheduler};
 use crate::net::{backoff, now_ns};
 use crate::pipeline::bus::EventBus;
@@ -34,6 +36,9 @@ type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest websocket frame or message accepted; a bigger one drops the connection with a
+/// `frame_too_large` status (the largest legitimate frames, full OKX books, are ~100 KiB).
+pub const MAX_FRAME_BYTES: usize = 16 << 20;
 const TICK: Duration = Duration::from_millis(250);
 /// Longest lead a rollover takes before the venue's deadline (24 h: starts 10 min early).
 const MAX_ROLLOVER_MARGIN: Duration = Duration::from_secs(600);
@@ -42,10 +47,16 @@ const MAX_ROLLOVER_MARGIN: Duration = Duration::from_secs(600);
 const MAX_SETTLE: Duration = Duration::from_secs(1);
 /// Pause before retrying a rollover connection that failed.
 const ROLLOVER_RETRY: Duration = Duration::from_secs(1);
+/// Added to a venue's guaranteed data cadence before a silent socket counts as dead.
+const DATA_GRACE: Duration = Duration::from_secs(15);
 /// A snapshot request refused by a full scheduler queue is offered again after this.
 const REQUEUE_DELAY: Duration = Duration::from_millis(100);
 
+/// Restarts of one socket after panics before it is left stopped (reported each time).
+const MAX_SOCKET_RESTARTS: u32 = 10;
+
 /// What one socket task needs.
+#[derive(Clone)]
 pub(super) struct SocketEnv {
     pub id: usize,
     pub spec: FeedSpec,
@@ -178,7 +189,35 @@ impl Snapshots {
 }
 
 /// One socket, reconnected until `cancel` fires.
-pub(super) async fn run_socket(env: SocketEnv) {
+/// Run a socket task; a panic inside it (a bug: inputs never panic) becomes a `panic`
+/// status and a restart with a fresh processor, a bounded number of times. The panic never
+/// leaves the task, so Python and the other sockets go on.
+pub(super) async fn run_socket_supervised(env: SocketEnv) {
+    use futures_util::FutureExt;
+    for restart in 0..=MAX_SOCKET_RESTARTS {
+        let run = std::panic::AssertUnwindSafe(run_socket(env.clone())).catch_unwind();
+        if run.await.is_ok() {
+            return;
+        }
+        // the connection it held is gone with it
+        let _ = env
+            .shared
+            .connected
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| c.checked_sub(1));
+        let mut ev = vec![status(
+            env.spec.venue,
+            StatusKind::Error,
+            StatusReason::Panic,
+        )];
+        env.bus.publish(&mut ev).await;
+        tokio::select! {
+            () = env.cancel.cancelled() => return,
+            () = tokio::time::sleep(backoff(restart)) => {}
+        }
+    }
+}
+
+async fn run_socket(env: SocketEnv) {
     let mut proc = env.conn.processor(&env.plan);
     proc.attach_instruments(env.cache.clone());
     let metas = proc.symbols().to_vec();
@@ -202,7 +241,11 @@ pub(super) async fn run_socket(env: SocketEnv) {
     let venue = env.spec.venue;
     let mut attempt = 0u32;
     while !env.cancel.is_cancelled() {
-        let outcome = run_connection(&env, proc.as_mut(), &mut rx, &mut snaps).await;
+        if !breaker_permit(&env).await {
+            break;
+        }
+        let mut healthy = false;
+        let outcome = run_connection(&env, proc.as_mut(), &mut rx, &mut snaps, &mut healthy).await;
         snaps.reset(&env.rest);
         publish_counters(&env, proc.as_ref(), &snaps);
         let mut out = Vec::new();
@@ -221,12 +264,17 @@ pub(super) async fn run_socket(env: SocketEnv) {
             raw.disconnect(env.id, ts);
         }
         proc.on_disconnect(ts, &mut out);
-        match outcome {
-            Ok(reason) => {
-                out.push(status(venue, StatusKind::Disconnected, reason));
-                attempt = 0;
+        if let Ok(reason) = outcome {
+            out.push(status(venue, StatusKind::Disconnected, reason));
+        }
+        if healthy {
+            attempt = 0;
+        } else {
+            // no connection, or one that ended before delivering anything: a failure
+            attempt += 1;
+            if let Some(t) = env.shared.breaker.on_failure() {
+                out.push(breaker_status(venue, t));
             }
-            Err(()) => attempt += 1,
         }
         env.bus.publish(&mut out).await;
         let wait = backoff(attempt);
@@ -248,6 +296,42 @@ pub(super) async fn run_socket(env: SocketEnv) {
     }
 }
 
+/// The status announcing a breaker transition.
+fn breaker_status(venue: crate::model::Venue, t: Transition) -> Event {
+    match t {
+        Transition::Opened { failures, cooldown } => status(
+            venue,
+            StatusKind::Error,
+            StatusReason::CircuitOpen {
+                failures,
+                cooldown_ms: u64::try_from(cooldown.as_millis()).unwrap_or(u64::MAX),
+            },
+        ),
+        Transition::HalfOpen => status(venue, StatusKind::Error, StatusReason::CircuitHalfOpen),
+        Transition::Closed => status(venue, StatusKind::Recovered, StatusReason::CircuitClosed),
+    }
+}
+
+/// Wait until the venue's circuit breaker lets this socket connect; false when cancelled.
+async fn breaker_permit(env: &SocketEnv) -> bool {
+    loop {
+        match env.shared.breaker.permit() {
+            Permit::Go => return true,
+            Permit::Probe => {
+                let mut ev = vec![breaker_status(env.spec.venue, Transition::HalfOpen)];
+                env.bus.publish(&mut ev).await;
+                return true;
+            }
+            Permit::Wait(d) => {
+                tokio::select! {
+                    () = env.cancel.cancelled() => return false,
+                    () = tokio::time::sleep(d) => {}
+                }
+            }
+        }
+    }
+}
+
 fn publish_counters(env: &SocketEnv, proc: &dyn ExchangeProcessor, snaps: &Snapshots) {
     let mut c = proc.counters();
     c.push(("snapshot_answers_stale", snaps.stale_answers));
@@ -255,7 +339,11 @@ fn publish_counters(env: &SocketEnv, proc: &dyn ExchangeProcessor, snaps: &Snaps
 }
 
 async fn connect(url: &str) -> Option<Ws> {
-    match tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(url)).await {
+    let cfg = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(MAX_FRAME_BYTES))
+        .max_frame_size(Some(MAX_FRAME_BYTES));
+    let fut = tokio_tungstenite::connect_async_with_config(url, Some(cfg), true);
+    match tokio::time::timeout(CONNECT_TIMEOUT, fut).await {
         Ok(Ok((ws, _))) => Some(ws),
         _ => None,
     }
@@ -276,12 +364,13 @@ async fn subscribe(ws: &mut Ws, frames: Vec<String>, max_msgs_per_s: u32) -> boo
 }
 
 /// One connection's life (rollovers included). `Ok(reason)` after it was up and then
-/// closed; `Err` if connecting failed.
+/// closed; `Err` if connecting failed. `healthy` is set once a frame arrived.
 async fn run_connection(
     env: &SocketEnv,
     proc: &mut dyn ExchangeProcessor,
     rx: &mut mpsc::Receiver<RestAnswer>,
     snaps: &mut Snapshots,
+    healthy: &mut bool,
 ) -> Result<StatusReason, ()> {
     let Some(mut ws) = connect(&env.plan.url).await else {
         return Err(());
@@ -296,7 +385,7 @@ async fn run_connection(
     let frames = env.conn.subscribe_frames(&env.plan, 1);
     let reason = if subscribe(&mut ws, frames, env.conn.max_client_msgs_per_s()).await {
         proc.on_subscribed(now_ns(), env.spec.stale_after);
-        serve(env, proc, ws, rx, snaps, &mut out).await
+        serve(env, proc, ws, rx, snaps, &mut out, healthy).await
     } else {
         StatusReason::Closed { code: 0 }
     };
@@ -355,12 +444,17 @@ fn close_reason(msg: Option<Result<Message, WsError>>) -> StatusReason {
         Some(Ok(Message::Close(frame))) => StatusReason::Closed {
             code: frame.map_or(0, |f| u16::from(f.code)),
         },
+        Some(Err(WsError::Capacity(_))) => StatusReason::FrameTooLarge {
+            limit: MAX_FRAME_BYTES,
+        },
         _ => StatusReason::Closed { code: 0 },
     }
 }
 
-/// Hand a data frame to the processor (`overlap`: it came from the rollover's new socket).
+/// Hand a data frame to the processor (`overlap`: it came from the rollover's new socket);
+/// count it per channel and stamp the parse and book stages.
 fn deliver(
+    shared: &FeedShared,
     proc: &mut dyn ExchangeProcessor,
     msg: &Message,
     overlap: bool,
@@ -369,6 +463,7 @@ fn deliver(
     actions: &mut Vec<Action>,
 ) {
     let ts_recv = now_ns();
+    let before = out.len();
     let text: std::borrow::Cow<'_, str> = match msg {
         Message::Text(t) => t.as_str().into(),
         Message::Binary(b) => match std::str::from_utf8(b) {
@@ -388,6 +483,41 @@ fn deliver(
             raw.frame(id, ts_recv, &text);
         }
         proc.on_frame(&text, ts_recv, out, actions);
+    }
+    stamp(
+        shared,
+        proc,
+        ts_recv,
+        text.len(),
+        out.get(before..).unwrap_or_default(),
+    );
+}
+
+/// Per-frame accounting: frames and bytes per channel, the stage histograms (parse done as
+/// stamped by the processor, book applied = now) and venue-to-socket latency.
+fn stamp(
+    shared: &FeedShared,
+    proc: &dyn ExchangeProcessor,
+    ts_recv: i64,
+    bytes: usize,
+    new: &[Event],
+) {
+    let first = new.first();
+    shared.count_frame(frame_channel(first), bytes);
+    let Some(first) = first else { return };
+    let venue = shared.venue;
+    let parsed = proc.parsed_at();
+    if parsed >= ts_recv {
+        shared.stages.record(venue, Stage::Parsed, ts_recv, parsed);
+    }
+    shared
+        .stages
+        .record(venue, Stage::BookApplied, ts_recv, now_ns());
+    let ts_exchange = first.ts_exchange();
+    if ts_exchange > 0 {
+        shared
+            .stages
+            .record(venue, Stage::ExchangeToRecv, ts_exchange, ts_recv);
     }
 }
 
@@ -429,6 +559,24 @@ fn on_snapshot_answer(
     }
 }
 
+/// The consumer fell behind on these symbols' book updates: each resyncs from a fresh
+/// snapshot (the processor announces it; its requests go out on the next turn).
+fn resync_overflowed(
+    env: &SocketEnv,
+    proc: &mut dyn ExchangeProcessor,
+    syms: &[Arc<SymbolMeta>],
+    out: &mut Vec<Event>,
+    actions: &mut Vec<Action>,
+) {
+    let reason = StatusReason::SlowConsumer {
+        capacity: env.bus.capacity(),
+    };
+    let ts = now_ns();
+    for sym in syms {
+        proc.force_resync(sym, reason.clone(), ts, out, actions);
+    }
+}
+
 async fn next_message(ws: &mut Option<Ws>) -> Option<Result<Message, WsError>> {
     match ws {
         Some(ws) => ws.next().await,
@@ -445,6 +593,7 @@ async fn serve(
     rx: &mut mpsc::Receiver<RestAnswer>,
     snaps: &mut Snapshots,
     out: &mut Vec<Event>,
+    healthy: &mut bool,
 ) -> StatusReason {
     let lifetime = env
         .spec
@@ -454,6 +603,11 @@ async fn serve(
     let mut actions = Vec::new();
     let mut tick = tokio::time::interval(TICK);
     let mut last_rx = Instant::now();
+    let mut last_data = Instant::now();
+    let data_deadline = env
+        .spec
+        .max_data_silence
+        .or_else(|| proc.data_cadence().map(|c| c + DATA_GRACE));
     let mut keepalive_sent = false;
     let raw = env.shared.raw.read().clone();
     let raw_ref = raw.as_deref().map(|r| (r, env.id));
@@ -472,7 +626,22 @@ async fn serve(
                 keepalive_sent = false;
                 match msg {
                     Some(Ok(m)) if !matches!(m, Message::Close(_)) => {
-                        deliver(proc, &m, false, raw_ref, out, &mut actions);
+                        let data = match &m {
+                            Message::Text(t) => t.as_str() != "pong",
+                            Message::Binary(_) => true,
+                            _ => false,
+                        };
+                        if data {
+                            last_data = Instant::now();
+                        }
+                        if !*healthy && data {
+                            // the venue answers with data: the breaker may close
+                            *healthy = true;
+                            if let Some(t) = env.shared.breaker.on_success() {
+                                out.push(breaker_status(env.spec.venue, t));
+                            }
+                        }
+                        deliver(&env.shared, proc, &m, false, raw_ref, out, &mut actions);
                     }
                     other => {
                         if roll.next.is_none() {
@@ -489,7 +658,7 @@ async fn serve(
                         if matches!(m, Message::Text(_) | Message::Binary(_)) {
                             roll.next_first_frame.get_or_insert_with(Instant::now);
                         }
-                        deliver(proc, &m, true, raw_ref, out, &mut actions);
+                        deliver(&env.shared, proc, &m, true, raw_ref, out, &mut actions);
                     }
                     _ => {
                         // the new socket failed: drop it, keep the old one, try again shortly
@@ -528,6 +697,10 @@ async fn serve(
                 }
             }
             _ = tick.tick() => {
+                if env.shared.panic_probe.swap(false, Ordering::Relaxed) {
+                    // test hook (Engine.inject_panic): proves a panic stays in its task
+                    panic!("panic injected into a socket task");
+                }
                 publish_counters(env, proc, snaps);
                 if let Some(r) = &raw {
                     r.flush();
@@ -535,6 +708,12 @@ async fn serve(
                 let silent = last_rx.elapsed();
                 if silent > env.spec.stale_after {
                     let ms = u64::try_from(silent.as_millis()).unwrap_or(u64::MAX);
+                    break StatusReason::Silent { ms };
+                }
+                // connected (pings and pongs flow) but the data stopped: a half-open stall
+                let quiet = last_data.elapsed();
+                if data_deadline.is_some_and(|d| quiet > d) {
+                    let ms = u64::try_from(quiet.as_millis()).unwrap_or(u64::MAX);
                     break StatusReason::Silent { ms };
                 }
                 if let Keepalive::IdleText { after, frame } = env.conn.keepalive() {
@@ -600,7 +779,10 @@ async fn serve(
             }
         }
         if !out.is_empty() {
-            env.bus.publish(out).await;
+            let overflowed = env.bus.publish(out).await;
+            if !overflowed.is_empty() {
+                resync_overflowed(env, proc, &overflowed, out, &mut actions);
+            }
         }
         if let Some(reason) = closing {
             let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;

@@ -15,12 +15,16 @@ use crate::exchanges::binance::TradeStream;
 use crate::exchanges::okx::connector::VENUE_CHANNELS as OKX_VENUE_CHANNELS;
 use crate::exchanges::okx::OkxChannelChoice;
 use crate::exchanges::Channels;
+use crate::metrics::hist::Stage;
 use crate::model::Event;
 use crate::model::Venue;
-use crate::pipeline::bus::OverflowPolicy;
+use crate::model::Venue as V;
+use crate::net::now_ns;
+use crate::pipeline::bus::{KindPolicies, OverflowPolicy};
 use crate::pipeline::engine::{Engine, EngineConfig};
 use crate::pipeline::feed::FeedSpec;
 use crate::pipeline::raw::RawConfig;
+use crate::pipeline::spill::SpillConfig;
 
 /// Longest single GIL-free wait; between slices Python gets to handle signals (Ctrl-C).
 const WAIT_SLICE: Duration = Duration::from_millis(100);
@@ -29,6 +33,8 @@ const WAIT_SLICE: Duration = Duration::from_millis(100);
 #[pyclass(frozen, module = "xtrader._core", name = "Engine")]
 pub struct PyEngine {
     inner: Mutex<Engine>,
+    /// (venue, `ts_recv`) of the last batch handed to Python, for the callback stage stamp.
+    last_batch: Mutex<Vec<(V, i64)>>,
 }
 
 impl PyEngine {
@@ -46,6 +52,15 @@ impl PyEngine {
             }
             py.check_signals()?;
         }
+        let stamps: Vec<(V, i64)> = events
+            .iter()
+            .filter(|e| !matches!(e, Event::Status(_)))
+            .filter_map(|e| e.venue().map(|v| (v, e.ts_recv())))
+            .collect();
+        self.inner
+            .lock()
+            .record_stage(Stage::ToPython, &stamps, now_ns());
+        *self.last_batch.lock() = stamps;
         Ok(events)
     }
 }
@@ -53,13 +68,41 @@ impl PyEngine {
 #[pymethods]
 impl PyEngine {
     #[new]
-    #[pyo3(signature = (queue_capacity=65536, overflow="block", worker_threads=2, metrics_addr=None))]
+    #[pyo3(signature = (queue_capacity=65536, overflow="block", worker_threads=2, metrics_addr=None, quote_policy="conflate", book_policy="resync", trade_policy="block", spill_dir=None, spill_max_bytes=1 << 30))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         queue_capacity: usize,
         overflow: &str,
         worker_threads: usize,
         metrics_addr: Option<String>,
+        quote_policy: &str,
+        book_policy: &str,
+        trade_policy: &str,
+        spill_dir: Option<std::path::PathBuf>,
+        spill_max_bytes: u64,
     ) -> PyResult<Self> {
+        let kinds = KindPolicies::parse(quote_policy, book_policy, trade_policy).map_err(
+            |(kind, name)| {
+                let expected = match kind {
+                    "quotes" => "'conflate' or 'block'",
+                    "book" => "'resync' or 'block'",
+                    _ => "'block' or 'spill'",
+                };
+                let key = match kind {
+                    "quotes" => "quote_policy",
+                    "book" => "book_policy",
+                    _ => "trade_policy",
+                };
+                PyValueError::new_err(format!(
+                    "{key}: unknown policy '{name}' (expected {expected})"
+                ))
+            },
+        )?;
+        let spill =
+            (kinds.trades == crate::pipeline::bus::TradePolicy::Spill).then(|| SpillConfig {
+                dir: spill_dir.unwrap_or_else(|| std::env::temp_dir().join("xtrader-spill")),
+                max_bytes: spill_max_bytes,
+            });
         let overflow = OverflowPolicy::from_name(overflow).ok_or_else(|| {
             PyValueError::new_err(format!(
                 "overflow: unknown policy '{overflow}' (expected 'block' or 'drop_oldest')"
@@ -72,13 +115,16 @@ impl PyEngine {
             inner: Mutex::new(Engine::new(EngineConfig {
                 queue_capacity,
                 overflow,
+                kinds,
+                spill,
                 worker_threads,
                 metrics_addr: metrics_addr.filter(|a| !a.is_empty()),
             })),
+            last_batch: Mutex::new(Vec::new()),
         })
     }
 
-    #[pyo3(signature = (exchange, symbols, channels=vec!["trades".to_string(), "book".to_string(), "bbo".to_string()], ws_url=None, rest_url=None, depth_limit=1000, trade_stream=None, stale_after_ms=30000, open_interest_interval_ms=10000, connection_lifetime_ms=None, venue_channels=Vec::new()))]
+    #[pyo3(signature = (exchange, symbols, channels=vec!["trades".to_string(), "book".to_string(), "bbo".to_string()], ws_url=None, rest_url=None, depth_limit=1000, trade_stream=None, stale_after_ms=30000, open_interest_interval_ms=10000, connection_lifetime_ms=None, venue_channels=Vec::new(), max_data_silence_ms=None))]
     #[allow(clippy::too_many_arguments)]
     fn add_feed(
         &self,
@@ -93,6 +139,7 @@ impl PyEngine {
         open_interest_interval_ms: u64,
         connection_lifetime_ms: Option<u64>,
         venue_channels: Vec<String>,
+        max_data_silence_ms: Option<u64>,
     ) -> PyResult<()> {
         let venue = Venue::from_id(exchange).ok_or_else(|| {
             PyValueError::new_err(format!("exchange: unknown exchange id '{exchange}'"))
@@ -160,6 +207,7 @@ impl PyEngine {
                 open_interest_interval: Duration::from_millis(open_interest_interval_ms.max(100)),
                 connection_lifetime: connection_lifetime_ms
                     .map(|ms| Duration::from_millis(ms.max(1000))),
+                max_data_silence: max_data_silence_ms.map(|ms| Duration::from_millis(ms.max(500))),
             })
             .map_err(|e| EngineError::new_err(e.to_string()))
     }
@@ -269,5 +317,70 @@ impl PyEngine {
 
     fn metrics_text(&self) -> String {
         self.inner.lock().metrics_text()
+    }
+
+    /// Test hook: a socket task of each feed of `exchange` panics on its next tick (it is
+    /// reported as a `panic` status and restarted). Returns the number of feeds armed.
+    fn inject_panic(&self, exchange: &str) -> PyResult<usize> {
+        let venue = V::from_id(exchange).ok_or_else(|| {
+            PyValueError::new_err(format!("exchange: unknown exchange id '{exchange}'"))
+        })?;
+        Ok(self.inner.lock().inject_panic(venue))
+    }
+
+    /// Stamp the `callback_done` stage for every event of the last batch handed over.
+    fn mark_callbacks_done(&self) {
+        let batch = std::mem::take(&mut *self.last_batch.lock());
+        self.inner
+            .lock()
+            .record_stage(Stage::CallbackDone, &batch, now_ns());
+    }
+
+    /// A sink wrote rows: count them (and its errors) and stamp the `sink_written` stage
+    /// for the sampled `(exchange, ts_recv)` pairs.
+    #[pyo3(signature = (sink, rows, errors=0, exchanges=Vec::new(), ts_recv=Vec::new()))]
+    fn record_sink(
+        &self,
+        sink: &str,
+        rows: u64,
+        errors: u64,
+        exchanges: Vec<String>,
+        ts_recv: Vec<i64>,
+    ) {
+        let stamps: Vec<(V, i64)> = exchanges
+            .iter()
+            .zip(ts_recv)
+            .filter_map(|(e, ts)| V::from_id(e).map(|v| (v, ts)))
+            .collect();
+        let eng = self.inner.lock();
+        eng.add_sink_counts(sink, rows, errors);
+        eng.record_stage(Stage::SinkWritten, &stamps, now_ns());
+    }
+
+    /// Stage latency quantiles: `{(exchange, stage): {count, p50_ns, p90_ns, p99_ns,
+    /// p999_ns, max_ns, mean_ns}}` for every stage with samples.
+    fn latency<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        let eng = self.inner.lock();
+        let stages = eng.stages();
+        for v in V::ALL {
+            for st in Stage::ALL {
+                let h = stages.get(v, st);
+                let n = h.count();
+                if n == 0 {
+                    continue;
+                }
+                let row = PyDict::new(py);
+                row.set_item("count", n)?;
+                row.set_item("p50_ns", h.quantile(0.5))?;
+                row.set_item("p90_ns", h.quantile(0.9))?;
+                row.set_item("p99_ns", h.quantile(0.99))?;
+                row.set_item("p999_ns", h.quantile(0.999))?;
+                row.set_item("max_ns", h.max_ns())?;
+                row.set_item("mean_ns", h.sum_ns() / n)?;
+                d.set_item((v.id(), st.as_str()), row)?;
+            }
+        }
+        Ok(d)
     }
 }

@@ -55,6 +55,27 @@ class SinkStatus:
     ts: int = field(default_factory=time.time_ns)
 
 
+SinkMetrics = Callable[[str, int, int, list[str], list[int]], None]
+"""``(sink, rows, errors, exchanges, ts_recv)``: `Engine.record_sink`."""
+
+LATENCY_SAMPLE_ROWS = 256
+"""Rows per delivery whose ``ts_recv`` feeds the ``sink_written`` latency stage."""
+
+
+def _latency_sample(frames: Mapping[str, pl.DataFrame]) -> tuple[list[str], list[int]]:
+    """Evenly spaced ``(exchange, ts_recv)`` pairs of the delivered rows (bounded)."""
+    exchanges: list[str] = []
+    ts_recv: list[int] = []
+    for frame in frames.values():
+        if frame.height == 0 or "ts_recv" not in frame.columns or "exchange" not in frame.columns:
+            continue
+        step = max(1, frame.height // LATENCY_SAMPLE_ROWS)
+        sample = frame.select("exchange", "ts_recv").gather_every(step)
+        exchanges.extend(str(e) for e in sample["exchange"].to_list())
+        ts_recv.extend(int(t) for t in sample["ts_recv"].to_list())
+    return exchanges, ts_recv
+
+
 class SinkHost:
     """Buffers frames for one sink and delivers them; isolates its failures."""
 
@@ -64,8 +85,10 @@ class SinkHost:
         report: Callable[[SinkStatus], None] | None = None,
         spool_max_rows: int = SPOOL_MAX_ROWS,
         spool_dir: str | os.PathLike[str] | None = None,
+        metrics: SinkMetrics | None = None,
     ) -> None:
         self.sink = sink
+        self._metrics = metrics
         self.label = f"{getattr(sink, 'name', type(sink).__name__)}"
         self._report = report
         self.spool_max_rows = spool_max_rows
@@ -138,6 +161,9 @@ class SinkHost:
             return False
         self.counters["sink_delivered_rows"] += self._rows
         self.counters["sink_deliveries"] += 1
+        if self._metrics is not None:
+            exchanges, ts_recv = _latency_sample(frames)
+            self._metrics(self.label, self._rows, 0, exchanges, ts_recv)
         for channel, frame in frames.items():
             if "symbol" in frame.columns and "exchange" in frame.columns:
                 for ex, sym, n in frame.group_by("exchange", "symbol").len().iter_rows():
@@ -172,6 +198,8 @@ class SinkHost:
 
     def _fail(self, method: str, exc: Exception, now: float) -> None:
         self.counters["sink_failures"] += 1
+        if self._metrics is not None:
+            self._metrics(self.label, 0, 1, [], [])
         self._retry_at = now + self._backoff
         self._backoff = min(RETRY_MAX_S, self._backoff * 2)
         if method == "write":

@@ -30,28 +30,13 @@ pub(super) const MS: i64 = 1_000_000;
 /// (safe: a snapshot newer than them makes them droppable anyway; an older one is refetched).
 pub const DEFAULT_BUFFER_CAP: usize = 4096;
 
-#[inline]
-pub(super) fn num(s: &str) -> Option<f64> {
-    fast_float2::parse::<f64, _>(s).ok()
-}
-
 /// Venue milliseconds to nanoseconds; `None` when out of range (a malformed frame).
 #[inline]
 pub(super) fn ms_to_ns(ms: i64) -> Option<i64> {
     ms.checked_mul(MS)
 }
 
-/// A price from the wire: finite and positive, else the frame is malformed.
-#[inline]
-pub(super) fn wire_price(s: &str) -> Option<f64> {
-    num(s).filter(|v| v.is_finite() && *v > 0.0)
-}
-
-/// A size from the wire: finite and not negative (0 removes a level), else malformed.
-#[inline]
-pub(super) fn wire_size(s: &str) -> Option<f64> {
-    num(s).filter(|v| v.is_finite() && *v >= 0.0)
-}
+pub(super) use crate::exchanges::wire::{num, wire_price, wire_size};
 
 /// Binance processor for one connection's symbols.
 #[derive(Debug)]
@@ -75,6 +60,8 @@ pub struct BinanceProcessor {
     pub(super) next_frames: u64,
     /// Silent-stream deadline for book and bbo streams, ns (0 = watchdog off).
     pub(super) silent_after_ns: i64,
+    /// When the last frame's parse finished (a metrics stamp, never part of an event).
+    pub(super) parsed_at: i64,
     /// Counters.
     pub counters: Counters,
 }
@@ -102,6 +89,7 @@ impl BinanceProcessor {
             from_next: false,
             next_frames: 0,
             silent_after_ns: 0,
+            parsed_at: 0,
             counters: Counters::default(),
         };
         for (native, symbol) in symbols {
@@ -305,6 +293,7 @@ impl BinanceProcessor {
             Ok(e) => e,
             Err(e) => return self.malformed(frame, e.offset(), ts_recv, out),
         };
+        self.parsed_at = crate::net::now_ns();
         let (Some(stream), Some(data)) = (env.stream, env.data.as_ref()) else {
             if env.e == Some("serverShutdown") {
                 out.push(self.status(
@@ -391,6 +380,30 @@ impl ExchangeProcessor for BinanceProcessor {
         actions: &mut Vec<Action>,
     ) {
         self.apply_snapshot(idx, body, ts_recv, out, actions);
+    }
+
+    fn force_resync(
+        &mut self,
+        sym: &Arc<SymbolMeta>,
+        reason: StatusReason,
+        ts: i64,
+        out: &mut Vec<Event>,
+        actions: &mut Vec<Action>,
+    ) {
+        if let Some(idx) = self.metas.iter().position(|m| Arc::ptr_eq(m, sym)) {
+            self.start_resync(idx, reason, ts, out, actions);
+        }
+    }
+
+    fn parsed_at(&self) -> i64 {
+        self.parsed_at
+    }
+
+    fn data_cadence(&self) -> Option<std::time::Duration> {
+        // futures markPrice@1s pushes every second whatever the market does
+        self.channels
+            .funding
+            .then_some(std::time::Duration::from_secs(1))
     }
 
     fn on_snapshot_failed(

@@ -79,6 +79,7 @@ impl BinanceProcessor {
         ) else {
             return self.malformed(frame, 0, ts_recv, out);
         };
+        self.parsed_at = crate::net::now_ns();
         if let Some(st) = self.states.get_mut(idx) {
             st.last_seen[super::futures::W_BOOK] = ts_recv;
             st.silent_reported[super::futures::W_BOOK] = false;

@@ -10,6 +10,8 @@
 mod books;
 mod channels;
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -43,10 +45,7 @@ const MAX_PENDING_FETCHES: usize = 64;
 /// Cache used until the feed attaches its own (tests, a processor on its own).
 const OWN_CACHE_CAPACITY: usize = 1024;
 
-#[inline]
-pub(crate) fn num(s: &str) -> Option<f64> {
-    fast_float2::parse::<f64, _>(s).ok()
-}
+pub(crate) use crate::exchanges::wire::{num, wire_price, wire_size};
 
 #[inline]
 fn opt_num(s: Option<&str>) -> Option<f64> {
@@ -178,6 +177,8 @@ pub(crate) struct SymState {
 /// OKX processor for one socket's symbols.
 #[derive(Debug)]
 pub struct OkxProcessor {
+    /// When the last frame's parse finished (a metrics stamp, never part of an event).
+    parsed_at: i64,
     channels: Channels,
     book_channel: BookChannel,
     metas: Vec<Arc<SymbolMeta>>,
@@ -223,6 +224,7 @@ impl OkxProcessor {
             next_request_id: 1000,
             buffer_cap: books::DEFAULT_BUFFER_CAP,
             counters: Counters::default(),
+            parsed_at: 0,
         };
         for m in metas {
             p.add_meta(m.clone());
@@ -489,6 +491,7 @@ impl ExchangeProcessor for OkxProcessor {
         // the hot path: book frames as the venue writes them are read in one pass
         if frame.as_bytes().starts_with(BOOK_FRAME_PREFIX) {
             if let Some(f) = scan::book_frame(frame) {
+                self.parsed_at = crate::net::now_ns();
                 return self.on_book_frame(&f, frame, ts_recv, out, actions);
             }
         }
@@ -496,6 +499,7 @@ impl ExchangeProcessor for OkxProcessor {
             Ok(e) => e,
             Err(e) => return self.malformed(frame, e.offset(), ts_recv, out),
         };
+        self.parsed_at = crate::net::now_ns();
         if let Some(event) = env.event {
             return self.on_event(event, &env, ts_recv, out, actions);
         }
@@ -514,6 +518,30 @@ impl ExchangeProcessor for OkxProcessor {
         actions: &mut Vec<Action>,
     ) {
         self.on_rest_snapshot(idx, body, ts_recv, out, actions);
+    }
+
+    fn force_resync(
+        &mut self,
+        sym: &Arc<SymbolMeta>,
+        reason: StatusReason,
+        ts: i64,
+        out: &mut Vec<Event>,
+        actions: &mut Vec<Action>,
+    ) {
+        if let Some(idx) = self.metas.iter().position(|m| Arc::ptr_eq(m, sym)) {
+            self.resync(idx, reason, ts, out, actions);
+        }
+    }
+
+    fn parsed_at(&self) -> i64 {
+        self.parsed_at
+    }
+
+    fn data_cadence(&self) -> Option<std::time::Duration> {
+        // exchanges.md 5: an empty update after ~60 s without book changes
+        self.channels
+            .book
+            .then_some(std::time::Duration::from_secs(60))
     }
 
     fn on_snapshot_failed(

@@ -12,7 +12,7 @@ use crate::exchanges::okx::messages::{OkxBookData, OkxBookFrame, OkxLevels, OkxR
 use crate::exchanges::Action;
 use crate::model::{Bbo, BookDelta, BookState, Event, StatusKind, StatusReason};
 
-use super::{ms_to_ns, num};
+use super::{ms_to_ns, wire_price, wire_size};
 
 /// Updates buffered per symbol while a REST bootstrap snapshot is fetched.
 pub(super) const DEFAULT_BUFFER_CAP: usize = 1024;
@@ -28,7 +28,7 @@ fn apply_side(levels: &OkxLevels<'_>, mult: f64, wire: &mut WireBook, bid: bool)
     let mut v = Vec::with_capacity(8);
     for l in levels.iter() {
         let l = l?;
-        let (px, sz) = (num(l.px)?, num(l.sz)?);
+        let (px, sz) = (wire_price(l.px)?, wire_size(l.sz)?);
         if bid {
             wire.set_bid(px, l.px, l.sz, sz == 0.0);
         } else {
@@ -46,7 +46,7 @@ fn fill_side(levels: &OkxLevels<'_>, mult: f64, wire: &mut WireBook, bid: bool) 
     let mut read = Vec::with_capacity(64);
     for l in levels.iter() {
         let l = l?;
-        read.push((num(l.px)?, num(l.sz)?, l));
+        read.push((wire_price(l.px)?, wire_size(l.sz)?, l));
     }
     for &(px, sz, l) in read.iter().rev() {
         if bid {
@@ -553,9 +553,12 @@ impl OkxProcessor {
             let (Some(b), Some(a)) = (d.bids.first(), d.asks.first()) else {
                 continue; // one side empty: no quote to publish
             };
-            let (Some(bp), Some(bs), Some(ap), Some(az)) =
-                (num(b.px), num(b.sz), num(a.px), num(a.sz))
-            else {
+            let (Some(bp), Some(bs), Some(ap), Some(az)) = (
+                wire_price(b.px),
+                wire_size(b.sz),
+                wire_price(a.px),
+                wire_size(a.sz),
+            ) else {
                 return self.malformed(frame, 0, ts, out);
             };
             self.counters.bbo += 1;

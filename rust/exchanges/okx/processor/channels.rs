@@ -2,7 +2,7 @@
 //! `funding-rate` and `mark-price` (channel `funding`), `open-interest`, `liquidation-orders`,
 //! each size converted with its instrument's contract size (exchanges.md §4.4, §4.6).
 
-use super::{ms_to_ns, num, opt_num, OkxProcessor};
+use super::{ms_to_ns, opt_num, wire_price, wire_size, OkxProcessor};
 use crate::exchanges::okx::messages::{
     OkxFundingRate, OkxLiquidation, OkxMarkPrice, OkxOpenInterest, OkxTicker, OkxTrade,
 };
@@ -32,8 +32,8 @@ impl OkxProcessor {
                 _ => return self.malformed(frame, 0, ts, out),
             };
             let (Some(price), Some(sz), Some(ts_ex), Ok(id)) = (
-                num(t.px),
-                num(t.sz),
+                wire_price(t.px),
+                wire_size(t.sz),
                 ms_to_ns(t.ts),
                 t.trade_id.parse::<u64>(),
             ) else {
@@ -69,7 +69,7 @@ impl OkxProcessor {
             let Some(meta) = self.resolve(t.inst_id, ts, out, actions) else {
                 continue;
             };
-            let (Some(last), Some(ts_ex)) = (num(t.last), ms_to_ns(t.ts)) else {
+            let (Some(last), Some(ts_ex)) = (wire_price(t.last), ms_to_ns(t.ts)) else {
                 return self.malformed(frame, 0, ts, out);
             };
             let mult = meta.contract_size();
@@ -148,7 +148,7 @@ impl OkxProcessor {
             let Some(meta) = self.resolve(m.inst_id, ts, out, actions) else {
                 continue;
             };
-            let (Some(px), Some(ts_ex)) = (num(m.mark_px), ms_to_ns(m.ts)) else {
+            let (Some(px), Some(ts_ex)) = (wire_price(m.mark_px), ms_to_ns(m.ts)) else {
                 return self.malformed(frame, 0, ts, out);
             };
             self.counters.funding += 1;
@@ -181,7 +181,7 @@ impl OkxProcessor {
             let Some(meta) = self.resolve(o.inst_id, ts, out, actions) else {
                 continue;
             };
-            let (Some(oi), Some(ts_ex)) = (num(o.oi), ms_to_ns(o.ts)) else {
+            let (Some(oi), Some(ts_ex)) = (wire_size(o.oi), ms_to_ns(o.ts)) else {
                 return self.malformed(frame, 0, ts, out);
             };
             self.counters.open_interest += 1;
@@ -219,7 +219,7 @@ impl OkxProcessor {
                     _ => return self.malformed(frame, 0, ts, out),
                 };
                 let (Some(price), Some(sz), Some(ts_ex)) =
-                    (num(d.bk_px), num(d.sz), ms_to_ns(d.ts))
+                    (wire_price(d.bk_px), wire_size(d.sz), ms_to_ns(d.ts))
                 else {
                     return self.malformed(frame, 0, ts, out);
                 };
