@@ -46,9 +46,7 @@ class Recorder(xt.Strategy):
 
 
 def _all_live(rt: xt.Runtime) -> bool:
-    return all(
-        (b := rt.book("binance", s)) is not None and b.state == "live" for s in SYMBOLS
-    )
+    return all((b := rt.book("binance", s)) is not None and b.state == "live" for s in SYMBOLS)
 
 
 def _first_after(values: list[int], t: int) -> int | None:

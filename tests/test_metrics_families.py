@@ -103,6 +103,7 @@ def test_metrics_export_every_family_with_stage_latencies(tmp_path: Path) -> Non
         run = RunningRuntime(rt, log, symbol_names(sim))
         run.thread.start()
         try:
+            wait_until(lambda: rt.metrics_addr is not None, 30, "the metrics server")
             addr = rt.metrics_addr
             assert addr is not None
             wait_until(

@@ -9,7 +9,6 @@ flowing, while Python keeps running.
 from __future__ import annotations
 
 import xtrader as xt
-
 from conftest import EventLog, run_runtime, wait_until
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]

@@ -56,6 +56,7 @@ def test_half_open_stall_reconnects_and_books_heal(venue: str) -> None:
         run = RunningRuntime(rt, log, symbol_names(sim) if venue == "binance" else {})
         run.thread.start()
         try:
+
             def all_live() -> bool:
                 bs = [rt.book(venue, s) for s in symbols]
                 return all(b is not None and b.state == "live" for b in bs)

@@ -621,7 +621,9 @@ class Config:
         """One human line per part of the configuration."""
         lines = [
             f"runtime: queue_capacity={self.runtime.queue_capacity} "
-            f"overflow={self.runtime.overflow} worker_threads={self.runtime.worker_threads}"
+            f"overflow={self.runtime.overflow} worker_threads={self.runtime.worker_threads} "
+            f"quotes={self.runtime.quote_policy} book={self.runtime.book_policy} "
+            f"trades={self.runtime.trade_policy}"
         ]
         for i, feed in enumerate(self.feeds):
             url = f" ws_url={feed.ws_url}" if feed.ws_url else ""

@@ -52,7 +52,7 @@ fn opt_num(s: Option<&str>) -> Option<f64> {
     s.filter(|s| !s.is_empty()).and_then(num)
 }
 
-/// Millisecond string to nanoseconds (digits only; anything else is `None`).
+/// Millisecond string to nanoseconds (digits only, in range; anything else is `None`).
 #[inline]
 pub(crate) fn ms_to_ns(s: &str) -> Option<i64> {
     if s.is_empty() || s.len() > 15 {
@@ -65,7 +65,8 @@ pub(crate) fn ms_to_ns(s: &str) -> Option<i64> {
         }
         v = v * 10 + i64::from(b - b'0');
     }
-    Some(v * MS)
+    // 15 digits fit an i64 of milliseconds but not always of nanoseconds (found by fuzzing)
+    v.checked_mul(MS)
 }
 
 /// Counters kept by the processor (exported as metrics and `stats`).

@@ -1,5 +1,6 @@
-//! Property tests: no input makes the Binance processor panic, and every frame is accounted
-//! for (handled, or counted as an error). A bounded run executes with `cargo test`.
+//! Property tests: no input makes the Binance processor panic (spot, USD-M and COIN-M
+//! frames), and every frame is accounted for (handled, or counted as an error). A bounded
+//! run executes with `cargo test`.
 
 use proptest::prelude::*;
 
@@ -13,6 +14,38 @@ const SEEDS: [&str; 5] = [
     r#"{"stream":"nknusdt@trade","data":{"e":"trade","E":1,"s":"NKNUSDT","t":12345,"p":"0.001","q":"100","T":1,"m":true,"M":true}}"#,
     r#"{"result":null,"id":1}"#,
 ];
+
+/// Futures frames (BINANCE_FUTURES / BINANCE_DELIVERY captures, and the documented mark
+/// price and liquidation shapes), as mutation seeds for the futures processor.
+const FUTURES_SEEDS: [&str; 4] = [
+    r#"{"stream":"sushiusdt@depth@100ms","data":{"e":"depthUpdate","E":1626992741037,"T":1626992741024,"s":"SUSHIUSDT","U":600859599090,"u":600859600917,"pu":600859598061,"b":[["7.5040","813"],["7.6090","0"],["7.6110","2"]],"a":[["7.6150","1563"],["7.6220","3284"]]}}"#,
+    r#"{"stream":"sushiusdt@aggTrade","data":{"e":"aggTrade","E":1626916405079,"a":7297361,"s":"SUSHIUSDT","p":"7.61","q":"60","f":11380895,"l":11380895,"T":1626916405049,"m":true}}"#,
+    r#"{"stream":"sushiusdt@markPrice@1s","data":{"e":"markPriceUpdate","E":1562305380000,"s":"SUSHIUSDT","p":"7.6115","i":"7.6100","P":"7.6120","r":"0.00038167","T":1562306400000}}"#,
+    r#"{"stream":"sushiusdt@forceOrder","data":{"e":"forceOrder","E":7,"o":{"s":"SUSHIUSDT","S":"SELL","o":"LIMIT","f":"IOC","q":"1","p":"7.5","ap":"7.55","X":"FILLED","l":"1","z":"1","T":6}}}"#,
+];
+
+fn fresh_futures() -> BinanceProcessor {
+    let mut p = BinanceProcessor::new(
+        Venue::BinanceUsdm,
+        Market::Futures,
+        &[("SUSHIUSDT".into(), "SUSHI-USDT-PERP".into())],
+        Channels {
+            funding: true,
+            liquidations: true,
+            ..Channels::ALL
+        },
+    );
+    let (mut out, mut act) = (Vec::new(), Vec::new());
+    p.on_frame(FUTURES_SEEDS[0], 0, &mut out, &mut act);
+    p.on_snapshot(
+        0,
+        r#"{"lastUpdateId":600859600000,"E":1,"T":1,"bids":[["7.50","1"]],"asks":[["7.62","1"]]}"#,
+        0,
+        &mut out,
+        &mut act,
+    );
+    p
+}
 
 fn fresh() -> BinanceProcessor {
     let mut p = BinanceProcessor::new(
@@ -36,15 +69,19 @@ fn fresh() -> BinanceProcessor {
 
 /// A mutation of one seed: truncate, overwrite a byte, insert bytes, or swap in digits.
 fn mutated() -> impl Strategy<Value = Vec<u8>> {
+    mutated_from(&SEEDS)
+}
+
+fn mutated_from(seeds: &'static [&'static str]) -> impl Strategy<Value = Vec<u8>> {
     (
-        0..SEEDS.len(),
+        0..seeds.len(),
         any::<u8>(),
         any::<usize>(),
         any::<usize>(),
         proptest::collection::vec(any::<u8>(), 0..8),
     )
         .prop_map(|(seed, op, at, len, bytes)| {
-            let mut v = SEEDS[seed].as_bytes().to_vec();
+            let mut v = seeds[seed].as_bytes().to_vec();
             let at = at % (v.len() + 1);
             match op % 4 {
                 0 => v.truncate(at),
@@ -88,6 +125,26 @@ proptest! {
         // whatever arrived, the book holds only valid levels in strict order
         if let Some(book) = p.symbols()[0].book.as_ref() {
             prop_assert!(book.read().check_invariants().is_ok(), "{:?}", book.read().check_invariants());
+        }
+    }
+
+    #[test]
+    fn mutated_futures_frames_never_panic_and_are_accounted(frames in proptest::collection::vec(mutated_from(&FUTURES_SEEDS), 1..16)) {
+        let mut p = fresh_futures();
+        let before = p.counters.messages;
+        let (mut out, mut act) = (Vec::new(), Vec::new());
+        for f in &frames {
+            let text = String::from_utf8_lossy(f);
+            p.on_frame(&text, 1, &mut out, &mut act);
+        }
+        prop_assert_eq!(p.counters.messages - before, frames.len() as u64);
+        if let Some(book) = p.symbols()[0].book.as_ref() {
+            prop_assert!(book.read().check_invariants().is_ok(), "{:?}", book.read().check_invariants());
+        }
+        for ev in &out {
+            if let Event::Liquidation(l) = ev {
+                prop_assert!(l.price.is_finite() && l.price > 0.0 && l.size.is_finite() && l.size >= 0.0);
+            }
         }
     }
 
