@@ -70,6 +70,15 @@ def wait_until(
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+def apply_levels(side: dict[float, float], levels: list[tuple[float, float]]) -> None:
+    """Apply book update levels to one side of an independent book (size 0 removes)."""
+    for price, size in levels:
+        if size == 0:
+            side.pop(price, None)
+        else:
+            side[price] = size
+
+
 # ------------------------------------------------------------------------------------------
 # helpers for runtime tests over loopback sockets
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 import xtrader as xt
-from conftest import EventLog, RunningRuntime, wait_until
+from conftest import EventLog, RunningRuntime, apply_levels, wait_until
 from xtrader import Simulator
 
 # venue -> (simulator arguments, native symbols)
@@ -61,14 +61,6 @@ class Sleepy(xt.Strategy):
 
     def on_bbo(self, quote: xt.Quote) -> None:
         self._nap()
-
-
-def _apply(side: dict[float, float], levels: list[tuple[float, float]]) -> None:
-    for price, size in levels:
-        if size == 0:
-            side.pop(price, None)
-        else:
-            side[price] = size
 
 
 @pytest.mark.parametrize("venue", list(VENUES))
@@ -145,8 +137,8 @@ def test_slow_consumer_conflates_quotes_resyncs_books_and_spills_trades(
                 bids.clear()
                 asks.clear()
                 seen_snapshot = True
-            _apply(bids, ev.bids)
-            _apply(asks, ev.asks)
+            apply_levels(bids, ev.bids)
+            apply_levels(asks, ev.asks)
         assert seen_snapshot, native
         book = rt.book(venue, native)
         assert book is not None and book.state == "live"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import xtrader as xt
-from conftest import RunningRuntime, run_runtime, wait_until
+from conftest import RunningRuntime, apply_levels, run_runtime, wait_until
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
 GAP_SYMBOL = "ETHUSDT"
@@ -121,14 +121,6 @@ def _no_resync_for_others(run: RunningRuntime, start: int, native: str) -> None:
     assert others == [], f"only {native} may resync: {others}"
 
 
-def _apply(side: dict[float, float], levels: list[tuple[float, float]]) -> None:
-    for price, size in levels:
-        if size == 0:
-            side.pop(price, None)
-        else:
-            side[price] = size
-
-
 def test_e2e_gap_resyncs_one_symbol_and_rebuilds_a_correct_book(sim: xt.Simulator) -> None:
     with run_runtime(sim, SYMBOLS) as run:
         run.wait_live(SYMBOLS)
@@ -157,8 +149,8 @@ def test_e2e_gap_resyncs_one_symbol_and_rebuilds_a_correct_book(sim: xt.Simulato
         if ev.seq <= last_id:
             continue
         assert not ev.is_snapshot, "no further resync expected after the snapshot"
-        _apply(bids, ev.bids)
-        _apply(asks, ev.asks)
+        apply_levels(bids, ev.bids)
+        apply_levels(asks, ev.asks)
         applied += 1
     assert applied > 0
     assert final.seq > last_id

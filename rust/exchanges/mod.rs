@@ -7,6 +7,9 @@ pub mod binance;
 pub mod okx;
 pub mod wire;
 
+#[cfg(test)]
+pub(crate) mod fuzz_support;
+
 /// The connector for a feed's venue, or `None` when the venue is not implemented yet.
 #[must_use]
 pub fn connector_for(spec: &crate::pipeline::feed::FeedSpec) -> Option<Box<dyn ExchangeConnector>> {
@@ -327,16 +330,29 @@ pub trait ExchangeProcessor: Send {
     }
     /// The old connection is gone; the new one is the only source from now on.
     fn end_overlap(&mut self, _ts: i64, _out: &mut Vec<Event>, _actions: &mut Vec<Action>) {}
-    /// The consumer fell behind on `sym`'s book updates: resync that book from a fresh
-    /// snapshot, announcing it with a `resync` status carrying `reason`.
-    fn force_resync(
+    /// Resync book `idx` of [`ExchangeProcessor::symbols`] from a fresh snapshot (only that
+    /// symbol), announcing it with a `resync` status carrying `reason`.
+    fn resync_book(
         &mut self,
-        _sym: &Arc<SymbolMeta>,
+        _idx: usize,
         _reason: StatusReason,
         _ts: i64,
         _out: &mut Vec<Event>,
         _actions: &mut Vec<Action>,
     ) {
+    }
+    /// The consumer fell behind on `sym`'s book updates: resync that book.
+    fn force_resync(
+        &mut self,
+        sym: &Arc<SymbolMeta>,
+        reason: StatusReason,
+        ts: i64,
+        out: &mut Vec<Event>,
+        actions: &mut Vec<Action>,
+    ) {
+        if let Some(idx) = self.symbols().iter().position(|m| Arc::ptr_eq(m, sym)) {
+            self.resync_book(idx, reason, ts, out, actions);
+        }
     }
     /// Longest a healthy socket of this processor goes without a data frame, when the venue
     /// guarantees a cadence for what it carries (OKX books: a heartbeat after 60 s without

@@ -16,19 +16,15 @@ use hist::StageLatency;
 
 /// Channels counted per frame: the normalized channels, `status` (frames that only changed
 /// a state or reported an error) and `control` (acks, pongs: frames that produced nothing).
-pub const FRAME_CHANNELS: [&str; 9] = [
-    "trades",
-    "book",
-    "bbo",
-    "ticker",
-    "funding",
-    "liquidations",
-    "open_interest",
-    "status",
-    "control",
-];
+pub const FRAME_CHANNELS: [&str; 9] = {
+    let n = crate::exchanges::Channels::NAMES;
+    [
+        n[0], n[1], n[2], n[3], n[4], n[5], n[6], "status", "control",
+    ]
+};
 
-/// Index into [`FRAME_CHANNELS`] of the channel a frame produced (its first event).
+/// Index into [`FRAME_CHANNELS`] of the channel a frame produced (its first event), in the
+/// order of `Channels::NAMES` (checked by a test).
 #[must_use]
 pub fn frame_channel(first: Option<&Event>) -> usize {
     match first {
@@ -523,4 +519,17 @@ pub fn all_books_live(feeds: &[Arc<FeedShared>]) -> bool {
         }
     }
     any
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_channels_follow_the_channel_names() {
+        for (i, name) in crate::exchanges::Channels::NAMES.iter().enumerate() {
+            assert_eq!(FRAME_CHANNELS[i], *name);
+        }
+        assert_eq!(frame_channel(None), 8);
+    }
 }

@@ -757,22 +757,33 @@ mod tests {
         assert_eq!(bus.counters.book_overflows.load(Ordering::Relaxed), 0);
     }
 
-    #[test]
-    fn trades_spill_to_disk_and_come_back_in_order() {
-        let dir = std::env::temp_dir().join(format!("xt-spill-test-{}", std::process::id()));
+    /// A bus of 16 whose trades spill under `dir`, bounded by `max_bytes`.
+    fn spill_bus(dir: &std::path::Path, max_bytes: u64) -> EventBus {
         let kinds = KindPolicies {
             trades: TradePolicy::Spill,
             ..KindPolicies::default()
         };
-        let bus = EventBus::with_policies(
-            16,
-            OverflowPolicy::Block,
-            kinds,
-            Some(SpillConfig {
-                dir: dir.clone(),
-                max_bytes: 1 << 20,
-            }),
-        );
+        let spill = SpillConfig {
+            dir: dir.to_path_buf(),
+            max_bytes,
+        };
+        EventBus::with_policies(16, OverflowPolicy::Block, kinds, Some(spill))
+    }
+
+    fn trade_ids(events: &[Event]) -> Vec<u64> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Trade(t) => Some(t.trade_id),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn trades_spill_to_disk_and_come_back_in_order() {
+        let dir = std::env::temp_dir().join(format!("xt-spill-test-{}", std::process::id()));
+        let bus = spill_bus(&dir, 1 << 20);
         let a = sym("A");
         let mut evs: Vec<Event> = (0..1000).map(|i| trade(&a, i)).collect();
         // never waits: 16 queued, the rest spilled
@@ -785,13 +796,7 @@ mod tests {
         while got.len() < 1000 && Instant::now() < deadline {
             bus.pop_batch(&mut got, 7, Duration::from_millis(5));
         }
-        let ids: Vec<u64> = got
-            .iter()
-            .filter_map(|e| match e {
-                Event::Trade(t) => Some(t.trade_id),
-                _ => None,
-            })
-            .collect();
+        let ids = trade_ids(&got);
         assert_eq!(ids, (0..1000).collect::<Vec<_>>());
         let Event::Trade(t) = &got[501] else {
             panic!("trade expected")
@@ -811,19 +816,7 @@ mod tests {
     #[test]
     fn spill_bound_falls_back_to_blocking() {
         let dir = std::env::temp_dir().join(format!("xt-spill-bound-{}", std::process::id()));
-        let kinds = KindPolicies {
-            trades: TradePolicy::Spill,
-            ..KindPolicies::default()
-        };
-        let bus = std::sync::Arc::new(EventBus::with_policies(
-            16,
-            OverflowPolicy::Block,
-            kinds,
-            Some(SpillConfig {
-                dir: dir.clone(),
-                max_bytes: 45 * 10,
-            }),
-        ));
+        let bus = std::sync::Arc::new(spill_bus(&dir, 45 * 10));
         let a = sym("A");
         let producer = {
             let bus = bus.clone();
@@ -842,13 +835,7 @@ mod tests {
             bus.pop_batch(&mut got, 9, Duration::from_millis(5));
         }
         producer.join().unwrap();
-        let ids: Vec<u64> = got
-            .iter()
-            .filter_map(|e| match e {
-                Event::Trade(t) => Some(t.trade_id),
-                _ => None,
-            })
-            .collect();
+        let ids = trade_ids(&got);
         assert_eq!(ids, (0..200).collect::<Vec<_>>());
         drop(bus);
         let _ = std::fs::remove_dir_all(dir);

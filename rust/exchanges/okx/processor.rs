@@ -521,17 +521,15 @@ impl ExchangeProcessor for OkxProcessor {
         self.on_rest_snapshot(idx, body, ts_recv, out, actions);
     }
 
-    fn force_resync(
+    fn resync_book(
         &mut self,
-        sym: &Arc<SymbolMeta>,
+        idx: usize,
         reason: StatusReason,
         ts: i64,
         out: &mut Vec<Event>,
         actions: &mut Vec<Action>,
     ) {
-        if let Some(idx) = self.metas.iter().position(|m| Arc::ptr_eq(m, sym)) {
-            self.resync(idx, reason, ts, out, actions);
-        }
+        self.resync(idx, reason, ts, out, actions);
     }
 
     fn parsed_at(&self) -> i64 {

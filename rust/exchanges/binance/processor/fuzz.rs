@@ -5,6 +5,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::exchanges::fuzz_support::{check_frames, mutated_from};
 
 /// Real frames (shared/data/captures/BINANCE.ws.1.0) plus control replies, as mutation seeds.
 const SEEDS: [&str; 5] = [
@@ -67,46 +68,8 @@ fn fresh() -> BinanceProcessor {
     p
 }
 
-/// A mutation of one seed: truncate, overwrite a byte, insert bytes, or swap in digits.
 fn mutated() -> impl Strategy<Value = Vec<u8>> {
     mutated_from(&SEEDS)
-}
-
-fn mutated_from(seeds: &'static [&'static str]) -> impl Strategy<Value = Vec<u8>> {
-    (
-        0..seeds.len(),
-        any::<u8>(),
-        any::<usize>(),
-        any::<usize>(),
-        proptest::collection::vec(any::<u8>(), 0..8),
-    )
-        .prop_map(|(seed, op, at, len, bytes)| {
-            let mut v = seeds[seed].as_bytes().to_vec();
-            let at = at % (v.len() + 1);
-            match op % 4 {
-                0 => v.truncate(at),
-                1 => {
-                    if let Some(b) = v.get_mut(at) {
-                        *b = bytes.first().copied().unwrap_or(b'9');
-                    }
-                }
-                2 => {
-                    let tail = v.split_off(at);
-                    v.extend_from_slice(&bytes);
-                    v.extend_from_slice(&tail);
-                }
-                _ => {
-                    // numbers out of range and odd digits where numbers live
-                    let digits = b"99999999999999999999999-1e400.";
-                    for (i, b) in v.iter_mut().skip(at).take(len % 12).enumerate() {
-                        if b.is_ascii_digit() {
-                            *b = digits[i % digits.len()];
-                        }
-                    }
-                }
-            }
-            v
-        })
 }
 
 proptest! {
@@ -114,38 +77,12 @@ proptest! {
 
     #[test]
     fn mutated_frames_never_panic_and_are_accounted(frames in proptest::collection::vec(mutated(), 1..16)) {
-        let mut p = fresh();
-        let before = p.counters.messages;
-        let (mut out, mut act) = (Vec::new(), Vec::new());
-        for f in &frames {
-            let text = String::from_utf8_lossy(f);
-            p.on_frame(&text, 1, &mut out, &mut act);
-        }
-        prop_assert_eq!(p.counters.messages - before, frames.len() as u64);
-        // whatever arrived, the book holds only valid levels in strict order
-        if let Some(book) = p.symbols()[0].book.as_ref() {
-            prop_assert!(book.read().check_invariants().is_ok(), "{:?}", book.read().check_invariants());
-        }
+        check_frames(&mut fresh(), &frames)?;
     }
 
     #[test]
     fn mutated_futures_frames_never_panic_and_are_accounted(frames in proptest::collection::vec(mutated_from(&FUTURES_SEEDS), 1..16)) {
-        let mut p = fresh_futures();
-        let before = p.counters.messages;
-        let (mut out, mut act) = (Vec::new(), Vec::new());
-        for f in &frames {
-            let text = String::from_utf8_lossy(f);
-            p.on_frame(&text, 1, &mut out, &mut act);
-        }
-        prop_assert_eq!(p.counters.messages - before, frames.len() as u64);
-        if let Some(book) = p.symbols()[0].book.as_ref() {
-            prop_assert!(book.read().check_invariants().is_ok(), "{:?}", book.read().check_invariants());
-        }
-        for ev in &out {
-            if let Event::Liquidation(l) = ev {
-                prop_assert!(l.price.is_finite() && l.price > 0.0 && l.size.is_finite() && l.size >= 0.0);
-            }
-        }
+        check_frames(&mut fresh_futures(), &frames)?;
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::exchanges::fuzz_support::{check_frames, mutated_from};
 use crate::exchanges::okx::connector::BookChannel;
 
 /// Real frames (shared/data/captures/OKX.ws.1.0, books trimmed) plus control replies and a
@@ -35,68 +36,12 @@ fn fresh() -> OkxProcessor {
     p
 }
 
-/// A mutation of one seed: truncate, overwrite a byte, insert bytes, or swap in digits.
-fn mutated() -> impl Strategy<Value = Vec<u8>> {
-    (
-        0..SEEDS.len(),
-        any::<u8>(),
-        any::<usize>(),
-        any::<usize>(),
-        proptest::collection::vec(any::<u8>(), 0..8),
-    )
-        .prop_map(|(seed, op, at, len, bytes)| {
-            let mut v = SEEDS[seed].as_bytes().to_vec();
-            let at = at % (v.len() + 1);
-            match op % 4 {
-                0 => v.truncate(at),
-                1 => {
-                    if let Some(b) = v.get_mut(at) {
-                        *b = bytes.first().copied().unwrap_or(b'9');
-                    }
-                }
-                2 => {
-                    let tail = v.split_off(at);
-                    v.extend_from_slice(&bytes);
-                    v.extend_from_slice(&tail);
-                }
-                _ => {
-                    // numbers out of range, signs and exponents where numbers live
-                    let digits = b"99999999999999999999999-1e400.";
-                    for (i, b) in v.iter_mut().skip(at).take(len % 12).enumerate() {
-                        if b.is_ascii_digit() {
-                            *b = digits[i % digits.len()];
-                        }
-                    }
-                }
-            }
-            v
-        })
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
-    fn mutated_frames_never_panic_and_are_accounted(frames in proptest::collection::vec(mutated(), 1..16)) {
-        let mut p = fresh();
-        let before = p.counters.messages;
-        let (mut out, mut act) = (Vec::new(), Vec::new());
-        for f in &frames {
-            let text = String::from_utf8_lossy(f);
-            p.on_frame(&text, 1, &mut out, &mut act);
-        }
-        prop_assert_eq!(p.counters.messages - before, frames.len() as u64);
-        if let Some(book) = p.symbols()[0].book.as_ref() {
-            prop_assert!(book.read().check_invariants().is_ok(), "{:?}", book.read().check_invariants());
-        }
-        // numbers out of range never reach an event
-        for ev in &out {
-            match ev {
-                Event::Trade(t) => prop_assert!(t.price.is_finite() && t.price > 0.0 && t.size.is_finite() && t.size >= 0.0),
-                Event::Book(d) => prop_assert!(d.bids.iter().chain(&d.asks).all(|(p, s)| p.is_finite() && *p > 0.0 && s.is_finite() && *s >= 0.0)),
-                _ => {}
-            }
-        }
+    fn mutated_frames_never_panic_and_are_accounted(frames in proptest::collection::vec(mutated_from(&SEEDS), 1..16)) {
+        check_frames(&mut fresh(), &frames)?;
     }
 
     #[test]
