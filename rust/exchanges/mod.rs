@@ -310,7 +310,7 @@ pub trait ExchangeProcessor: Send {
     /// longer than `silent_after` (or their cadence) are reported from `on_tick`.
     fn on_subscribed(&mut self, _ts: i64, _silent_after: Duration) {}
     /// Called about four times a second with the current time (watchdogs).
-    fn on_tick(&mut self, _ts: i64, _out: &mut Vec<Event>) {}
+    fn on_tick(&mut self, _ts: i64, _out: &mut Vec<Event>, _actions: &mut Vec<Action>) {}
     /// Rollover: a second connection with the same streams starts; its frames arrive through
     /// [`ExchangeProcessor::on_overlap_frame`] until [`ExchangeProcessor::end_overlap`].
     fn begin_overlap(&mut self, _ts: i64) {}

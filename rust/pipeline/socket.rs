@@ -724,7 +724,7 @@ async fn serve(
                         }
                     }
                 }
-                proc.on_tick(now_ns(), out);
+                proc.on_tick(now_ns(), out, &mut actions);
                 snaps.submit_due(env);
                 while roll.closers.try_join_next().is_some() {}
                 let now = Instant::now();

@@ -10,7 +10,8 @@ use std::time::Duration;
 use super::messages::{BinanceForceOrder, BinanceMarkPrice, BinanceOpenInterest};
 use super::processor::{ms_to_ns, num, wire_price, wire_size, BinanceProcessor, D_LIQ, D_MARK, MS};
 use crate::model::{
-    Event, Funding, Liquidation, OpenInterest, Side, StatusKind, StatusReason, SymbolMeta,
+    BookState, Event, Funding, Liquidation, OpenInterest, Side, StatusKind, StatusReason,
+    SymbolMeta,
 };
 
 /// Watchdog slots in `SymState::last_seen`.
@@ -153,6 +154,17 @@ impl BinanceProcessor {
                 }
                 st.silent_reported[slot] = true;
                 self.counters.silent_streams += 1;
+                if slot == W_BOOK
+                    && st.phase == super::sync::Phase::Live
+                    && self
+                        .metas
+                        .get(idx)
+                        .and_then(|m| m.book.as_ref())
+                        .is_some_and(|b| b.read().state == BookState::Live)
+                {
+                    // its depth stream is silent: the book may be behind, and says so
+                    self.set_state(idx, BookState::Stale);
+                }
                 let ms = u64::try_from((ts - seen) / MS).unwrap_or(0);
                 self.budgeted_status(
                     Some(idx),

@@ -490,7 +490,7 @@ impl ExchangeProcessor for BinanceProcessor {
         self.arm_watchdog(ts, silent_after);
     }
 
-    fn on_tick(&mut self, ts: i64, out: &mut Vec<Event>) {
+    fn on_tick(&mut self, ts: i64, out: &mut Vec<Event>, _actions: &mut Vec<Action>) {
         self.check_silence(ts, out);
         self.expire_dedupe(ts);
     }

@@ -248,8 +248,14 @@ impl BinanceProcessor {
             st.phase = Phase::Live;
             st.ever_live = true;
         }
+        let mut back_from_stale = false;
         if let Some(book) = self.metas.get(idx).and_then(|m| m.book.as_ref()) {
             let mut b = book.write();
+            // a silent depth stream marked the book stale; the chain held, so it is live again
+            if was == Phase::Live && b.state == BookState::Stale {
+                b.state = BookState::Live;
+                back_from_stale = true;
+            }
             for &(p, s) in &diff.bids {
                 b.set_bid(p, s);
             }
@@ -263,7 +269,7 @@ impl BinanceProcessor {
                 b.state = BookState::Live;
             }
         }
-        if was == Phase::AwaitFirst {
+        if was == Phase::AwaitFirst || back_from_stale {
             let kind = if ever_live {
                 StatusKind::Recovered
             } else {

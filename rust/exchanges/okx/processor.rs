@@ -42,6 +42,11 @@ const EXTRAS_CAPACITY: usize = 4096;
 const UNKNOWN_CAPACITY: usize = 4096;
 /// Instrument requests in flight at once; further unknown ids wait for a later frame.
 const MAX_PENDING_FETCHES: usize = 64;
+/// The venue sends a book message at least this often, an empty heartbeat when nothing
+/// changed (exchanges.md 5).
+const BOOK_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(60);
+/// Slack past the heartbeat before a silent book counts as dead.
+const BOOK_SILENCE_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
 /// Cache used until the feed attaches its own (tests, a processor on its own).
 const OWN_CACHE_CAPACITY: usize = 1024;
 
@@ -72,6 +77,8 @@ pub(crate) fn ms_to_ns(s: &str) -> Option<i64> {
 /// Counters kept by the processor (exported as metrics and `stats`).
 #[derive(Debug, Default, Clone)]
 pub struct Counters {
+    /// Books resynced because their stream went silent past the venue's heartbeat.
+    pub silent_streams: u64,
     /// Frames handled.
     pub messages: u64,
     /// Frame bytes handled.
@@ -169,6 +176,8 @@ pub(crate) struct SymState {
     pub buffer: VecDeque<Buffered>,
     pub snapshot_pending: bool,
     pub resub_since: i64,
+    /// When the last book message of this symbol arrived, ns (0: watchdog not armed).
+    pub last_book: i64,
     /// `seqId` of the REST snapshot the book was built from, until the first update that
     /// follows it (`prevSeqId <= seqId < next seqId`) has been applied; older updates still
     /// in flight are dropped meanwhile.
@@ -180,6 +189,8 @@ pub(crate) struct SymState {
 pub struct OkxProcessor {
     /// When the last frame's parse finished (a metrics stamp, never part of an event).
     parsed_at: i64,
+    /// A book silent this long (ns) is stale and resynced; 0 = watchdog off.
+    book_silent_after_ns: i64,
     channels: Channels,
     book_channel: BookChannel,
     metas: Vec<Arc<SymbolMeta>>,
@@ -226,6 +237,7 @@ impl OkxProcessor {
             buffer_cap: books::DEFAULT_BUFFER_CAP,
             counters: Counters::default(),
             parsed_at: 0,
+            book_silent_after_ns: 0,
         };
         for m in metas {
             p.add_meta(m.clone());
@@ -262,6 +274,7 @@ impl OkxProcessor {
             buffer: VecDeque::new(),
             snapshot_pending: false,
             resub_since: 0,
+            last_book: 0,
             rest_anchor: None,
         });
         self.metas.push(meta);
@@ -538,9 +551,40 @@ impl ExchangeProcessor for OkxProcessor {
 
     fn data_cadence(&self) -> Option<std::time::Duration> {
         // exchanges.md 5: an empty update after ~60 s without book changes
-        self.channels
-            .book
-            .then_some(std::time::Duration::from_secs(60))
+        self.channels.book.then_some(BOOK_HEARTBEAT)
+    }
+
+    fn on_subscribed(&mut self, ts: i64, silent_after: std::time::Duration) {
+        // a quiet book still gets the venue's heartbeat: silence past it (and past the
+        // configured staleness) means this subscription is dead, whatever the others do
+        let after = silent_after.max(BOOK_HEARTBEAT) + BOOK_SILENCE_GRACE;
+        self.book_silent_after_ns = i64::try_from(after.as_nanos()).unwrap_or(i64::MAX);
+        for st in &mut self.states {
+            st.last_book = ts;
+        }
+    }
+
+    fn on_tick(&mut self, ts: i64, out: &mut Vec<Event>, actions: &mut Vec<Action>) {
+        if self.book_silent_after_ns <= 0 || !self.channels.book {
+            return;
+        }
+        for idx in 0..self.states.len() {
+            let Some(st) = self.states.get_mut(idx) else {
+                break;
+            };
+            if st.last_book == 0 || ts - st.last_book <= self.book_silent_after_ns {
+                continue;
+            }
+            let ms = u64::try_from((ts - st.last_book) / 1_000_000).unwrap_or(0);
+            // re-armed: one resync per silent period, not one per tick
+            st.last_book = ts;
+            self.counters.silent_streams += 1;
+            let reason = StatusReason::StreamSilent {
+                channel: "book",
+                ms,
+            };
+            self.resync(idx, reason, ts, out, actions);
+        }
     }
 
     fn on_snapshot_failed(
@@ -663,6 +707,7 @@ impl ExchangeProcessor for OkxProcessor {
             ("venue_errors", c.venue_errors),
             ("acks", c.acks),
             ("pongs", c.pongs),
+            ("silent_streams", c.silent_streams),
             ("instrument_fetches", c.instrument_fetches),
             ("budget_reconnects", c.budget_reconnects),
             ("statuses_suppressed", c.statuses_suppressed),

@@ -210,10 +210,10 @@ fn silent_streams_are_reported_once_and_rearmed_by_data() {
     let s = 1_000_000_000i64;
     p.on_subscribed(s, Duration::from_secs(2));
     let mut out = Vec::new();
-    p.on_tick(2 * s, &mut out);
+    p.on_tick(2 * s, &mut out, &mut Vec::new());
     assert!(out.is_empty());
     // book and bbo after 2 s; funding only after its 4 s cadence allowance
-    p.on_tick(3 * s + 1, &mut out);
+    p.on_tick(3 * s + 1, &mut out, &mut Vec::new());
     let silent = |out: &[Event]| -> Vec<&'static str> {
         out.iter()
             .filter_map(|e| match e {
@@ -227,17 +227,51 @@ fn silent_streams_are_reported_once_and_rearmed_by_data() {
     };
     assert_eq!(silent(&out), vec!["book", "bbo"]);
     out.clear();
-    p.on_tick(4 * s, &mut out);
+    p.on_tick(4 * s, &mut out, &mut Vec::new());
     assert!(out.is_empty(), "reported once");
-    p.on_tick(6 * s, &mut out);
+    p.on_tick(6 * s, &mut out, &mut Vec::new());
     assert_eq!(silent(&out), vec!["funding"]);
     out.clear();
     let mut act = Vec::new();
     p.on_frame(&diff("AAAUSDT", 1, 2, 0, ""), 6 * s, &mut out, &mut act);
     out.clear();
-    p.on_tick(9 * s, &mut out);
+    p.on_tick(9 * s, &mut out, &mut Vec::new());
     assert_eq!(silent(&out), vec!["book"], "data re-arms the watchdog");
     assert_eq!(p.counters.silent_streams, 4);
+}
+
+#[test]
+fn a_silent_depth_stream_marks_the_live_book_stale_until_data_returns() {
+    let mut p = fut(Venue::BinanceUsdm, &[("AAAUSDT", 1.0)], all());
+    sync(&mut p, "AAAUSDT", 0, 1000);
+    let state = |p: &BinanceProcessor| p.metas[0].book.as_ref().unwrap().read().state;
+    assert_eq!(state(&p), BookState::Live);
+    let s = 1_000_000_000i64;
+    p.on_subscribed(s, Duration::from_secs(2));
+    let (mut out, mut act) = (Vec::new(), Vec::new());
+    p.on_tick(4 * s, &mut out, &mut Vec::new());
+    assert_eq!(
+        state(&p),
+        BookState::Stale,
+        "a silent depth stream is not a live book"
+    );
+    let stale = out.iter().find_map(|e| match e {
+        Event::Status(st) if st.kind == StatusKind::Stale => Some(st.state),
+        _ => None,
+    });
+    assert_eq!(stale, Some(Some(BookState::Stale)));
+    out.clear();
+    // the next diff chains: live again, announced
+    p.on_frame(
+        &diff("AAAUSDT", 1011, 1020, 1010, r#"["10","1"]"#),
+        5 * s,
+        &mut out,
+        &mut act,
+    );
+    assert_eq!(state(&p), BookState::Live);
+    assert!(out
+        .iter()
+        .any(|e| matches!(e, Event::Status(st) if st.kind == StatusKind::Recovered)));
 }
 
 #[test]
@@ -315,7 +349,7 @@ fn duplicates_from_a_slower_new_socket_are_dropped_for_a_tail_after_the_switch()
     p.on_frame(&trade("AAAUSDT", 13), 2 * s + 2, &mut out, &mut act);
     assert_eq!(trades(&out), vec![10, 11, 12, 13]);
     // after the tail the filters are off (and forget the ids)
-    p.on_tick(5 * s, &mut out);
+    p.on_tick(5 * s, &mut out, &mut Vec::new());
     assert!(!p.dedupe_on(5 * s));
     p.on_frame(&trade("AAAUSDT", 14), 5 * s, &mut out, &mut act);
     assert_eq!(trades(&out), vec![10, 11, 12, 13, 14]);

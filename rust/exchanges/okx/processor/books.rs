@@ -99,6 +99,9 @@ impl OkxProcessor {
         let Some(idx) = self.book_index(f.arg.inst_id, ts, out) else {
             return;
         };
+        if let Some(st) = self.states.get_mut(idx) {
+            st.last_book = ts;
+        }
         let full = f.arg.channel == "books5";
         for (elem, d) in f.data.iter().enumerate() {
             let snapshot = full || f.action == Some("snapshot") || d.prev_seq_id == Some(-1);

@@ -568,3 +568,44 @@ fn notice_and_request_budget_ask_for_a_reconnect() {
         vec![(StatusKind::Stale, Some("closed"), Some("AAA-USDT".into()))]
     );
 }
+
+#[test]
+fn a_book_silent_past_the_heartbeat_resyncs_only_that_symbol() {
+    let mut p = proc_with(&["AAA-USDT", "BBB-USDT"], Channels::ALL);
+    let (mut out, mut act) = (Vec::new(), Vec::new());
+    for inst in ["AAA-USDT", "BBB-USDT"] {
+        let snap = book_frame(
+            inst,
+            "snapshot",
+            -1,
+            10,
+            r#"["10","1","0","1"]"#,
+            r#"["11","1","0","1"]"#,
+            0,
+        );
+        p.on_frame(&snap, 1, &mut out, &mut act);
+    }
+    let s = 1_000_000_000i64;
+    ExchangeProcessor::on_subscribed(&mut p, s, std::time::Duration::from_secs(30));
+    // BBB keeps talking (a heartbeat at 60 s), AAA says nothing
+    let beat = book_frame("BBB-USDT", "update", 10, 10, "", "", 0);
+    p.on_frame(&beat, 60 * s, &mut out, &mut act);
+    out.clear();
+    p.on_tick(70 * s, &mut out, &mut act);
+    assert!(out.is_empty() && act.is_empty(), "within heartbeat + grace");
+    p.on_tick(77 * s, &mut out, &mut act);
+    assert_eq!(
+        statuses(&out),
+        vec![(
+            StatusKind::Resync,
+            Some("stream_silent"),
+            Some("AAA-USDT".to_string())
+        )]
+    );
+    assert!(!act.is_empty(), "AAA is resubscribed");
+    assert_eq!(p.counters.silent_streams, 1);
+    out.clear();
+    act.clear();
+    p.on_tick(78 * s, &mut out, &mut act);
+    assert!(out.is_empty(), "one resync per silent period");
+}
