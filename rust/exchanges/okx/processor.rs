@@ -43,9 +43,12 @@ const MAX_PENDING_FETCHES: usize = 64;
 /// Cache used until the feed attaches its own (tests, a processor on its own).
 const OWN_CACHE_CAPACITY: usize = 1024;
 
+/// A number from the wire; out of range (`1e400`, `inf`, `nan`) is `None`: a malformed frame.
 #[inline]
 pub(crate) fn num(s: &str) -> Option<f64> {
-    fast_float2::parse::<f64, _>(s).ok()
+    fast_float2::parse::<f64, _>(s)
+        .ok()
+        .filter(|v| v.is_finite())
 }
 
 #[inline]

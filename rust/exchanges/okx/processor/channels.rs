@@ -32,8 +32,8 @@ impl OkxProcessor {
                 _ => return self.malformed(frame, 0, ts, out),
             };
             let (Some(price), Some(sz), Some(ts_ex), Ok(id)) = (
-                num(t.px),
-                num(t.sz),
+                num(t.px).filter(|p| *p > 0.0),
+                num(t.sz).filter(|s| *s > 0.0),
                 ms_to_ns(t.ts),
                 t.trade_id.parse::<u64>(),
             ) else {

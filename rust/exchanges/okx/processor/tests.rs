@@ -568,3 +568,12 @@ fn notice_and_request_budget_ask_for_a_reconnect() {
         vec![(StatusKind::Stale, Some("closed"), Some("AAA-USDT".into()))]
     );
 }
+
+#[test]
+fn test_okx_num_rejects_out_of_range() {
+    assert_eq!(num("27123.5"), Some(27123.5));
+    assert_eq!(num("-0.0001"), Some(-0.0001));
+    for bad in ["1e400", "-1e400", "inf", "nan", ""] {
+        assert_eq!(num(bad), None, "{bad}");
+    }
+}
