@@ -3,9 +3,10 @@
 The simulator runs in a child process (so the figures are the runtime's own memory) at
 ``--rate`` messages/s over ``--symbols`` spot symbols; a Runtime subscribed to all of them
 hands every trade and quote to a light per-event strategy. VmRSS of this process is sampled
-every second. Reported: messages handled, RSS at the end of the warm-up, final and peak RSS,
-and the growth after warm-up extrapolated to %/hour from a least-squares line through the
-post-warm-up samples.
+every second. Reported: messages handled, RSS at the end of the warm-up, final RSS (last
+sample before the stop) and peak RSS (stop included), and the growth after warm-up
+extrapolated to %/hour from a least-squares line through the samples between the warm-up and
+the stop.
 
     python benches/soak.py --seconds 600 --rate 50000 --symbols 100 --out soak.json
 """
@@ -101,27 +102,29 @@ class Sampler:
         self._stop.set()
 
 
-def summarize(
-    samples: list[tuple[float, int]], warmup_s: float, seconds: float
-) -> dict[str, float]:
-    """RSS figures (MiB) and the post-warm-up growth extrapolated to %/hour."""
+def summarize(samples: list[tuple[float, int]], warmup_s: float, run_s: float) -> dict[str, float]:
+    """RSS figures (MiB) and the growth extrapolated to %/hour, fitted over the samples
+    between the warm-up and the end of the run (`run_s`); the samples after it (stop, drain,
+    flush) count for the peak only."""
     if not samples:
         raise ValueError("no RSS samples")
-    after = [(t, kib / 1024) for t, kib in samples if t >= warmup_s]
-    if len(after) < 2:  # a run shorter than its warm-up: use the second half
-        half = samples[len(samples) // 2 :]
-        after = [(t, kib / 1024) for t, kib in half]
+    running = [(t, kib / 1024) for t, kib in samples if t <= run_s] or [
+        (samples[0][0], samples[0][1] / 1024)
+    ]
+    after = [(t, mib) for t, mib in running if t >= warmup_s]
+    if len(after) < 2:  # a run shorter than its warm-up: use its second half
+        after = running[len(running) // 2 :]
     warm_mib = after[0][1]
     per_s = slope_per_s(after)
     return {
         "warmup_s": warmup_s,
         "warmup_rss_mib": round(warm_mib, 2),
-        "final_rss_mib": round(samples[-1][1] / 1024, 2),
+        "final_rss_mib": round(running[-1][1], 2),
         "peak_rss_mib": round(max(kib for _, kib in samples) / 1024, 2),
+        "stop_peak_rss_mib": round(max([kib for t, kib in samples if t > run_s] or [0]) / 1024, 2),
         "growth_mib_per_hour": round(per_s * 3600, 3),
         "growth_pct_per_hour": round(100 * per_s * 3600 / warm_mib, 3) if warm_mib else 0.0,
         "post_warmup_samples": len(after),
-        "seconds": round(seconds, 2),
     }
 
 
@@ -180,7 +183,8 @@ def soak(
         "python": platform.python_version(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
     }
-    report.update(summarize(sampler.samples, warmup_s, wall))
+    report["seconds"] = round(wall, 2)
+    report.update(summarize(sampler.samples, warmup_s, seconds))
     report["rss_samples"] = [(round(t, 2), kib) for t, kib in sampler.samples]
     return report
 
