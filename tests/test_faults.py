@@ -340,6 +340,27 @@ def test_fault_failed_snapshot_is_retried(venue: Venue) -> None:
         sim.stop()
 
 
+@pytest.mark.parametrize(("http", "reason"), [(503, "snapshot_failed"), (429, "rate_limited")])
+def test_fault_snapshot_http_error_is_reported_and_retried(
+    venue: Venue, http: int, reason: str
+) -> None:
+    sim = make_sim(venue, okx_push_snapshot=False) if venue.is_okx else make_sim(venue)
+    try:
+        sim.rest_errors(http, count=2, retry_after_s=1)
+        t0 = time.monotonic()
+        with run_venue(sim, venue) as run:
+            status = wait_status(run, 0, ("error", "resync"), reason)
+            assert str(http) in status.message, status.message
+            snaps = settle_books(run, sim)
+            took = time.monotonic() - t0
+        assert sim.stats()["rest_faults"] == 2
+        if http == 429:
+            assert took >= 1.0, "requests paused for Retry-After"
+        check_after_stop(run, snaps)
+    finally:
+        sim.stop()
+
+
 def test_fault_slow_snapshot_still_syncs(venue: Venue) -> None:
     sim = make_sim(venue, okx_push_snapshot=False) if venue.is_okx else make_sim(venue)
     try:

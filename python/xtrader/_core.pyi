@@ -369,8 +369,8 @@ class Simulator:
     def disconnect(self) -> None:
         """Drop every open websocket (Binance and OKX) at once, without a close handshake."""
     def rest_errors(self, status: int = 429, count: int = 1, retry_after_s: int = 1) -> None:
-        """Answer the next `count` depth / open-interest requests with HTTP status (418, 429,
-        500 or 503); 429 and 418 carry Retry-After: retry_after_s."""
+        """Answer the next `count` depth / open-interest requests (OKX: books) with HTTP
+        status (418, 429, 500 or 503); 429 and 418 carry Retry-After: retry_after_s."""
     def stats(self) -> dict[str, int]: ...
 
 @final

@@ -442,8 +442,8 @@ impl SimHandle {
         self.shared.faults.kick_all();
     }
 
-    /// Answers the next `count` depth and open-interest requests with HTTP `status` (429
-    /// and 418 carry `Retry-After: retry_after_s`).
+    /// Answers the next `count` depth, open-interest and OKX books requests with HTTP
+    /// `status` (429 and 418 carry `Retry-After: retry_after_s`).
     pub fn rest_errors(&self, status: u16, count: u32, retry_after_s: u64) {
         self.shared.faults.set_rest(status, count, retry_after_s);
     }
