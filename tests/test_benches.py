@@ -63,14 +63,17 @@ def soak() -> Iterator[ModuleType]:
 def test_soak_fit_and_summary(soak: ModuleType) -> None:
     # 100 MiB growing 1 MiB per second after a 10 s warm-up: 3600 MiB/h, 3600 %/h
     samples = [(float(t), (100 + max(0, t - 10)) * 1024) for t in range(30)]
-    summary = soak.summarize(samples, warmup_s=10.0, seconds=30.0)
+    # two samples taken while stopping: in the peak, not in the fit nor the final figure
+    samples += [(30.5, 150 * 1024), (31.0, 140 * 1024)]
+    summary = soak.summarize(samples, warmup_s=10.0, run_s=30.0)
     assert summary["warmup_rss_mib"] == 100.0
-    assert summary["final_rss_mib"] == summary["peak_rss_mib"] == 119.0
+    assert summary["final_rss_mib"] == 119.0
+    assert summary["peak_rss_mib"] == summary["stop_peak_rss_mib"] == 150.0
     assert summary["growth_mib_per_hour"] == pytest.approx(3600.0)
     assert summary["growth_pct_per_hour"] == pytest.approx(3600.0)
     assert summary["post_warmup_samples"] == 20
     flat = soak.summarize([(float(t), 50 * 1024) for t in range(5)], 1.0, 5.0)
-    assert flat["growth_pct_per_hour"] == 0.0
+    assert flat["growth_pct_per_hour"] == 0.0 and flat["stop_peak_rss_mib"] == 0.0
     assert soak.slope_per_s([(1.0, 5.0)]) == 0.0
 
 
@@ -84,6 +87,7 @@ def test_soak_short_run_reports_consistent_figures(soak: ModuleType) -> None:
     assert [t for t, _ in samples] == sorted(t for t, _ in samples)
     assert report["peak_rss_mib"] == round(max(kib for _, kib in samples) / 1024, 2)
     assert report["peak_rss_mib"] >= report["final_rss_mib"] > 0
+    assert report["peak_rss_mib"] >= report["stop_peak_rss_mib"]
     assert report["peak_rss_mib"] >= report["warmup_rss_mib"] > 0
     assert report["post_warmup_samples"] >= 2
     growth = 100 * report["growth_mib_per_hour"] / report["warmup_rss_mib"]
