@@ -9,6 +9,8 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -190,3 +192,249 @@ def run_runtime(
         yield running
     finally:
         running.stop()
+
+
+# ------------------------------------------------------------------------------------------
+# every venue against its simulator profile (tests/test_faults.py and the SIGTERM test)
+
+
+@dataclass(frozen=True)
+class Venue:
+    """One venue id served by one simulator profile."""
+
+    exchange: str
+    profile: str  # spot | usdm | coinm | okx
+    symbols: tuple[str, ...]
+    venue_channels: tuple[str, ...] = ()
+
+    @property
+    def is_okx(self) -> bool:
+        return self.profile == "okx"
+
+    @property
+    def rest_prefix(self) -> str:
+        return {"spot": "/api/v3", "usdm": "/fapi/v1", "coinm": "/dapi/v1"}[self.profile]
+
+
+VENUES: dict[str, Venue] = {
+    "binance": Venue("binance", "spot", ("BTCUSDT", "ETHUSDT")),
+    # same protocol, other host: the spot profile behind the ws_url/rest_url overrides
+    "binance_us": Venue("binance_us", "spot", ("BTCUSDT", "ETHUSDT")),
+    "binance_usdm": Venue("binance_usdm", "usdm", ("BTCUSDT", "ETHUSDT")),
+    "binance_coinm": Venue("binance_coinm", "coinm", ("BTCUSD_PERP", "ETHUSD_PERP")),
+    # `trades` aggregates fills (ids jump); `trades-all` carries every fill, ids contiguous
+    "okx": Venue("okx", "okx", ("BTC-USDT", "BTC-USDT-SWAP"), ("trades-all",)),
+}
+
+OKX_CONTRACT = {"BTC-USDT-SWAP": 0.01, "BTC-USD-250926": 100.0, "BTC-USD-250926-60000-C": 0.1}
+"""OKX contract values of the simulator's instruments (spot: none, sizes are base units)."""
+
+
+def make_sim(venue: Venue, **kwargs: Any) -> Simulator:
+    """A started simulator serving `venue` (any free loopback port)."""
+    args: dict[str, Any] = {"rate": 1500.0, "seed": 7}
+    if venue.is_okx:
+        args.update(symbols=[], okx_symbols=list(venue.symbols), rate=1200.0)
+    else:
+        args.update(
+            symbols=list(venue.symbols),
+            profile=venue.profile,
+            max_client_msgs_per_s=10,
+            mark_interval_ms=200,
+        )
+    args.update(kwargs)
+    sim = Simulator(**args)
+    sim.start()
+    return sim
+
+
+def _get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.load(resp)
+
+
+def contract_sizes(sim: Simulator, venue: Venue) -> dict[str, float]:
+    """Native symbol -> multiplier from the venue's book sizes to the normalized sizes."""
+    if venue.is_okx:
+        return {s: OKX_CONTRACT.get(s, 1.0) for s in venue.symbols}
+    if venue.profile != "coinm":
+        return {s: 1.0 for s in venue.symbols}
+    info = _get_json(sim.rest_url.rstrip("/") + venue.rest_prefix + "/exchangeInfo")
+    return {s["symbol"]: float(s["contractSize"]) for s in info["symbols"]}
+
+
+@dataclass
+class SimBook:
+    """A simulator's REST snapshot in normalized sizes."""
+
+    seq: int
+    bids: dict[float, float]
+    asks: dict[float, float]
+
+
+def sim_book(sim: Simulator, venue: Venue, native: str) -> SimBook:
+    """The simulator's own book of `native` now (REST snapshot, every level)."""
+    mult = contract_sizes(sim, venue).get(native, 1.0)
+    base = sim.rest_url.rstrip("/")
+    if venue.is_okx:
+        body = _get_json(f"{base}/api/v5/market/books?instId={native}&sz=400")
+        data = body["data"][0]
+        seq = int(data["seqId"])
+    else:
+        data = _get_json(f"{base}{venue.rest_prefix}/depth?symbol={native}&limit=1000")
+        seq = int(data["lastUpdateId"])
+
+    def side(levels: list[list[str]]) -> dict[float, float]:
+        return {float(p): float(q) * mult for p, q, *_ in levels if float(q) != 0}
+
+    return SimBook(seq, side(data["bids"]), side(data["asks"]))
+
+
+class VenueRun:
+    """A `Runtime` subscribed to one venue of a simulator, run on a background thread."""
+
+    def __init__(self, rt: xt.Runtime, log: EventLog, venue: Venue) -> None:
+        self.rt = rt
+        self.log = log
+        self.venue = venue
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="xtrader-run", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.rt.run(duration=RUN_CAP_S)
+        except BaseException as exc:  # surfaced by stop()
+            self.error = exc
+
+    def book(self, native: str) -> xt.Book | None:
+        for book in self.rt.books():
+            if book.exchange == self.venue.exchange and book.native_symbol == native:
+                return book
+        return None
+
+    def normalized(self, native: str) -> str | None:
+        book = self.book(native)
+        return None if book is None else book.symbol
+
+    def wait_live(self, natives: Sequence[str] | None = None, timeout: float = 30.0) -> None:
+        wanted = list(self.venue.symbols if natives is None else natives)
+
+        def all_live() -> bool:
+            books = [self.book(n) for n in wanted]
+            return all(b is not None and b.state == "live" for b in books)
+
+        wait_until(all_live, timeout, f"books of {', '.join(wanted)} to be live")
+
+    def events(self, kind: type, start: int = 0) -> list[Any]:
+        return [ev for _, ev in self.log.snapshot()[start:] if isinstance(ev, kind)]
+
+    def statuses(
+        self, kind: str | None = None, reason: str | None = None, start: int = 0
+    ) -> list[xt.Status]:
+        return [
+            st
+            for st in self.events(xt.Status, start)
+            if (kind is None or st.kind == kind) and (reason is None or st.reason == reason)
+        ]
+
+    def mark(self) -> int:
+        """Index of the next event: the start of a window for `events`/`statuses`."""
+        return len(self.log.snapshot())
+
+    def stat(self, key: str) -> int:
+        return int(self.rt.stats().get(key, 0))
+
+    def wait_flowing(self, start: int, natives: Sequence[str] | None = None) -> None:
+        """Trades and book updates of every symbol arrive after event index `start`."""
+        for native in self.venue.symbols if natives is None else natives:
+
+            def flowing(n: str = native) -> bool:
+                kinds = {
+                    type(ev)
+                    for _, ev in self.log.snapshot()[start:]
+                    if getattr(ev, "native_symbol", None) == n
+                }
+                return {xt.Trade, xt.BookUpdate} <= kinds
+
+            wait_until(flowing, 20, f"{native} trades and book updates")
+
+    def stop(self) -> None:
+        self.rt.stop()
+        self.thread.join(timeout=20)
+        assert not self.thread.is_alive(), "Runtime.run did not return within 20 s of stop()"
+        if self.error is not None:
+            raise self.error
+
+
+@contextmanager
+def run_venue(
+    sim: Simulator,
+    venue: Venue,
+    natives: Sequence[str] | None = None,
+    channels: Sequence[str] = ("trades", "book", "bbo"),
+    **kwargs: Any,
+) -> Iterator[VenueRun]:
+    """Subscribe a runtime to `venue` on `sim`, run it on a thread, stop it afterwards."""
+    rt = xt.Runtime(queue_capacity=65536, overflow="block", worker_threads=2)
+    rt.subscribe(
+        venue.exchange,
+        list(venue.symbols if natives is None else natives),
+        channels=channels,
+        ws_url=sim.ws_url,
+        rest_url=sim.rest_url,
+        venue_channels=venue.venue_channels,
+        **kwargs,
+    )
+    log = EventLog()
+    rt.add_sink(log)
+    run = VenueRun(rt, log, venue)
+    run.thread.start()
+    try:
+        yield run
+    finally:
+        run.stop()
+
+
+def replayed_book(run: VenueRun, native: str, snap: SimBook) -> SimBook:
+    """`snap` plus every book update of `native` the runtime delivered after its sequence
+    (a delivered snapshot replaces the levels): what the runtime's book must equal."""
+    bids, asks = dict(snap.bids), dict(snap.asks)
+    seq = snap.seq
+    for ev in run.events(xt.BookUpdate):
+        if ev.native_symbol != native or ev.seq <= snap.seq:
+            continue
+        if ev.is_snapshot:
+            bids.clear()
+            asks.clear()
+        for side, levels in ((bids, ev.bids), (asks, ev.asks)):
+            for price, size in levels:
+                if size == 0:
+                    side.pop(price, None)
+                else:
+                    side[price] = size
+        seq = ev.seq
+    return SimBook(seq, bids, asks)
+
+
+def assert_book_matches(run: VenueRun, native: str, snap: SimBook) -> None:
+    """After the runtime stopped: its final book equals the simulator's snapshot `snap` plus
+    the updates it delivered after it, level by level, and is not crossed."""
+    book = run.book(native)
+    assert book is not None, native
+    want = replayed_book(run, native, snap)
+    assert book.seq == want.seq, f"{native}: book at {book.seq}, delivered up to {want.seq}"
+    got_bids, got_asks = book.bids(), book.asks()
+    assert [p for p, _ in got_bids] == sorted(want.bids, reverse=True), native
+    assert [p for p, _ in got_asks] == sorted(want.asks), native
+    assert [s for _, s in got_bids] == pytest.approx([want.bids[p] for p, _ in got_bids])
+    assert [s for _, s in got_asks] == pytest.approx([want.asks[p] for p, _ in got_asks])
+    assert got_bids and got_asks and got_bids[0][0] < got_asks[0][0], f"{native} crossed"
+
+
+def trade_holes(run: VenueRun, native: str) -> int:
+    """Breaks in the trade ids of `native` (no duplicates allowed, ascending order)."""
+    ids = [t.trade_id for t in run.events(xt.Trade) if t.native_symbol == native]
+    assert ids, f"no trades of {native}"
+    assert len(set(ids)) == len(ids), f"duplicate trades of {native}"
+    assert ids == sorted(ids), f"trades of {native} out of order"
+    return sum(1 for a, b in pairwise(ids) if b != a + 1)

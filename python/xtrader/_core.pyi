@@ -367,28 +367,39 @@ class Simulator:
         """Send an arbitrary text frame (malformed, truncated, unknown event) to every client."""
     def fail_snapshots(self, symbol: str, count: int = 1) -> None:
         """Answer the next `count` depth snapshot requests for symbol with HTTP 500."""
+    def inject_frame(self, data: bytes | str) -> None:
+        """Send `data` to every websocket client of every profile as one frame, unchanged:
+        bytes as a binary frame (e.g. not UTF-8), str as a text frame of any size up to
+        64 MiB (oversized frames)."""
     def inject_fault(
         self,
-        kind: Literal["checksum", "seq_break", "stall", "subscribe_error"],
+        kind: Literal["checksum", "seq_break", "stall", "subscribe_error", "slow_snapshot"],
         symbol: str | None = None,
         count: int = 1,
         duration_ms: int = 1000,
     ) -> None:
-        """Inject a fault into the OKX stream (seq_break also works on Binance symbols).
+        """Inject a fault into the OKX stream (seq_break, subscribe_error and slow_snapshot
+        also work on Binance symbols).
 
         checksum: the next `count` book updates of symbol carry a wrong checksum.
         seq_break: the next book update of symbol is applied but not sent.
         stall: nothing is sent for symbol (or, without one, at all) for duration_ms.
-        subscribe_error: the next `count` subscriptions naming symbol get error 60018.
+        subscribe_error: the next `count` subscriptions naming symbol get error 60018 (OKX)
+            or error code 2 (Binance; the request's other streams are still subscribed).
+        slow_snapshot: the next `count` REST snapshot answers for symbol (or any symbol)
+            leave duration_ms (at most 60 s) after the request, with the book as it was
+            when asked.
         """
-    def stall(self, duration_ms: int, stream: str | None = None) -> None:
-        """Withhold data frames for duration_ms (pings go on); only the stream kind `stream`
-        (e.g. "markPrice@1s", "depth@100ms") when given."""
+    def stall(self, duration_ms: int, stream: str | None = None, keepalive: bool = True) -> None:
+        """Withhold data frames for duration_ms; only the stream kind `stream` (e.g.
+        "markPrice@1s", "depth@100ms") when given, else every stream of every profile (OKX
+        included). Keepalives (server pings, OKX pongs) go on unless keepalive is False: then
+        nothing at all arrives, as on a half-open socket."""
     def disconnect(self) -> None:
-        """Drop every open websocket at once, without a close handshake."""
+        """Drop every open websocket (Binance and OKX) at once, without a close handshake."""
     def rest_errors(self, status: int = 429, count: int = 1, retry_after_s: int = 1) -> None:
-        """Answer the next `count` depth / open-interest requests with HTTP status (418, 429,
-        500 or 503); 429 and 418 carry Retry-After: retry_after_s."""
+        """Answer the next `count` depth / open-interest requests (OKX: books) with HTTP
+        status (418, 429, 500 or 503); 429 and 418 carry Retry-After: retry_after_s."""
     def stats(self) -> dict[str, int]: ...
 
 @final

@@ -57,6 +57,7 @@ configuration came from a file, the line it is on. The format, annotated::
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import difflib
 import importlib
@@ -97,6 +98,7 @@ __all__ = [
     "StrategyRef",
     "dump_config",
     "load_config",
+    "load_config_async",
     "parse_config",
 ]
 
@@ -829,6 +831,11 @@ def parse_config(text: str, source: str = "<string>") -> Config:
         found = re.search(r"\(at line (\d+), column \d+\)", msg)
         line = int(found.group(1)) if found else None
         msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", msg)
+        if line is None and "end of document" in msg:
+            # an unclosed array, table or string: report the last line that has content
+            lines = [n for n, t in enumerate(text.splitlines(), start=1) if t.strip()]
+            line = lines[-1] if lines else 1
+            msg = msg.replace("(at end of document)", "(reached the end of the file)")
         raise ConfigError(source, f"invalid TOML: {msg}", line) from None
     return _build(data, _LineIndex(text))
 
@@ -847,6 +854,19 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(path), f"cannot read configuration: {exc}") from None
     return parse_config(text, str(path))
+
+
+async def load_config_async(path: str | os.PathLike[str]) -> Config:
+    """`load_config` for asyncio code: the file is read and validated on a worker thread, so
+    a slow disk never stalls the event loop.
+
+    Args:
+        path: The file.
+
+    Raises:
+        ConfigError: Naming the offending key and line (or the file when unreadable).
+    """
+    return await asyncio.to_thread(load_config, path)
 
 
 # --------------------------------------------------------------------------------------------

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict, PyString};
 
 use super::SimulatorError;
 use crate::sim::{start, CaptureSource, OkxFault, OkxSimConfig, Profile, SimConfig, SimHandle};
@@ -22,6 +22,9 @@ fn native(profile: Profile, symbol: &str) -> String {
         s.replace('-', "")
     }
 }
+
+/// Longest injected snapshot delay: a test must not outlive its own timeout.
+const MAX_DELAY_MS: u64 = 60_000;
 
 struct Running {
     rt: tokio::runtime::Runtime,
@@ -236,14 +239,38 @@ impl PySimulator {
             "seq_break" => OkxFault::SeqBreak,
             "stall" => OkxFault::Stall,
             "subscribe_error" => OkxFault::SubscribeError,
+            "slow_snapshot" => {
+                let profile = self.cfg.profile;
+                return self.with(|h| {
+                    let native = symbol.map(|s| {
+                        if h.is_okx_symbol(s) {
+                            s.to_string()
+                        } else {
+                            native(profile, s)
+                        }
+                    });
+                    h.slow_snapshots(
+                        native.as_deref(),
+                        count,
+                        Duration::from_millis(duration_ms.min(MAX_DELAY_MS)),
+                    );
+                });
+            }
             other => {
                 return Err(PyValueError::new_err(format!(
-                    "kind: unknown fault '{other}' (expected checksum, seq_break, stall, subscribe_error)"
+                    "kind: unknown fault '{other}' (expected checksum, seq_break, stall, subscribe_error, slow_snapshot)"
                 )))
             }
         };
         let profile = self.cfg.profile;
         let result = self.with(|h| {
+            // a Binance symbol's refused subscription is answered by the Binance protocol
+            if let (OkxFault::SubscribeError, Some(s)) = (fault, symbol) {
+                if !h.is_okx_symbol(s) {
+                    h.refuse_subscriptions(&native(profile, s), count);
+                    return Ok(());
+                }
+            }
             // a Binance symbol's sequence break is the existing gap injection
             if let (OkxFault::SeqBreak, Some(s)) = (fault, symbol) {
                 if !h.is_okx_symbol(s) {
@@ -260,9 +287,27 @@ impl PySimulator {
         result.map_err(|why| PyValueError::new_err(format!("inject_fault({kind}): {why}")))
     }
 
-    #[pyo3(signature = (duration_ms, stream=None))]
-    fn stall(&self, duration_ms: u64, stream: Option<String>) -> PyResult<()> {
-        self.with(|h| h.stall(Duration::from_millis(duration_ms), stream))
+    fn inject_frame(&self, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        let (bytes, binary) = if let Ok(b) = data.cast::<PyBytes>() {
+            (b.as_bytes().to_vec(), true)
+        } else if let Ok(s) = data.cast::<PyString>() {
+            (s.to_str()?.as_bytes().to_vec(), false)
+        } else {
+            return Err(PyTypeError::new_err("data: expected bytes or str"));
+        };
+        self.with(|h| h.inject_frame(bytes, binary))?
+            .map_err(|why| PyValueError::new_err(format!("data: {why}")))
+    }
+
+    #[pyo3(signature = (duration_ms, stream=None, keepalive=true))]
+    fn stall(&self, duration_ms: u64, stream: Option<String>, keepalive: bool) -> PyResult<()> {
+        let d = Duration::from_millis(duration_ms);
+        self.with(|h| {
+            if !keepalive {
+                h.mute_keepalives(d);
+            }
+            h.stall(d, stream);
+        })
     }
 
     fn disconnect(&self) -> PyResult<()> {

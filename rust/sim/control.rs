@@ -257,14 +257,15 @@ fn result(raw_result: &str, id: &Id) -> Reply {
 /// Answers one text frame from a client, updating its subscriptions.
 pub(crate) fn handle(text: &str, subs: &mut Subs, shared: &Shared) -> Reply {
     bump(&shared.stats.control_messages);
-    let reply = dispatch(text, subs, &shared.topics, shared.profile);
+    let reply = dispatch(text, subs, shared);
     if reply.error {
         bump(&shared.stats.control_errors);
     }
     reply
 }
 
-fn dispatch(text: &str, subs: &mut Subs, topics: &Topics, profile: Profile) -> Reply {
+fn dispatch(text: &str, subs: &mut Subs, shared: &Shared) -> Reply {
+    let (topics, profile) = (&shared.topics, shared.profile);
     let max_streams = profile.max_streams();
     let value: Value = match sonic_rs::from_str(text) {
         Ok(v) => v,
@@ -318,6 +319,15 @@ fn dispatch(text: &str, subs: &mut Subs, topics: &Topics, profile: Profile) -> R
                 };
                 return error(2, msg, &id);
             }
+            if let Some(refused) = refused_symbol(&names, shared) {
+                // Injected refusal: the other streams are still subscribed (per stream, as
+                // for OKX) so a sharded client's other symbols keep flowing.
+                for n in names.iter().filter(|n| stream_symbol(n) != refused) {
+                    subs.add(topics, n);
+                }
+                let msg = format!("Invalid request: subscription to {refused} streams refused");
+                return error(2, &msg, &id);
+            }
             for n in &names {
                 subs.add(topics, n);
             }
@@ -343,6 +353,20 @@ fn dispatch(text: &str, subs: &mut Subs, topics: &Topics, profile: Profile) -> R
             error(2, &msg, &id)
         }
     }
+}
+
+/// `btcusdt` of `btcusdt@depth@100ms`.
+fn stream_symbol(name: &str) -> &str {
+    name.split_once('@').map_or(name, |(s, _)| s)
+}
+
+/// The symbol (lowercase, as in stream names) of a stream whose subscription an injected
+/// fault refuses; consumes the refusal.
+fn refused_symbol<'a>(names: &'a [String], shared: &Shared) -> Option<&'a str> {
+    names
+        .iter()
+        .map(|n| stream_symbol(n))
+        .find(|s| shared.faults.take_refusal(s))
 }
 
 fn stream_params(profile: Profile, params: Option<&Value>) -> Result<Vec<String>, String> {

@@ -1,14 +1,23 @@
 //! Fault injection state of the simulator: stalls (data withheld while pings go on, for
-//! every stream or one stream kind), forced disconnects of every websocket, and forced REST
-//! answers (429 with `Retry-After`, 418 bans, 500s). The session and REST code ask it on
-//! their paths; `SimHandle` methods set it. Gaps stay in `market.rs` (`mark_gap`).
+//! every stream or one stream kind), forced disconnects of every websocket, forced REST
+//! answers (429 with `Retry-After`, 418 bans, 500s), slow snapshot answers, refused Binance
+//! subscriptions, and frames pushed to every websocket as they are (binary, not UTF-8, or
+//! larger than any venue sends). The session and REST code ask it on their paths; `SimHandle`
+//! methods set it. Gaps stay in `market.rs` (`mark_gap`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Injected frames queued per session; a test injects a handful, a lagging session skips.
+const INJECT_CAPACITY: usize = 16;
+
+/// Largest frame `inject` accepts (bytes): above every client limit worth testing.
+pub(crate) const MAX_INJECTED: usize = 64 * 1024 * 1024;
 
 /// Forced answers to the next REST requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +25,43 @@ pub(crate) struct RestFault {
     pub status: u16,
     pub remaining: u32,
     pub retry_after_s: u64,
+}
+
+/// A countdown of faults that apply to one symbol, or to every symbol when `symbol` is `None`.
+#[derive(Debug)]
+struct Countdown {
+    symbol: Option<String>,
+    remaining: u32,
+}
+
+impl Countdown {
+    /// Consumes one application when `symbol` matches (case-insensitive).
+    fn take(slot: &Mutex<Option<Countdown>>, symbol: Option<&str>) -> bool {
+        let mut guard = slot.lock();
+        let Some(c) = guard.as_mut() else {
+            return false;
+        };
+        let matches = match (&c.symbol, symbol) {
+            (None, _) => true,
+            (Some(want), Some(got)) => want.eq_ignore_ascii_case(got),
+            (Some(_), None) => false,
+        };
+        if !matches {
+            return false;
+        }
+        c.remaining = c.remaining.saturating_sub(1);
+        if c.remaining == 0 {
+            *guard = None;
+        }
+        true
+    }
+
+    fn set(slot: &Mutex<Option<Countdown>>, symbol: Option<&str>, count: u32) {
+        *slot.lock() = (count > 0).then(|| Countdown {
+            symbol: symbol.map(str::to_string),
+            remaining: count,
+        });
+    }
 }
 
 #[derive(Debug)]
@@ -32,6 +78,12 @@ pub(crate) struct Faults {
     stall: Mutex<Option<Stall>>,
     kick: watch::Sender<u64>,
     rest: Mutex<Option<RestFault>>,
+    inject: broadcast::Sender<Message>,
+    /// Keepalives withheld until then too (server pings, OKX pongs): a half-open socket.
+    mute_until: Mutex<Option<Instant>>,
+    slow_snapshots: Mutex<Option<Countdown>>,
+    snapshot_delay: Mutex<Duration>,
+    refused_subs: Mutex<Option<Countdown>>,
 }
 
 impl Faults {
@@ -41,7 +93,53 @@ impl Faults {
             stall: Mutex::new(None),
             kick: watch::channel(0).0,
             rest: Mutex::new(None),
+            inject: broadcast::channel(INJECT_CAPACITY).0,
+            mute_until: Mutex::new(None),
+            slow_snapshots: Mutex::new(None),
+            snapshot_delay: Mutex::new(Duration::ZERO),
+            refused_subs: Mutex::new(None),
         }
+    }
+
+    /// Withhold keepalives too (server pings, answers to OKX `ping`) for `d`.
+    pub(crate) fn mute(&self, d: Duration) {
+        *self.mute_until.lock() = Some(Instant::now() + d);
+    }
+
+    /// Whether keepalives are withheld now.
+    pub(crate) fn muted(&self) -> bool {
+        self.mute_until.lock().is_some_and(|t| Instant::now() < t)
+    }
+
+    /// Pushes `msg` to every open websocket session of both venues, unchanged.
+    pub(crate) fn inject(&self, msg: Message) {
+        let _ = self.inject.send(msg);
+    }
+
+    /// Frames injected from now on (each session subscribes when it starts).
+    pub(crate) fn injected(&self) -> broadcast::Receiver<Message> {
+        self.inject.subscribe()
+    }
+
+    /// Answer the next `count` snapshot requests (of `symbol`, or any) `delay` late.
+    pub(crate) fn slow_snapshots(&self, symbol: Option<&str>, count: u32, delay: Duration) {
+        *self.snapshot_delay.lock() = delay;
+        Countdown::set(&self.slow_snapshots, symbol, count);
+    }
+
+    /// The delay for a snapshot request of `symbol`, if one is pending.
+    pub(crate) fn take_snapshot_delay(&self, symbol: Option<&str>) -> Option<Duration> {
+        Countdown::take(&self.slow_snapshots, symbol).then(|| *self.snapshot_delay.lock())
+    }
+
+    /// Refuse the next `count` SUBSCRIBE requests naming a stream of `symbol` (Binance).
+    pub(crate) fn refuse_subscriptions(&self, symbol: &str, count: u32) {
+        Countdown::set(&self.refused_subs, Some(symbol), count);
+    }
+
+    /// Whether a SUBSCRIBE naming streams of `symbol` is refused now (consumes one refusal).
+    pub(crate) fn take_refusal(&self, symbol: &str) -> bool {
+        Countdown::take(&self.refused_subs, Some(symbol))
     }
 
     /// Withhold data frames (of one stream kind) for `d`; pings and replies continue.
@@ -117,5 +215,31 @@ mod unit {
         assert_eq!(f.take_rest().map(|r| r.status), Some(429));
         assert_eq!(f.take_rest().map(|r| r.retry_after_s), Some(3));
         assert_eq!(f.take_rest(), None);
+    }
+
+    #[test]
+    fn test_faults_countdowns_match_symbols() {
+        let f = Faults::new();
+        f.slow_snapshots(Some("ETHUSDT"), 2, Duration::from_millis(300));
+        assert_eq!(f.take_snapshot_delay(Some("BTCUSDT")), None);
+        assert_eq!(f.take_snapshot_delay(None), None);
+        assert_eq!(
+            f.take_snapshot_delay(Some("ethusdt")),
+            Some(Duration::from_millis(300))
+        );
+        assert!(f.take_snapshot_delay(Some("ETHUSDT")).is_some());
+        assert_eq!(f.take_snapshot_delay(Some("ETHUSDT")), None);
+        f.slow_snapshots(None, 1, Duration::from_millis(5));
+        assert!(f.take_snapshot_delay(Some("ANY")).is_some());
+        f.refuse_subscriptions("ETHUSDT", 1);
+        assert!(!f.take_refusal("BTCUSDT"));
+        assert!(f.take_refusal("ethusdt"));
+        assert!(!f.take_refusal("ETHUSDT"));
+        assert!(!f.muted());
+        f.mute(Duration::from_secs(60));
+        assert!(f.muted());
+        let mut rx = f.injected();
+        f.inject(Message::Binary(vec![0xff, 0xfe].into()));
+        assert!(matches!(rx.try_recv(), Ok(Message::Binary(b)) if b.len() == 2));
     }
 }

@@ -386,9 +386,55 @@ impl SimHandle {
     }
 
     /// Withholds data frames for `duration` (only those of stream kind `kind`, e.g.
-    /// `markPrice@1s`, when given) while pings and replies go on.
+    /// `markPrice@1s`, when given) while pings and replies go on. Without a kind the OKX
+    /// profile goes silent too.
     pub fn stall(&self, duration: Duration, kind: Option<String>) {
+        if let (Some(okx), None) = (&self.shared.okx, &kind) {
+            let _ = okx.inject(OkxFault::Stall, None, 1, duration);
+        }
         self.shared.faults.stall(duration, kind);
+    }
+
+    /// Withholds keepalives as well for `duration` (no server pings, no answers to OKX
+    /// `ping`): with `stall`, a half-open socket where nothing at all arrives.
+    pub fn mute_keepalives(&self, duration: Duration) {
+        self.shared.faults.mute(duration);
+    }
+
+    /// Sends `data` to every open websocket of both venues as one frame, unchanged: a binary
+    /// frame, or a text frame when `data` is UTF-8 and `binary` is false. Oversized frames
+    /// (up to 64 MiB) go this way too.
+    ///
+    /// # Errors
+    /// `data` is over 64 MiB, or `binary` is false and `data` is not UTF-8.
+    pub fn inject_frame(&self, data: Vec<u8>, binary: bool) -> Result<(), &'static str> {
+        use tokio_tungstenite::tungstenite::Message;
+        if data.len() > faults::MAX_INJECTED {
+            return Err("frame larger than 64 MiB");
+        }
+        let msg = if binary {
+            Message::Binary(data.into())
+        } else {
+            let text = String::from_utf8(data).map_err(|_| "text frame is not UTF-8")?;
+            Message::Text(text.into())
+        };
+        bump(&self.shared.stats.raw_injected);
+        self.shared.faults.inject(msg);
+        Ok(())
+    }
+
+    /// Answers the next `count` depth / books snapshot requests (of `symbol`, native name or
+    /// OKX instId, or of any symbol) `delay` late, with the book as it was when asked.
+    pub fn slow_snapshots(&self, symbol: Option<&str>, count: u32, delay: Duration) {
+        self.shared.faults.slow_snapshots(symbol, count, delay);
+    }
+
+    /// Refuses the next `count` Binance SUBSCRIBE requests naming streams of `native_symbol`
+    /// with error code 2 (the request's other streams are subscribed).
+    pub fn refuse_subscriptions(&self, native_symbol: &str, count: u32) {
+        self.shared
+            .faults
+            .refuse_subscriptions(native_symbol, count);
     }
 
     /// Drops every open websocket connection at once (no close handshake).
@@ -396,8 +442,8 @@ impl SimHandle {
         self.shared.faults.kick_all();
     }
 
-    /// Answers the next `count` depth and open-interest requests with HTTP `status` (429
-    /// and 418 carry `Retry-After: retry_after_s`).
+    /// Answers the next `count` depth, open-interest and OKX books requests with HTTP
+    /// `status` (429 and 418 carry `Retry-After: retry_after_s`).
     pub fn rest_errors(&self, status: u16, count: u32, retry_after_s: u64) {
         self.shared.faults.set_rest(status, count, retry_after_s);
     }

@@ -174,6 +174,26 @@ fn forced(shared: &Shared) -> Option<Response<Body>> {
     Some(json_with(status, body.into(), None, retry))
 }
 
+/// A pending `rest_errors` answer in OKX's envelope (429 and 418 as 50011 with
+/// `Retry-After`, others as 50001), if any.
+pub(crate) fn forced_okx(shared: &Shared) -> Option<Response<Body>> {
+    let f = shared.faults.take_rest()?;
+    bump(&shared.stats.rest_faults);
+    let status = StatusCode::from_u16(f.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let limited = matches!(f.status, 429 | 418);
+    let body = if limited {
+        r#"{"code":"50011","msg":"Too Many Requests","data":[]}"#
+    } else {
+        r#"{"code":"50001","msg":"Service temporarily unavailable","data":[]}"#
+    };
+    Some(json_with(
+        status,
+        body.into(),
+        None,
+        limited.then_some(f.retry_after_s),
+    ))
+}
+
 /// 404 with a JSON body.
 pub(crate) fn not_found() -> Response<Body> {
     json(StatusCode::NOT_FOUND, NOT_FOUND.to_string(), None)

@@ -100,8 +100,15 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>, _permit: OwnedSemaphorePe
         let shared = shared.clone();
         let slot = slot.clone();
         service_fn(move |req| {
+            let delay = snapshot_delay(&req, &shared);
+            // built now, sent late: a slow venue answers with a book as old as the request
             let resp = route(req, &shared, &slot);
-            std::future::ready(Ok::<_, Infallible>(resp))
+            async move {
+                if let Some(d) = delay {
+                    tokio::time::sleep(d).await;
+                }
+                Ok::<_, Infallible>(resp)
+            }
         })
     };
     let mut builder = http1::Builder::new();
@@ -138,6 +145,17 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>, _permit: OwnedSemaphorePe
         .stats
         .connections_open
         .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| v.checked_sub(1));
+}
+
+/// The injected delay of a depth / books snapshot request, if one is pending for it.
+fn snapshot_delay(req: &Request<Incoming>, shared: &Shared) -> Option<Duration> {
+    let path = req.uri().path();
+    if !(path.ends_with("/depth") || path == "/api/v5/market/books") {
+        return None;
+    }
+    let query = req.uri().query().unwrap_or("");
+    let symbol = query_param(query, "symbol").or_else(|| query_param(query, "instId"));
+    shared.faults.take_snapshot_delay(symbol.as_deref())
 }
 
 fn route(req: Request<Incoming>, shared: &Shared, slot: &Slot) -> Response<Body> {

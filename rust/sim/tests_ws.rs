@@ -282,3 +282,69 @@ async fn test_sim_bad_config_and_urls() {
         .any(|(k, v)| *k == "http_requests" && *v >= 2));
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_sim_inject_frame_binary_oversized_and_refused_subscription() {
+    use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+    let sim = start(test_config()).await.unwrap();
+    let addr = sim.local_addr();
+    let big = WebSocketConfig::default()
+        .max_message_size(Some(64 << 20))
+        .max_frame_size(Some(64 << 20));
+    let url = format!("ws://{addr}/stream");
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(big), false)
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        if sim.stats().ws_open == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // refused: the ETHUSDT stream of the request; the BTCUSDT one is still subscribed
+    sim.refuse_subscriptions("ETHUSDT", 1);
+    send_text(
+        &mut ws,
+        r#"{"method":"SUBSCRIBE","params":["btcusdt@trade","ethusdt@trade"],"id":7}"#,
+    )
+    .await;
+    let reply = next_text(&mut ws, WAIT).await.unwrap();
+    assert!(reply.starts_with(r#"{"code":2,"msg":"#), "{reply}");
+    assert!(
+        reply.contains("ethusdt") && reply.ends_with(r#""id":7}"#),
+        "{reply}"
+    );
+    assert!(sim.inject_frame(vec![0xff, 0xfe, 0x80], true).is_ok());
+    assert!(sim.inject_frame(vec![0xff], false).is_err());
+    assert!(sim.inject_frame(vec![b' '; (64 << 20) + 1], true).is_err());
+    let oversized = format!(r#"{{"pad":"{}"}}"#, "x".repeat(20 << 20));
+    assert!(sim.inject_frame(oversized.into_bytes(), false).is_ok());
+    let (mut binary, mut large, mut trades) = (false, false, 0);
+    let deadline = Instant::now() + WAIT;
+    for _ in 0..MAX_FRAMES {
+        match timeout_at(deadline, ws.next()).await {
+            Ok(Some(Ok(Message::Binary(b)))) => binary = b.as_ref() == [0xff, 0xfe, 0x80],
+            Ok(Some(Ok(Message::Text(t)))) if t.len() > 20 << 20 => large = true,
+            Ok(Some(Ok(Message::Text(t)))) => {
+                assert!(
+                    !t.contains("ethusdt@trade"),
+                    "refused stream delivered: {t}"
+                );
+                trades += usize::from(t.contains("btcusdt@trade"));
+            }
+            Ok(Some(Ok(_))) => {}
+            other => panic!("connection lost: {other:?}"),
+        }
+        if binary && large && trades > 3 {
+            break;
+        }
+    }
+    assert!(binary && large && trades > 3, "{binary} {large} {trades}");
+    // the refusal was used once: a second request subscribes
+    send_text(
+        &mut ws,
+        r#"{"method":"SUBSCRIBE","params":["ethusdt@trade"],"id":8}"#,
+    )
+    .await;
+    sim.shutdown().await;
+}

@@ -24,6 +24,7 @@ use tokio_tungstenite::tungstenite::{Bytes, Message};
 use tokio_tungstenite::WebSocketStream;
 
 use super::control::{self, Subs};
+use super::faults::MAX_INJECTED;
 use super::feed::now_ms;
 use super::frames::{push_u64, server_shutdown, Frame, TOPIC_ALL};
 use super::profile::Route;
@@ -31,8 +32,9 @@ use super::{bump, Shared, Source};
 
 /// Control messages are tiny; refuse anything bigger than this from a client.
 const MAX_INCOMING: usize = 64 * 1024;
-/// Bytes buffered towards one client before writes wait for the socket.
-const MAX_WRITE_BUFFER: usize = 16 * 1024 * 1024;
+/// Bytes buffered towards one client before writes wait for the socket (room for one
+/// injected frame of `MAX_INJECTED` bytes).
+const MAX_WRITE_BUFFER: usize = MAX_INJECTED + 16 * 1024 * 1024;
 /// Frames forwarded before one flush; amortises syscalls at high rates.
 const BATCH: usize = 256;
 /// How long a closing handshake may take before the socket is simply dropped.
@@ -168,6 +170,7 @@ impl Session {
         let cancel = self.shared.cancel.clone();
         let expires = self.shared.connection_lifetime.map(|l| Instant::now() + l);
         let mut kicks = self.shared.faults.kicks();
+        let mut injected = self.shared.faults.injected();
         loop {
             let pong_due = self.unanswered_since.map(|t| t + self.shared.pong_timeout);
             let flow = tokio::select! {
@@ -199,6 +202,8 @@ impl Session {
                     Some(Ok(m)) => self.incoming(m).await,
                     Some(Err(_)) | None => Flow::Stop,
                 },
+                // the sender lives in `shared`, so this channel never closes under a session
+                Ok(msg) = injected.recv() => guarded(&self.shared, self.ws.send(msg)).await,
                 r = rx.recv() => match r {
                     Ok(frame) => self.deliver(frame, &mut rx).await,
                     Err(RecvError::Lagged(_)) => self.lagged().await,
@@ -238,6 +243,9 @@ impl Session {
     }
 
     async fn ping(&mut self) -> Flow {
+        if self.shared.faults.muted() {
+            return Flow::Continue; // a half-open socket: nothing at all reaches the client
+        }
         let mut payload = String::with_capacity(16);
         push_u64(&mut payload, now_ms());
         self.last_ping = Bytes::from(payload.into_bytes());

@@ -1,12 +1,12 @@
 //! OKX REST answers: `GET /api/v5/public/instruments` and `GET /api/v5/market/books`
 //! (exchanges.md §4.6), in the `{"code":"0","msg":"","data":[...]}` envelope, with the venue's
 //! parameter errors. Synthetic books are copied under the market lock, so the `seqId` names
-//! exactly the returned book; forced failures come from `fail_snapshots`.
+//! exactly the returned book; forced failures come from `fail_snapshots` and `rest_errors`.
 
 use hyper::{Response, StatusCode};
 
 use super::super::feed::now_ms;
-use super::super::rest::{json, query_param, Body};
+use super::super::rest::{forced_okx, json, query_param, Body};
 use super::super::{bump, Shared};
 use super::frames::{self, BookSeq, Grid};
 use super::specs::InstType;
@@ -102,6 +102,9 @@ fn books(query: &str, shared: &Shared, okx: &OkxSim) -> Response<Body> {
             "Parameter instId can not be empty.",
         );
     };
+    if let Some(resp) = forced_okx(shared) {
+        return resp;
+    }
     let sz = match query_param(query, "sz") {
         None => 1,
         Some(v) => match v.parse::<usize>() {

@@ -25,6 +25,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use super::super::control::push_json_str;
+use super::super::faults::MAX_INJECTED;
 use super::super::feed::now_ms;
 use super::super::frames::TOPIC_ALL;
 use super::super::{bump, Shared};
@@ -33,7 +34,8 @@ use super::{liq_topic, take, topic, OkxFrame, OkxSim, OkxSource, INCREMENTAL, KI
 
 /// Control messages are small; refuse anything bigger (the venue allows 64 KB of args).
 const MAX_INCOMING: usize = 64 * 1024;
-const MAX_WRITE_BUFFER: usize = 16 * 1024 * 1024;
+/// Room for one injected frame of `MAX_INJECTED` bytes beside the stream.
+const MAX_WRITE_BUFFER: usize = MAX_INJECTED + 16 * 1024 * 1024;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
 /// Subscribe + unsubscribe requests per connection and hour.
@@ -102,6 +104,8 @@ pub(crate) async fn run(upgraded: Upgraded, business: bool, shared: Arc<Shared>,
 impl Session {
     async fn run(&mut self, mut rx: tokio::sync::broadcast::Receiver<Arc<OkxFrame>>) {
         let cancel = self.shared.cancel.clone();
+        let mut kicks = self.shared.faults.kicks();
+        let mut injected = self.shared.faults.injected();
         loop {
             let idle_at = self.last_sent + self.okx.cfg.idle_timeout;
             let flow = tokio::select! {
@@ -111,6 +115,18 @@ impl Session {
                     let _ = tokio::time::timeout(CLOSE_WAIT, self.ws.send(Message::text(notice))).await;
                     self.close(CloseCode::Away, "service upgrade").await;
                     Flow::Stop
+                }
+                Ok(()) = kicks.changed() => {
+                    // a network failure (`disconnect`): drop the socket without a close frame
+                    bump(&self.shared.stats.forced_disconnects);
+                    Flow::Stop
+                }
+                Ok(msg) = injected.recv() => {
+                    self.last_sent = Instant::now();
+                    match tokio::time::timeout(WRITE_TIMEOUT, self.ws.send(msg)).await {
+                        Ok(Ok(())) => Flow::Continue,
+                        _ => Flow::Stop,
+                    }
                 }
                 () = tokio::time::sleep_until(idle_at) => {
                     bump(&self.shared.stats.okx_idle_closes);
@@ -197,6 +213,9 @@ impl Session {
             _ => return Flow::Continue,
         };
         if text.as_str() == "ping" {
+            if self.shared.faults.muted() {
+                return Flow::Continue; // a half-open socket: the pong never arrives
+            }
             bump(&self.shared.stats.okx_pings);
             return self.send("pong".to_string()).await;
         }

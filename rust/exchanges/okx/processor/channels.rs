@@ -33,7 +33,8 @@ impl OkxProcessor {
             };
             let (Some(price), Some(sz), Some(ts_ex), Ok(id)) = (
                 wire_price(t.px),
-                wire_size(t.sz),
+                // a trade of nothing is not a trade
+                wire_size(t.sz).filter(|s| *s > 0.0),
                 ms_to_ns(t.ts),
                 t.trade_id.parse::<u64>(),
             ) else {

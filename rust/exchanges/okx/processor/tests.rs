@@ -609,3 +609,12 @@ fn a_book_silent_past_the_heartbeat_resyncs_only_that_symbol() {
     p.on_tick(78 * s, &mut out, &mut act);
     assert!(out.is_empty(), "one resync per silent period");
 }
+
+#[test]
+fn test_okx_num_rejects_out_of_range() {
+    assert_eq!(num("27123.5"), Some(27123.5));
+    assert_eq!(num("-0.0001"), Some(-0.0001));
+    for bad in ["1e400", "-1e400", "inf", "nan", ""] {
+        assert_eq!(num(bad), None, "{bad}");
+    }
+}
