@@ -227,7 +227,7 @@ class Engine:
         book_policy: Literal["resync", "block"] = "resync",
         trade_policy: Literal["block", "spill"] = "block",
         spill_dir: str | os.PathLike[str] | None = None,
-        spill_max_bytes: int = 1073741824,
+        spill_max_bytes: int = ...,
     ) -> Engine: ...
     def add_feed(
         self,
