@@ -188,7 +188,6 @@ impl Snapshots {
     }
 }
 
-/// One socket, reconnected until `cancel` fires.
 /// Run a socket task; a panic inside it (a bug: inputs never panic) becomes a `panic`
 /// status and a restart with a fresh processor, a bounded number of times. The panic never
 /// leaves the task, so Python and the other sockets go on.
@@ -217,6 +216,7 @@ pub(super) async fn run_socket_supervised(env: SocketEnv) {
     }
 }
 
+/// One socket, reconnected until `cancel` fires.
 async fn run_socket(env: SocketEnv) {
     let mut proc = env.conn.processor(&env.plan);
     proc.attach_instruments(env.cache.clone());
