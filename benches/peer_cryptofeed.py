@@ -37,6 +37,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -116,30 +117,6 @@ def rest_lines(path: Path) -> Iterator[tuple[str, str]]:
             yield url, rest.split(": ", 1)[1]
 
 
-def ws_frames(path: Path, keep: Callable[[str], bool]) -> tuple[str, list[tuple[float, str]]]:
-    """The opening line and the received frames `keep` accepts, as (receive time, text)."""
-    lines = path.read_text().splitlines()
-    frames = []
-    for line in lines[1:]:
-        if " <- " in line or ": " not in line:
-            continue
-        ts, text = line.split(": ", 1)
-        if keep(text):
-            frames.append((float(ts), text))
-    return lines[0], frames
-
-
-def write_capture(source: Path, keep: Callable[[str], bool], path: Path) -> None:
-    """A copy of `source` holding its opening line, the frames the client sent (xtrader's
-    replay learns the subscriptions from them) and the received frames `keep` accepts."""
-    lines = source.read_text().splitlines()
-    with path.open("w") as fh:
-        fh.write(lines[0] + "\n")
-        for line in lines[1:]:
-            if " <- " in line or (": " in line and keep(line.split(": ", 1)[1])):
-                fh.write(line + "\n")
-
-
 def binance_keep(text: str) -> bool:
     return any(k in text for k in ("@depth", "@aggTrade", "@bookTicker"))
 
@@ -148,6 +125,83 @@ def okx_keep(text: str) -> bool:
     return '"data"' in text and any(
         f'"channel":"{c}"' in text for c in ("books", "trades", "tickers")
     )
+
+
+@dataclass
+class Frames:
+    """The frames both libraries process: a capture's received frames of the compared
+    channels, repeated `reps` times so the run is long enough to time."""
+
+    exchange: str
+    source: Path
+    head: str
+    sent: list[str]
+    frames: list[tuple[float, str]]
+    rest: list[Path]
+    reps: int
+
+
+def load_frames(exchange: str, captures: Path, reps: int = 1) -> Frames:
+    """The recorded frames of `exchange`, repeated `reps` times as a valid stream.
+
+    OKX: each pass starts again from the pushed snapshots, so the books, their checksums and
+    the trades repeat as recorded. Binance: depth diffs must chain, so pass k shifts each
+    symbol's update ids (`U`, `u`, and bookTicker `u`) by k times the span of that symbol's
+    ids in the capture: pass k's first diff then follows pass k-1's last.
+    """
+    if exchange == "binance":
+        source, keep = captures / "BINANCE.ws.1.0", binance_keep
+        rest = [captures / "BINANCE.http.0.0", captures / "BINANCE.0"]
+    else:
+        source, keep = captures / "OKX.ws.1.0", okx_keep
+        rest = [captures / "OKX.0"]
+    lines = source.read_text().splitlines()
+    sent = [line for line in lines[1:] if " <- " in line]
+    frames: list[tuple[float, str]] = []
+    for line in lines[1:]:
+        if " <- " in line or ": " not in line:
+            continue
+        stamp, text = line.split(": ", 1)
+        if keep(text):
+            frames.append((float(stamp), text))
+    out = list(frames)
+    if exchange == "okx":
+        out = frames * reps
+    elif reps > 1:
+        decoded = [(ts, json.loads(text)) for ts, text in frames]
+        lo: dict[str, int] = {}
+        hi: dict[str, int] = {}
+        for _, msg in decoded:
+            d = msg["data"]
+            if d.get("e") == "depthUpdate":
+                lo[d["s"]] = min(lo.get(d["s"], d["U"]), d["U"])
+                hi[d["s"]] = max(hi.get(d["s"], d["u"]), d["u"])
+        span = {sym: hi[sym] - lo[sym] + 1 for sym in lo}
+        for k in range(1, reps):
+            for ts, msg in decoded:
+                d = dict(msg["data"])
+                shift = k * span.get(d.get("s", ""), 0)
+                if d.get("e") == "depthUpdate":
+                    d["U"] += shift
+                    d["u"] += shift
+                elif "A" in d and "u" in d:
+                    d["u"] += shift
+                text = json.dumps({"stream": msg["stream"], "data": d}, separators=(",", ":"))
+                out.append((ts, text))
+    return Frames(exchange, source, lines[0], sent, out, rest, reps)
+
+
+def write_capture(fr: Frames, path: Path, with_frames: bool = True) -> None:
+    """A capture file for xtrader.replay: the opening line, the frames the client sent (the
+    replay learns the subscriptions from them) and, unless `with_frames` is False, the
+    received frames."""
+    with path.open("w") as fh:
+        fh.write(fr.head + "\n")
+        for line in fr.sent:
+            fh.write(line + "\n")
+        if with_frames:
+            for ts, text in fr.frames:
+                fh.write(f"{ts}: {text}\n")
 
 
 # ------------------------------------------------------------------------------ cryptofeed
@@ -206,30 +260,28 @@ def cf_symbols(exchange: str, captures: Path) -> dict[str, str]:
     return {native: std for std, native in syms.items()}
 
 
-def cf_offline(exchange: str, captures: Path, repeat: int) -> dict[str, Any]:
-    """Best time of `repeat` passes of the recorded frames through cryptofeed's handlers."""
+def cf_offline(fr: Frames, captures: Path, repeat: int) -> dict[str, Any]:
+    """Best time of `repeat` passes of the frames through cryptofeed's message handler."""
     from cryptofeed.defines import L2_BOOK, TICKER, TRADES
     from cryptofeed.exchanges import OKX, Binance
 
-    native_to_std = cf_symbols(exchange, captures)
-    if exchange == "binance":
-        _, frames = ws_frames(captures / "BINANCE.ws.1.0", binance_keep)
+    native_to_std = cf_symbols(fr.exchange, captures)
+    snapshots: dict[str, str] = {}
+    if fr.exchange == "binance":
         snapshots = {
             u.split("symbol=")[1].split("&")[0]: b
             for u, b in rest_lines(captures / "BINANCE.http.0.0")
         }
         natives = sorted(snapshots)
     else:
-        _, frames = ws_frames(captures / "OKX.ws.1.0", okx_keep)
         natives = ["BTC-USD-220527", "UNI-USD-SWAP", "BTC-USDT"]
-        snapshots = {}
     symbols = [native_to_std[n] for n in natives]
 
     async def one_pass() -> tuple[float, CfCounter]:
         counter = CfCounter()
         callbacks = {k: counter.make(k) for k in (L2_BOOK, TRADES, TICKER)}
         feed: Any
-        if exchange == "binance":
+        if fr.exchange == "binance":
             feed = Binance(symbols=symbols, channels=[L2_BOOK, TRADES, TICKER], callbacks=callbacks)
 
             async def read(url: str, **kwargs: Any) -> str:
@@ -247,7 +299,7 @@ def cf_offline(exchange: str, captures: Path, repeat: int) -> dict[str, Any]:
         conn = _FakeConn()
         handler = feed.message_handler
         t0 = time.perf_counter()
-        for ts, text in frames:
+        for ts, text in fr.frames:
             await handler(text, conn, ts)
         elapsed = time.perf_counter() - t0
         await feed.http_conn.close()
@@ -259,9 +311,10 @@ def cf_offline(exchange: str, captures: Path, repeat: int) -> dict[str, Any]:
         elapsed, counter = asyncio.run(one_pass())
         best = min(best, elapsed)
     return {
-        "frames": len(frames),
+        "frames": len(fr.frames),
         "seconds": best,
-        "frames_per_s": len(frames) / best,
+        "frames_per_s": len(fr.frames) / best,
+        "us_per_frame": best / len(fr.frames) * 1e6,
         "callbacks": counter.total,
         "by_type": dict(counter.counts),
     }
@@ -289,22 +342,16 @@ class XtCounter(xt.Strategy):
         self.n += 1
 
 
-def xt_offline(exchange: str, captures: Path, repeat: int, workdir: Path) -> dict[str, Any]:
-    """Best time of `repeat` replays of the same frames through xtrader (without and with a
-    Python strategy receiving every event), less the replay's fixed cost (reading the
-    recorded REST files: a multi-MB exchangeInfo, OKX's instrument lists), measured on the
-    same capture without its received frames."""
-    if exchange == "binance":
-        source, keep = captures / "BINANCE.ws.1.0", binance_keep
-        rest = [captures / "BINANCE.http.0.0", captures / "BINANCE.0"]
-    else:
-        source, keep = captures / "OKX.ws.1.0", okx_keep
-        rest = [captures / "OKX.0"]
-    frames = len(ws_frames(source, keep)[1])
-    path = workdir / f"{exchange}.ws.1.0"
-    empty = workdir / f"{exchange}.empty.ws.1.0"
-    write_capture(source, keep, path)
-    write_capture(source, lambda _: False, empty)
+def xt_offline(fr: Frames, repeat: int, workdir: Path) -> dict[str, Any]:
+    """Best time of `repeat` replays of the same frames through xtrader (the Rust processors
+    and Arrow tables; then also with a Python strategy receiving every event as an object),
+    less the replay's fixed cost (reading the recorded REST files: a multi-MB exchangeInfo,
+    OKX's instrument lists), measured on the same capture without its received frames."""
+    path = workdir / f"{fr.exchange}.ws.1.0"
+    empty = workdir / f"{fr.exchange}.empty.ws.1.0"
+    write_capture(fr, path)
+    write_capture(fr, empty, with_frames=False)
+    rest = fr.rest
 
     def best(fn: Callable[[], object]) -> float:
         out = float("inf")
@@ -316,37 +363,41 @@ def xt_offline(exchange: str, captures: Path, repeat: int, workdir: Path) -> dic
 
     setup = best(lambda: xt.replay(empty, rest=rest))
     core = best(lambda: xt.replay(path, rest=rest))
-    counter = XtCounter()
-    with_py = best(lambda: xt.replay(path, rest=rest, strategies=[counter]))
+    with_py = best(lambda: xt.replay(path, rest=rest, strategies=[XtCounter()]))
     stats = dict(xt.replay(path, rest=rest).stats)
     counted = XtCounter()
     xt.replay(path, rest=rest, strategies=[counted])
-    # a floor of 1 µs per pass keeps the rate finite if the difference drowns in noise
+    n = len(fr.frames)
+    # a floor keeps the rate finite if the difference drowns in noise
     core_frames = max(core - setup, 1e-6)
     py_frames = max(with_py - setup, 1e-6)
     return {
-        "frames": frames,
+        "frames": n,
         "seconds_setup": setup,
         "seconds_core": core,
         "seconds_with_strategy": with_py,
-        "frames_per_s_core": frames / core_frames,
-        "frames_per_s_with_strategy": frames / py_frames,
-        "frames_per_s_core_incl_setup": frames / core,
+        "frames_per_s_core": n / core_frames,
+        "frames_per_s_with_strategy": n / py_frames,
+        "frames_per_s_core_incl_setup": n / core,
+        "us_per_frame_core": core_frames / n * 1e6,
+        "us_per_frame_with_strategy": py_frames / n * 1e6,
         "callbacks": counted.n,
         "stats": stats,
     }
 
 
-def offline(repeat: int, captures: Path) -> list[dict[str, Any]]:
+def offline(repeat: int, captures: Path, reps: int = 30) -> list[dict[str, Any]]:
     """The offline comparison for both venues."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp, loopback_only():
         for exchange in ("binance", "okx"):
-            cf = cf_offline(exchange, captures, repeat)
-            x = xt_offline(exchange, captures, repeat, Path(tmp))
+            fr = load_frames(exchange, captures, reps)
+            cf = cf_offline(fr, captures, repeat)
+            x = xt_offline(fr, repeat, Path(tmp))
             rows.append(
                 {
                     "exchange": exchange,
+                    "reps": reps,
                     "cryptofeed": cf,
                     "xtrader": x,
                     "throughput_ratio_core": x["frames_per_s_core"] / cf["frames_per_s"],
@@ -525,13 +576,14 @@ def _ratio(a: float, b: float) -> float:
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeat", type=int, default=5, help="offline passes (best is kept)")
+    ap.add_argument("--reps", type=int, default=30, help="copies of the recorded frames")
     ap.add_argument("--seconds", type=float, default=8.0, help="seconds per end-to-end run")
     ap.add_argument("--rates", type=float, nargs="*", default=[10_000, 0])
     ap.add_argument("--symbols", nargs="+", default=["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT"])
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     captures = captures_dir()
-    result: dict[str, Any] = {"offline": offline(args.repeat, captures)}
+    result: dict[str, Any] = {"offline": offline(args.repeat, captures, args.reps)}
     for row in result["offline"]:
         cf, x = row["cryptofeed"], row["xtrader"]
         print(

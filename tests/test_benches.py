@@ -141,7 +141,7 @@ def test_peer_loopback_guard_refuses_other_hosts(peer: ModuleType) -> None:
 
 @needs_cryptofeed
 def test_peer_offline_same_frames(peer: ModuleType, captures: Path) -> None:
-    rows = peer.offline(1, captures)
+    rows = peer.offline(1, captures, reps=2)
     assert [r["exchange"] for r in rows] == ["binance", "okx"]
     for row in rows:
         cf, x = row["cryptofeed"], row["xtrader"]
@@ -149,6 +149,7 @@ def test_peer_offline_same_frames(peer: ModuleType, captures: Path) -> None:
         assert cf["frames"] == x["frames"] > 0
         assert x["stats"]["messages"] == x["frames"]
         assert x["stats"]["errors"] == 0 and cf["callbacks"] > 0 and x["callbacks"] > 0
+        assert x["stats"].get("gaps", 0) == 0 and x["stats"].get("resyncs", 0) == 0
         assert row["throughput_ratio_core"] > 0
     binance, okx = rows
     # one cryptofeed callback per aggTrade and bookTicker frame, as in xtrader's tables
@@ -157,6 +158,22 @@ def test_peer_offline_same_frames(peer: ModuleType, captures: Path) -> None:
     # every OKX book verified its checksum on both sides (cryptofeed raises on a mismatch)
     assert okx["xtrader"]["stats"]["checksum_failed"] == 0
     assert okx["xtrader"]["stats"]["checksum_ok"] == okx["cryptofeed"]["by_type"]["l2_book"]
+
+
+def test_peer_repeated_binance_frames_chain(
+    peer: ModuleType, captures: Path, tmp_path: Path
+) -> None:
+    one = peer.load_frames("binance", captures, 1)
+    three = peer.load_frames("binance", captures, 3)
+    assert len(three.frames) == 3 * len(one.frames)
+    peer.write_capture(one, tmp_path / "one.ws.1.0")
+    peer.write_capture(three, tmp_path / "three.ws.1.0")
+    base = xt.replay(tmp_path / "one.ws.1.0", rest=one.rest).stats
+    # the shifted passes chain: every diff of passes 2 and 3 applies without a gap
+    res = xt.replay(tmp_path / "three.ws.1.0", rest=three.rest).stats
+    assert res["gaps"] == 0 and res["errors"] == 0
+    assert res["trades"] == 3 * base["trades"] and res["bbo"] == 3 * base["bbo"]
+    assert res["book_updates"] > 2 * base["book_updates"]
 
 
 @needs_cryptofeed
