@@ -64,7 +64,22 @@ test-rust:  ## cargo test (pure-Rust core)
 test-python:  ## pytest (needs the installed package)
 	$(PYTHON) -m pytest
 
+BENCH_SECONDS ?= 6
+CRITERION_ARGS ?= --warm-up-time 1 --measurement-time 3
+BENCH_OUT ?= target/bench
+CRITERION_BENCHES := binance_depth binance_futures_depth binance_trades_bbo okx_books \
+	okx_trades_tickers book_levels
+
 .PHONY: bench
-bench:  ## Benchmarks: criterion and pytest-benchmark (never part of `make test`)
-	$(CARGO) bench
+bench:  ## Every benchmark (criterion, Python, end-to-end, peer; needs '.[bench]'); see benches/RESULTS.md
+	@# one bench target at a time: the lib's own test harness would reject criterion's flags
+	set -e; for b in $(CRITERION_BENCHES); do $(CARGO) bench --bench $$b -- $(CRITERION_ARGS); done
 	@if ls benches/test_*.py >/dev/null 2>&1; then $(PYTHON) -m pytest benches -p no:cacheprovider; fi
+	@mkdir -p $(BENCH_OUT)
+	$(PYTHON) benches/e2e_load.py --seconds $(BENCH_SECONDS) --rates 10000 100000 0 \
+		--json $(BENCH_OUT)/e2e.json --png benches/latency_vs_rate.png
+	$(PYTHON) benches/peer_cryptofeed.py --repeat 5 --seconds $(BENCH_SECONDS) --rates 10000 0 \
+		--json $(BENCH_OUT)/peer.json
+	$(PYTHON) benches/sim_throughput.py --seconds $(BENCH_SECONDS) --rates 10000 0
+	$(PYTHON) benches/dispatch_bench.py --events 200000 --seconds $(BENCH_SECONDS)
+	$(PYTHON) benches/sink_throughput.py --seconds $(BENCH_SECONDS)

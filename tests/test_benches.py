@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import polars as pl
 import pytest
@@ -13,17 +17,34 @@ import pytest
 import xtrader as xt
 
 BENCHES = Path(__file__).resolve().parent.parent / "benches"
+HAVE_CRYPTOFEED = importlib.util.find_spec("cryptofeed") is not None
+needs_cryptofeed = pytest.mark.skipif(
+    not HAVE_CRYPTOFEED,
+    reason="cryptofeed (the peer) is not installed: pip install '.[bench]'",
+)
+
+
+def _import(name: str) -> Iterator[ModuleType]:
+    sys.path.insert(0, str(BENCHES))
+    try:
+        yield importlib.import_module(name)
+    finally:
+        sys.path.remove(str(BENCHES))
 
 
 @pytest.fixture(scope="module")
 def bench() -> Iterator[ModuleType]:
-    sys.path.insert(0, str(BENCHES))
-    try:
-        import dispatch_bench
+    yield from _import("dispatch_bench")
 
-        yield dispatch_bench
-    finally:
-        sys.path.remove(str(BENCHES))
+
+@pytest.fixture(scope="module")
+def e2e() -> Iterator[ModuleType]:
+    yield from _import("e2e_load")
+
+
+@pytest.fixture(scope="module")
+def peer() -> Iterator[ModuleType]:
+    yield from _import("peer_cryptofeed")
 
 
 def test_dispatch_bench_outputs(bench: ModuleType) -> None:
@@ -93,3 +114,119 @@ def test_soak_short_run_reports_consistent_figures(soak: ModuleType) -> None:
     growth = 100 * report["growth_mib_per_hour"] / report["warmup_rss_mib"]
     assert report["growth_pct_per_hour"] == pytest.approx(growth, rel=0.01, abs=0.01)
     assert report["sim_peak_rss_mib"] > 0 and report["symbols"] == 3
+
+
+def test_e2e_load_ring_and_percentiles(e2e: ModuleType) -> None:
+    ring = e2e.Ring(4)
+    for v in range(10):
+        ring.add(v)
+    # bounded: the last four samples only
+    assert ring.count == 10 and sorted(ring.values()) == [6, 7, 8, 9]
+    assert e2e.percentiles(list(range(1, 1001))) == [500.0, 950.0, 990.0, 999.0]
+    assert e2e.percentiles([7]) == [7.0] * 4
+
+
+def _check_e2e_row(row: dict[str, Any], rate: float) -> None:
+    for key in ("messages_per_s", "events_per_s", "p50_us", "p95_us", "p99_us", "p999_us"):
+        assert key in row
+    assert row["rate"] == rate and row["messages"] > 0 and row["events"] >= row["messages"] // 2
+    assert 0 < row["samples_kept"] <= row["samples"] <= row["callbacks"]
+    assert 0 < row["p50_us"] <= row["p95_us"] <= row["p99_us"] <= row["p999_us"]
+    assert row["gaps"] == 0
+
+
+def test_e2e_load_runs(e2e: ModuleType, tmp_path: Path) -> None:
+    row = e2e.run(5_000, 2.5, "binance", ("BTCUSDT", "ETHUSDT"), samples=1 << 12, warmup_s=0.5)
+    _check_e2e_row(row, 5_000)
+    assert row["samples_kept"] <= 1 << 12
+    flat = e2e.run(0, 2.0, "binance", ("BTCUSDT",), samples=1 << 12, warmup_s=0.5)
+    _check_e2e_row(flat, 0)
+    assert "| flat out |" in e2e.table([row, flat])
+    png = tmp_path / "chart.png"
+    e2e.plot([row, flat], str(png))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_e2e_load_cli_writes_json(e2e: ModuleType, tmp_path: Path) -> None:
+    out = tmp_path / "e2e.json"
+    e2e.main(
+        [
+            "--seconds",
+            "1.5",
+            "--rates",
+            "3000",
+            "--symbols",
+            "BTCUSDT",
+            "--warmup",
+            "0.3",
+            "--samples",
+            "1024",
+            "--json",
+            str(out),
+        ]
+    )
+    rows = json.loads(out.read_text())
+    assert len(rows) == 1
+    _check_e2e_row(rows[0], 3000)
+
+
+def test_peer_loopback_guard_refuses_other_hosts(peer: ModuleType) -> None:
+    with peer.loopback_only():
+        with pytest.raises(PermissionError):
+            socket.getaddrinfo("api.binance.com", 443)
+        s = socket.socket()
+        try:
+            with pytest.raises(PermissionError):
+                s.connect(("203.0.113.1", 443))  # TEST-NET-3: never routed anyway
+        finally:
+            s.close()
+        # loopback stays allowed
+        assert socket.getaddrinfo("127.0.0.1", 80)
+    assert socket.getaddrinfo is not None
+
+
+@needs_cryptofeed
+def test_peer_offline_same_frames(peer: ModuleType, captures: Path) -> None:
+    rows = peer.offline(1, captures, reps=2)
+    assert [r["exchange"] for r in rows] == ["binance", "okx"]
+    for row in rows:
+        cf, x = row["cryptofeed"], row["xtrader"]
+        # the same frames went through both
+        assert cf["frames"] == x["frames"] > 0
+        assert x["stats"]["messages"] == x["frames"]
+        assert x["stats"]["errors"] == 0 and cf["callbacks"] > 0 and x["callbacks"] > 0
+        assert x["stats"].get("gaps", 0) == 0 and x["stats"].get("resyncs", 0) == 0
+        assert row["throughput_ratio_core"] > 0
+    binance, okx = rows
+    # one cryptofeed callback per aggTrade and bookTicker frame, as in xtrader's tables
+    assert binance["cryptofeed"]["by_type"]["trades"] == binance["xtrader"]["stats"]["trades"]
+    assert binance["cryptofeed"]["by_type"]["ticker"] == binance["xtrader"]["stats"]["bbo"]
+    # every OKX book verified its checksum on both sides (cryptofeed raises on a mismatch)
+    assert okx["xtrader"]["stats"]["checksum_failed"] == 0
+    assert okx["xtrader"]["stats"]["checksum_ok"] == okx["cryptofeed"]["by_type"]["l2_book"]
+
+
+def test_peer_repeated_binance_frames_chain(
+    peer: ModuleType, captures: Path, tmp_path: Path
+) -> None:
+    one = peer.load_frames("binance", captures, 1)
+    three = peer.load_frames("binance", captures, 3)
+    assert len(three.frames) == 3 * len(one.frames)
+    peer.write_capture(one, tmp_path / "one.ws.1.0")
+    peer.write_capture(three, tmp_path / "three.ws.1.0")
+    base = xt.replay(tmp_path / "one.ws.1.0", rest=one.rest).stats
+    # the shifted passes chain: every diff of passes 2 and 3 applies without a gap
+    res = xt.replay(tmp_path / "three.ws.1.0", rest=three.rest).stats
+    assert res["gaps"] == 0 and res["errors"] == 0
+    assert res["trades"] == 3 * base["trades"] and res["bbo"] == 3 * base["bbo"]
+    assert res["book_updates"] > 2 * base["book_updates"]
+
+
+@needs_cryptofeed
+def test_peer_end_to_end_on_loopback(peer: ModuleType) -> None:
+    rows = peer.e2e([3_000], 2.0, ["BTCUSDT", "ETHUSDT"])
+    (row,) = rows
+    cf, x = row["cryptofeed"], row["xtrader"]
+    assert cf["callbacks"] > 0 and cf["samples"] > 0 and x["messages"] > 0
+    assert cf["p50_us"] <= cf["p95_us"] <= cf["p99_us"] <= cf["p999_us"]
+    assert row["throughput_ratio"] > 0 and row["p99_fraction"] > 0

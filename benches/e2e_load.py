@@ -1,0 +1,249 @@
+"""End-to-end load: simulator -> connector over loopback -> Python callback, with latency.
+
+In one process: the built-in simulator (synthetic Binance spot or OKX market) and a Runtime
+subscribed to it, with a strategy whose callbacks take ``time.time_ns()`` at entry and
+subtract the event's ``ts_recv`` (integer ns, stamped by the core when the frame was read from
+the socket). For each simulator rate (0 = flat out) it reports the websocket messages and
+events per second the core handled and the p50/p95/p99/p99.9 latency, socket read to callback
+entry, over the trades and quotes delivered after a warm-up (connect and book sync).
+
+    python benches/e2e_load.py --seconds 8 --rates 10000 100000 0 --json e2e.json
+
+Latency samples are kept in a fixed-size ring (the most recent ``--samples`` of them), so a
+run's memory is bounded whatever its rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from array import array
+from collections.abc import Sequence
+from typing import Any
+
+import xtrader as xt
+from xtrader import _core
+
+BINANCE_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT")
+OKX_SYMBOLS = ("BTC-USDT", "ETH-USDT", "BTC-USDT-SWAP", "ETH-USDT-SWAP")
+PERCENTILES = (50.0, 95.0, 99.0, 99.9)
+
+
+class Ring:
+    """The last `capacity` integer samples, in a preallocated array (no growth)."""
+
+    def __init__(self, capacity: int) -> None:
+        if capacity <= 0:
+            raise ValueError("capacity must be positive")
+        self.capacity = capacity
+        self.buf = array("q", bytes(8 * capacity))
+        self.count = 0
+
+    def add(self, value: int) -> None:
+        self.buf[self.count % self.capacity] = value
+        self.count += 1
+
+    def values(self) -> list[int]:
+        """The samples held (at most `capacity`), unordered."""
+        return list(self.buf[: min(self.count, self.capacity)])
+
+
+def percentiles(samples: Sequence[int], points: Sequence[float] = PERCENTILES) -> list[float]:
+    """Nearest-rank percentiles of `samples`, in the units of the samples."""
+    if not samples:
+        return [float("nan")] * len(points)
+    ordered = sorted(samples)
+    n = len(ordered)
+    out = []
+    for p in points:
+        rank = max(1, min(n, int(-(-p * n // 100))))  # ceil(p/100 * n)
+        out.append(float(ordered[rank - 1]))
+    return out
+
+
+class LatencyProbe(xt.Strategy):
+    """Records socket-read-to-callback latency of every trade and quote after `warmup_s`."""
+
+    def __init__(self, capacity: int, warmup_s: float) -> None:
+        self.ring = Ring(capacity)
+        self.books = Ring(max(1, capacity // 8))
+        self.warmup_s = warmup_s
+        self.start_ns = 0
+        self.calls = 0
+        self.late_calls = 0
+
+    def on_start(self, ctx: Any) -> None:
+        self.start_ns = time.time_ns() + int(self.warmup_s * 1e9)
+
+    def _take(self, ts_recv: int) -> None:
+        now = time.time_ns()
+        self.calls += 1
+        if now >= self.start_ns:
+            self.ring.add(now - ts_recv)
+
+    def on_trade(self, trade: Any) -> None:
+        self._take(trade.ts_recv)
+
+    def on_bbo(self, quote: Any) -> None:
+        self._take(quote.ts_recv)
+
+    def on_book(self, book: Any) -> None:
+        # one call per symbol per delivered batch; ts_recv is the latest update's
+        now = time.time_ns()
+        if now >= self.start_ns:
+            self.books.add(now - book.ts_recv)
+
+
+def make_sim(exchange: str, rate: float, symbols: Sequence[str]) -> _core.Simulator:
+    if exchange == "okx":
+        return _core.Simulator(symbols=[], okx_symbols=list(symbols), rate=rate, seed=7)
+    return _core.Simulator(symbols=list(symbols), rate=rate, seed=7, worker_threads=1)
+
+
+def run(
+    rate: float,
+    seconds: float,
+    exchange: str = "binance",
+    symbols: Sequence[str] | None = None,
+    samples: int = 1 << 21,
+    warmup_s: float = 1.0,
+) -> dict[str, Any]:
+    """One load run at `rate` messages/s (0 = flat out); returns its figures."""
+    syms = list(symbols or (OKX_SYMBOLS if exchange == "okx" else BINANCE_SYMBOLS))
+    sim = make_sim(exchange, rate, syms)
+    sim.start()
+    try:
+        rt = xt.Runtime(queue_capacity=1 << 16)
+        rt.subscribe(exchange, syms, ws_url=sim.ws_url, rest_url=sim.rest_url)
+        probe = LatencyProbe(samples, warmup_s)
+        rt.add_strategy(probe)
+        t0 = time.perf_counter()
+        cpu0 = time.process_time()
+        rt.run(duration=seconds)
+        wall = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0
+        stats = rt.stats()
+        metrics = rt.metrics_text()
+    finally:
+        sim.stop()
+    events = stats.get("trades", 0) + stats.get("bbo", 0) + stats.get("book_updates", 0)
+    lat = percentiles(probe.ring.values())
+    book_lat = percentiles(probe.books.values())
+    return {
+        "exchange": exchange,
+        "rate": rate,
+        "seconds": round(wall, 3),
+        "messages": stats.get("messages", 0),
+        "messages_per_s": round(stats.get("messages", 0) / wall),
+        "events": events,
+        "events_per_s": round(events / wall),
+        "callbacks": probe.calls,
+        "samples": probe.ring.count,
+        "samples_kept": min(probe.ring.count, probe.ring.capacity),
+        "p50_us": round(lat[0] / 1e3, 1),
+        "p95_us": round(lat[1] / 1e3, 1),
+        "p99_us": round(lat[2] / 1e3, 1),
+        "p999_us": round(lat[3] / 1e3, 1),
+        "book_p50_us": round(book_lat[0] / 1e3, 1),
+        "book_p99_us": round(book_lat[2] / 1e3, 1),
+        "process_cpu_share": round(cpu / wall, 2),
+        "gaps": stats.get("gaps", 0),
+        "queue_high_water": stats.get("queue_high_water", 0),
+        "stage_latency": stage_lines(metrics),
+    }
+
+
+def stage_lines(metrics: str) -> list[str]:
+    """The core's per-stage latency histogram summary lines, when it exports them."""
+    return [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("xtrader_stage_latency_seconds_")
+        and not line.startswith("xtrader_stage_latency_seconds_bucket")
+    ]
+
+
+def table(rows: Sequence[dict[str, Any]]) -> str:
+    """A Markdown table of the runs (the format RESULTS.md uses)."""
+    head = (
+        "| exchange | sim rate (msg/s) | messages/s | events/s | p50 µs | p95 µs | p99 µs "
+        "| p99.9 µs | samples | CPU (cores) |\n|---|---|---|---|---|---|---|---|---|---|"
+    )
+    lines = [head]
+    for r in rows:
+        rate = "flat out" if r["rate"] == 0 else f"{r['rate']:,.0f}"
+        lines.append(
+            f"| {r['exchange']} | {rate} | {r['messages_per_s']:,} | {r['events_per_s']:,} "
+            f"| {r['p50_us']} | {r['p95_us']} | {r['p99_us']} | {r['p999_us']} "
+            f"| {r['samples_kept']:,} | {r['process_cpu_share']} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(rows: Sequence[dict[str, Any]], path: str) -> None:
+    """Latency percentiles against the measured message rate, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ordered = sorted(rows, key=lambda r: r["messages_per_s"])
+    x = [r["messages_per_s"] for r in ordered]
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for key, label in (
+        ("p50_us", "p50"),
+        ("p95_us", "p95"),
+        ("p99_us", "p99"),
+        ("p999_us", "p99.9"),
+    ):
+        ax.plot(x, [r[key] for r in ordered], marker="o", label=label)
+    for r in ordered:
+        tag = "flat out" if r["rate"] == 0 else f"sim {r['rate']:,.0f}/s"
+        ax.annotate(
+            tag,
+            (r["messages_per_s"], r["p50_us"]),
+            textcoords="offset points",
+            xytext=(0, -14),
+            ha="center",
+            fontsize=8,
+        )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("messages/s handled (log)")
+    ax.set_ylabel("socket read -> Python callback (µs, log)")
+    exchanges = sorted({r["exchange"] for r in ordered})
+    ax.set_title(f"xtrader end-to-end latency vs rate ({', '.join(exchanges)} simulator, 2 vCPU)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--rates", type=float, nargs="+", default=[10_000, 100_000, 0])
+    ap.add_argument("--exchange", choices=["binance", "okx"], default="binance")
+    ap.add_argument("--symbols", nargs="+", default=None)
+    ap.add_argument("--samples", type=int, default=1 << 21, help="latency ring size")
+    ap.add_argument("--warmup", type=float, default=1.0, help="seconds not sampled at start")
+    ap.add_argument("--json", default=None, help="write the results to this file")
+    ap.add_argument("--png", default=None, help="write the latency-vs-rate chart here")
+    args = ap.parse_args(argv)
+    rows = []
+    for rate in args.rates:
+        row = run(rate, args.seconds, args.exchange, args.symbols, args.samples, args.warmup)
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    print(table(rows))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh, indent=1)
+    if args.png:
+        plot(rows, args.png)
+
+
+if __name__ == "__main__":
+    main()
