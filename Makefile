@@ -12,9 +12,9 @@ help:  ## Show this help
 		awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
 .PHONY: install
-install:  ## Install the package (release build of the core) with the test extras
+install:  ## Install the package (release build of the core) with the test and bench extras
 	$(PYTHON) -m pip install --upgrade pip
-	$(PYTHON) -m pip install '.[test]'
+	$(PYTHON) -m pip install '.[test,bench]'
 
 .PHONY: build
 build:  ## Build the core in debug mode into the source tree (maturin develop)
