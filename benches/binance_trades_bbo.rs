@@ -14,9 +14,8 @@ use std::hint::black_box;
 
 use _core::exchanges::binance::messages::{BinanceAggTrade, BinanceBookTicker, BinanceEnvelope};
 use _core::exchanges::binance::Market;
-use _core::exchanges::ExchangeProcessor;
 use _core::model::{Event, Venue};
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion};
 
 /// The bare parse of an `aggTrade` frame: the envelope, then the payload's wire struct.
 fn bare_agg_trade(frame: &str) {
@@ -52,33 +51,9 @@ fn bench_kind(
     assert!(n > 0, "{group}: no {needle} frames");
     // correctness once, outside the timing: one normalized event per frame
     let mut p = fx.primed();
-    let (mut out, mut act) = (Vec::with_capacity(16), Vec::new());
-    let mut events = 0u64;
-    for f in &frames {
-        p.on_frame(f, 1, &mut out, &mut act);
-        events += out.iter().filter(|e| is_event(e)).count() as u64;
-        out.clear();
-    }
+    let events = common::count_events(&mut p, &frames, is_event);
     assert_eq!(events, n, "{group}: one event per frame");
-
-    let mut g = c.benchmark_group(group);
-    g.throughput(Throughput::Elements(n));
-    g.bench_function("bare_parse", |b| {
-        b.iter(|| {
-            for f in &frames {
-                bare(black_box(f));
-            }
-        });
-    });
-    g.bench_function("parse_normalize", |b| {
-        b.iter(|| {
-            for f in &frames {
-                p.on_frame(black_box(f), 1, &mut out, &mut act);
-                out.clear();
-            }
-        });
-    });
-    g.finish();
+    common::bare_beside_processor(c, group, &frames, &mut p, bare);
     eprintln!("{group}: {n} frames, {} bytes", common::bytes(&frames));
 }
 

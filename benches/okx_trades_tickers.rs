@@ -12,9 +12,8 @@ mod common;
 use std::hint::black_box;
 
 use _core::exchanges::okx::messages::{OkxEnvelope, OkxTicker, OkxTrade};
-use _core::exchanges::ExchangeProcessor;
 use _core::model::Event;
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion};
 
 /// The bare parse of a `trades` frame: the envelope, then its data elements.
 fn bare_trades(frame: &str) {
@@ -44,34 +43,10 @@ fn bench_channel(
     assert!(n > 0, "no {channel} frames");
     // correctness once, outside the timing: at least one normalized event per frame
     let mut p = fx.primed();
-    let (mut out, mut act) = (Vec::with_capacity(16), Vec::new());
-    let mut events = 0u64;
-    for f in &frames {
-        p.on_frame(f, 1, &mut out, &mut act);
-        events += out.iter().filter(|e| is_event(e)).count() as u64;
-        out.clear();
-    }
+    let events = common::count_events(&mut p, &frames, is_event);
     assert!(events >= n, "{channel}: {events} events for {n} frames");
-
     let group = format!("okx_{channel}");
-    let mut g = c.benchmark_group(&group);
-    g.throughput(Throughput::Elements(n));
-    g.bench_function("bare_parse", |b| {
-        b.iter(|| {
-            for f in &frames {
-                bare(black_box(f));
-            }
-        });
-    });
-    g.bench_function("parse_normalize", |b| {
-        b.iter(|| {
-            for f in &frames {
-                p.on_frame(black_box(f), 1, &mut out, &mut act);
-                out.clear();
-            }
-        });
-    });
-    g.finish();
+    common::bare_beside_processor(c, &group, &frames, &mut p, bare);
     eprintln!(
         "{group}: {n} frames, {events} events, {} bytes",
         common::bytes(&frames)

@@ -290,21 +290,12 @@ def sim_book(sim: Simulator, venue: Venue, native: str) -> SimBook:
     return SimBook(seq, side(data["bids"]), side(data["asks"]))
 
 
-class VenueRun:
+class VenueRun(RunningRuntime):
     """A `Runtime` subscribed to one venue of a simulator, run on a background thread."""
 
     def __init__(self, rt: xt.Runtime, log: EventLog, venue: Venue) -> None:
-        self.rt = rt
-        self.log = log
+        super().__init__(rt, log, {})
         self.venue = venue
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="xtrader-run", daemon=True)
-
-    def _run(self) -> None:
-        try:
-            self.rt.run(duration=RUN_CAP_S)
-        except BaseException as exc:  # surfaced by stop()
-            self.error = exc
 
     def book(self, native: str) -> xt.Book | None:
         for book in self.rt.books():
@@ -317,13 +308,7 @@ class VenueRun:
         return None if book is None else book.symbol
 
     def wait_live(self, natives: Sequence[str] | None = None, timeout: float = 30.0) -> None:
-        wanted = list(self.venue.symbols if natives is None else natives)
-
-        def all_live() -> bool:
-            books = [self.book(n) for n in wanted]
-            return all(b is not None and b.state == "live" for b in books)
-
-        wait_until(all_live, timeout, f"books of {', '.join(wanted)} to be live")
+        super().wait_live(list(self.venue.symbols if natives is None else natives), timeout)
 
     def events(self, kind: type, start: int = 0) -> list[Any]:
         return [ev for _, ev in self.log.snapshot()[start:] if isinstance(ev, kind)]
@@ -357,13 +342,6 @@ class VenueRun:
                 return {xt.Trade, xt.BookUpdate} <= kinds
 
             wait_until(flowing, 20, f"{native} trades and book updates")
-
-    def stop(self) -> None:
-        self.rt.stop()
-        self.thread.join(timeout=20)
-        assert not self.thread.is_alive(), "Runtime.run did not return within 20 s of stop()"
-        if self.error is not None:
-            raise self.error
 
 
 @contextmanager

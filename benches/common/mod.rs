@@ -10,8 +10,11 @@ use std::sync::Arc;
 
 use _core::exchanges::binance::{instruments_from_exchange_info, BinanceProcessor, Market};
 use _core::exchanges::okx::{parse_instruments, BookChannel, OkxProcessor};
+use std::hint::black_box;
+
 use _core::exchanges::{Channels, ExchangeProcessor};
-use _core::model::{SymbolMeta, Venue};
+use _core::model::{Event, SymbolMeta, Venue};
+use criterion::{Criterion, Throughput};
 
 /// `XTRADER_CAPTURES`, else `../shared/data/captures` beside the project.
 pub fn captures() -> PathBuf {
@@ -192,4 +195,51 @@ impl OkxFixture {
             .cloned()
             .collect()
     }
+}
+
+/// Events matching `is_event` that `p` makes from `frames` (the correctness check a bench
+/// runs once, outside the timing).
+pub fn count_events(
+    p: &mut dyn ExchangeProcessor,
+    frames: &[String],
+    is_event: fn(&Event) -> bool,
+) -> u64 {
+    let (mut out, mut act) = (Vec::with_capacity(16), Vec::new());
+    let mut events = 0u64;
+    for f in frames {
+        p.on_frame(f, 1, &mut out, &mut act);
+        events += out.iter().filter(|e| is_event(e)).count() as u64;
+        out.clear();
+    }
+    events
+}
+
+/// Criterion group `group`: `bare_parse` (the bare parse of each frame, the limit) beside
+/// `parse_normalize` (the processor's `on_frame`) over the same frames.
+pub fn bare_beside_processor(
+    c: &mut Criterion,
+    group: &str,
+    frames: &[String],
+    p: &mut dyn ExchangeProcessor,
+    bare: fn(&str),
+) {
+    let (mut out, mut act) = (Vec::with_capacity(16), Vec::new());
+    let mut g = c.benchmark_group(group);
+    g.throughput(Throughput::Elements(frames.len() as u64));
+    g.bench_function("bare_parse", |b| {
+        b.iter(|| {
+            for f in frames {
+                bare(black_box(f));
+            }
+        });
+    });
+    g.bench_function("parse_normalize", |b| {
+        b.iter(|| {
+            for f in frames {
+                p.on_frame(black_box(f), 1, &mut out, &mut act);
+                out.clear();
+            }
+        });
+    });
+    g.finish();
 }
