@@ -108,13 +108,17 @@ def run(
     symbols: Sequence[str] | None = None,
     samples: int = 1 << 21,
     warmup_s: float = 1.0,
+    busy_poll_us: int = 0,
 ) -> dict[str, Any]:
-    """One load run at `rate` messages/s (0 = flat out); returns its figures."""
+    """One load run at `rate` messages/s (0 = flat out); returns its figures.
+
+    `busy_poll_us`: the Runtime's spin on an empty bus before it sleeps (0 = off).
+    """
     syms = list(symbols or (OKX_SYMBOLS if exchange == "okx" else BINANCE_SYMBOLS))
     sim = make_sim(exchange, rate, syms)
     sim.start()
     try:
-        rt = xt.Runtime(queue_capacity=1 << 16)
+        rt = xt.Runtime(queue_capacity=1 << 16, busy_poll_us=busy_poll_us)
         rt.subscribe(exchange, syms, ws_url=sim.ws_url, rest_url=sim.rest_url)
         probe = LatencyProbe(samples, warmup_s)
         rt.add_strategy(probe)
@@ -124,7 +128,7 @@ def run(
         wall = time.perf_counter() - t0
         cpu = time.process_time() - cpu0
         stats = rt.stats()
-        metrics = rt.metrics_text()
+        stages = rt.latency()
     finally:
         sim.stop()
     events = stats.get("trades", 0) + stats.get("bbo", 0) + stats.get("book_updates", 0)
@@ -133,6 +137,7 @@ def run(
     return {
         "exchange": exchange,
         "rate": rate,
+        "busy_poll_us": busy_poll_us,
         "seconds": round(wall, 3),
         "messages": stats.get("messages", 0),
         "messages_per_s": round(stats.get("messages", 0) / wall),
@@ -150,18 +155,22 @@ def run(
         "process_cpu_share": round(cpu / wall, 2),
         "gaps": stats.get("gaps", 0),
         "queue_high_water": stats.get("queue_high_water", 0),
-        "stage_latency": stage_lines(metrics),
+        "stage_latency": stage_summary(stages),
     }
 
 
-def stage_lines(metrics: str) -> list[str]:
-    """The core's per-stage latency histogram summary lines, when it exports them."""
-    return [
-        line
-        for line in metrics.splitlines()
-        if line.startswith("xtrader_stage_latency_seconds_")
-        and not line.startswith("xtrader_stage_latency_seconds_bucket")
-    ]
+def stage_summary(stages: dict[tuple[str, str], dict[str, int]]) -> dict[str, dict[str, float]]:
+    """The core's per-stage latency (from the socket read), µs: `exchange/stage` -> p50, p99,
+    p99.9 and the sample count (`Runtime.latency()`, quantiles within 12.5 %)."""
+    return {
+        f"{ex}/{stage}": {
+            "p50_us": round(row["p50_ns"] / 1e3, 1),
+            "p99_us": round(row["p99_ns"] / 1e3, 1),
+            "p999_us": round(row["p999_ns"] / 1e3, 1),
+            "count": row["count"],
+        }
+        for (ex, stage), row in sorted(stages.items())
+    }
 
 
 def table(rows: Sequence[dict[str, Any]]) -> str:
@@ -231,10 +240,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--warmup", type=float, default=1.0, help="seconds not sampled at start")
     ap.add_argument("--json", default=None, help="write the results to this file")
     ap.add_argument("--png", default=None, help="write the latency-vs-rate chart here")
+    ap.add_argument(
+        "--busy-poll-us", type=int, default=0, help="Runtime busy_poll_us (0 = sleep at once)"
+    )
     args = ap.parse_args(argv)
     rows = []
     for rate in args.rates:
-        row = run(rate, args.seconds, args.exchange, args.symbols, args.samples, args.warmup)
+        row = run(
+            rate,
+            args.seconds,
+            args.exchange,
+            args.symbols,
+            args.samples,
+            args.warmup,
+            args.busy_poll_us,
+        )
         print(json.dumps(row), flush=True)
         rows.append(row)
     print(table(rows))

@@ -142,6 +142,16 @@ def test_e2e_load_runs(e2e: ModuleType, tmp_path: Path) -> None:
     flat = e2e.run(0, 2.0, "binance", ("BTCUSDT",), samples=1 << 12, warmup_s=0.5)
     _check_e2e_row(flat, 0)
     assert "| flat out |" in e2e.table([row, flat])
+    # the core's own stage stamps, from the socket read on
+    stages = row["stage_latency"]
+    for stage in ("parsed", "book_applied", "to_python", "callback_done"):
+        st = stages[f"binance/{stage}"]
+        assert st["count"] > 0 and 0 < st["p50_us"] <= st["p99_us"] <= st["p999_us"], stage
+    spin = e2e.run(
+        5_000, 1.5, "binance", ("BTCUSDT",), samples=1 << 12, warmup_s=0.5, busy_poll_us=50
+    )
+    _check_e2e_row(spin, 5_000)
+    assert spin["busy_poll_us"] == 50
     png = tmp_path / "chart.png"
     e2e.plot([row, flat], str(png))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -11,6 +11,7 @@ configuration came from a file, the line it is on. The format, annotated::
     trade_policy = "block"          # trades on a full bus: "block" | "spill" (to spill_dir)
     spill_dir = ""                  # "" = <tmp>/xtrader-spill
     spill_max_bytes = 1073741824    # spill file bound; past it trades block
+    busy_poll_us = 0                # spin this long on an empty bus before sleeping (0 = off)
     worker_threads = 2              # tokio worker threads
     on_error = "continue"           # a strategy callback raised: "continue" (report) | "stop"
 
@@ -289,6 +290,8 @@ class RuntimeConfig:
             bounded file under `spill_dir`, read back in order).
         spill_dir: Folder of the trade spill file (``""``: ``<tmp>/xtrader-spill``).
         spill_max_bytes: Spill file bound; past it trades block.
+        busy_poll_us: How long the Python side spins on an empty bus before it sleeps:
+            lower hand-off latency for a busy core (0 = off, at most 100,000).
     """
 
     queue_capacity: int = 65536
@@ -300,6 +303,7 @@ class RuntimeConfig:
     trade_policy: Literal["block", "spill"] = "block"
     spill_dir: str = ""
     spill_max_bytes: int = 1 << 30
+    busy_poll_us: int = 0
 
     def __post_init__(self) -> None:
         _check_int("queue_capacity", self.queue_capacity, 16, 1 << 30)
@@ -311,6 +315,7 @@ class RuntimeConfig:
         _check_str("trade_policy", self.trade_policy, ("block", "spill"))
         _check_str("spill_dir", self.spill_dir)
         _check_int("spill_max_bytes", self.spill_max_bytes, 4096, 1 << 40)
+        _check_int("busy_poll_us", self.busy_poll_us, 0, 100_000)
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,6 +83,8 @@ class Runtime:
         trade_policy: Trades on a full bus: ``"block"`` or ``"spill"`` (bounded file).
         spill_dir: Folder of the trade spill file (``""``: ``<tmp>/xtrader-spill``).
         spill_max_bytes: Spill file bound; past it trades block.
+        busy_poll_us: Spin this long on an empty bus before sleeping (0 = off): lower
+            hand-off latency at the price of a busy core.
 
     Raises:
         ConfigError: When a setting is invalid.
@@ -106,6 +108,7 @@ class Runtime:
         trade_policy: Literal["block", "spill"] = "block",
         spill_dir: str = "",
         spill_max_bytes: int = 1 << 30,
+        busy_poll_us: int = 0,
     ) -> None:
         settings = RuntimeConfig(
             queue_capacity,
@@ -117,6 +120,7 @@ class Runtime:
             trade_policy,
             spill_dir,
             spill_max_bytes,
+            busy_poll_us,
         )
         if metrics is not None:
             try:
@@ -134,6 +138,7 @@ class Runtime:
             trade_policy=settings.trade_policy,
             spill_dir=settings.spill_dir or None,
             spill_max_bytes=settings.spill_max_bytes,
+            busy_poll_us=settings.busy_poll_us,
         )
         self._feeds: list[FeedConfig] = []
         self._strategies: list[Strategy] = []
@@ -183,6 +188,7 @@ class Runtime:
             trade_policy=cfg.runtime.trade_policy,
             spill_dir=cfg.runtime.spill_dir,
             spill_max_bytes=cfg.runtime.spill_max_bytes,
+            busy_poll_us=cfg.runtime.busy_poll_us,
         )
         rt.config = cfg
         try:

@@ -62,6 +62,8 @@ pub struct EngineConfig {
     pub kinds: KindPolicies,
     /// Where trades spill (`TradePolicy::Spill`).
     pub spill: Option<SpillConfig>,
+    /// How long the consumer spins on an empty bus before sleeping (0 = off).
+    pub busy_poll: Duration,
     /// Tokio worker threads.
     pub worker_threads: usize,
     /// Metrics listen address (`None` = no server).
@@ -105,6 +107,7 @@ impl Engine {
             cfg.kinds,
             cfg.spill.clone(),
         ));
+        bus.set_busy_poll(cfg.busy_poll);
         Self {
             cfg,
             rt: None,

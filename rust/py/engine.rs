@@ -52,15 +52,18 @@ impl PyEngine {
             }
             py.check_signals()?;
         }
-        let stamps: Vec<(V, i64)> = events
-            .iter()
-            .filter(|e| !matches!(e, Event::Status(_)))
-            .filter_map(|e| e.venue().map(|v| (v, e.ts_recv())))
-            .collect();
+        // one buffer for the life of the engine: no allocation per batch
+        let mut stamps = self.last_batch.lock();
+        stamps.clear();
+        stamps.extend(
+            events
+                .iter()
+                .filter(|e| !matches!(e, Event::Status(_)))
+                .filter_map(|e| e.venue().map(|v| (v, e.ts_recv()))),
+        );
         self.inner
             .lock()
             .record_stage(Stage::ToPython, &stamps, now_ns());
-        *self.last_batch.lock() = stamps;
         Ok(events)
     }
 }
@@ -68,7 +71,7 @@ impl PyEngine {
 #[pymethods]
 impl PyEngine {
     #[new]
-    #[pyo3(signature = (queue_capacity=65536, overflow="block", worker_threads=2, metrics_addr=None, quote_policy="conflate", book_policy="resync", trade_policy="block", spill_dir=None, spill_max_bytes=1 << 30))]
+    #[pyo3(signature = (queue_capacity=65536, overflow="block", worker_threads=2, metrics_addr=None, quote_policy="conflate", book_policy="resync", trade_policy="block", spill_dir=None, spill_max_bytes=1 << 30, busy_poll_us=0))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         queue_capacity: usize,
@@ -80,6 +83,7 @@ impl PyEngine {
         trade_policy: &str,
         spill_dir: Option<std::path::PathBuf>,
         spill_max_bytes: u64,
+        busy_poll_us: u64,
     ) -> PyResult<Self> {
         let kinds = KindPolicies::parse(quote_policy, book_policy, trade_policy).map_err(
             |(kind, name)| {
@@ -117,6 +121,7 @@ impl PyEngine {
                 overflow,
                 kinds,
                 spill,
+                busy_poll: Duration::from_micros(busy_poll_us.min(100_000)),
                 worker_threads,
                 metrics_addr: metrics_addr.filter(|a| !a.is_empty()),
             })),
@@ -330,10 +335,11 @@ impl PyEngine {
 
     /// Stamp the `callback_done` stage for every event of the last batch handed over.
     fn mark_callbacks_done(&self) {
-        let batch = std::mem::take(&mut *self.last_batch.lock());
+        let mut batch = self.last_batch.lock();
         self.inner
             .lock()
             .record_stage(Stage::CallbackDone, &batch, now_ns());
+        batch.clear();
     }
 
     /// A sink wrote rows: count them (and its errors) and stamp the `sink_written` stage
