@@ -192,6 +192,7 @@ def feeds(draw: st.DrawFn, with_sim: bool) -> FeedConfig:
         stale_after_ms=draw(st.integers(1000, 3_600_000)),
         open_interest_interval_s=draw(finite),
         connection_lifetime_s=draw(st.none() | finite),
+        max_data_silence_ms=draw(st.none() | st.integers(500, 3_600_000)),
     )
 
 
@@ -224,6 +225,12 @@ def configs(draw: st.DrawFn) -> Config:
             overflow=draw(st.sampled_from(["block", "drop_oldest"])),
             worker_threads=draw(st.integers(1, 256)),
             on_error=draw(st.sampled_from(["continue", "stop"])),
+            quote_policy=draw(st.sampled_from(["conflate", "block"])),
+            book_policy=draw(st.sampled_from(["resync", "block"])),
+            trade_policy=draw(st.sampled_from(["block", "spill"])),
+            spill_dir=draw(st.sampled_from(["", "/tmp/xt-spill", "spill dir"])),
+            spill_max_bytes=draw(st.integers(4096, 1 << 40)),
+            busy_poll_us=draw(st.integers(0, 100_000)),
         ),
         feeds=tuple(draw(st.lists(feeds(with_sim=sim is not None), min_size=1, max_size=3))),
         metrics=MetricsConfig(draw(st.sampled_from(["", "127.0.0.1:9898", "localhost:0"]))),
@@ -281,7 +288,7 @@ WRONG_TYPES: dict[type, list[Any]] = {
     list: [3, "trades", True, {"a": 1}],
 }
 OUT_OF_RANGE: list[Any] = [-1, -0.5, 2**64, float("nan"), float("inf"), 0]
-ZERO_OK = {"seed", "port"}  # 0 is in range for these
+ZERO_OK = {"seed", "port", "busy_poll_us"}  # 0 is in range for these
 
 
 def _leaves(doc: dict[str, Any]) -> list[tuple[str, tuple[Any, ...]]]:
