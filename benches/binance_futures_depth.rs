@@ -12,7 +12,6 @@ mod common;
 
 use std::hint::black_box;
 
-use _core::exchanges::binance::messages::{BinanceDepthUpdate, BinanceEnvelope};
 use _core::exchanges::binance::Market;
 use _core::exchanges::ExchangeProcessor;
 use _core::model::Venue;
@@ -27,10 +26,7 @@ fn bench_venue(c: &mut Criterion, group: &str, fx: &common::BinanceFixture) {
     g.bench_function("bare_parse", |b| {
         b.iter(|| {
             for f in &fx.depth {
-                let env: BinanceEnvelope = sonic_rs::from_str(black_box(f)).expect("valid frame");
-                let data = env.data.expect("data");
-                let d: BinanceDepthUpdate = sonic_rs::from_str(data.as_raw_str()).expect("depth");
-                black_box(d);
+                common::bare_depth(black_box(f));
             }
         });
     });

@@ -20,7 +20,6 @@ mod common;
 use std::fmt::Write as _;
 use std::hint::black_box;
 
-use _core::exchanges::binance::messages::{BinanceDepthUpdate, BinanceEnvelope};
 use _core::exchanges::binance::{BinanceProcessor, Market};
 use _core::exchanges::okx::WireBook;
 use _core::exchanges::{Channels, ExchangeProcessor};
@@ -198,10 +197,7 @@ fn bench_deep_depth(c: &mut Criterion) {
     g.bench_function("bare_parse", |b| {
         b.iter(|| {
             for f in &frames {
-                let env: BinanceEnvelope = sonic_rs::from_str(black_box(f)).expect("valid frame");
-                let data = env.data.expect("data");
-                let d: BinanceDepthUpdate = sonic_rs::from_str(data.as_raw_str()).expect("depth");
-                black_box(d);
+                common::bare_depth(black_box(f));
             }
         });
     });

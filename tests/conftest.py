@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -70,6 +72,21 @@ def wait_until(
     if predicate():
         return
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def spawn_run(config: Path, stats_file: Path) -> subprocess.Popen[str]:
+    """Start ``python -m xtrader run CONFIG`` (no display, stats written to `stats_file`) in a
+    child process that can import the tests' strategies; pipes for its output."""
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "tests")}
+    argv = [sys.executable, "-m", "xtrader", "run", str(config), "--no-display"]
+    return subprocess.Popen(
+        [*argv, "--stats-json", str(stats_file)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def apply_levels(side: dict[float, float], levels: list[tuple[float, float]]) -> None:

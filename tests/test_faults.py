@@ -14,10 +14,7 @@ simulator on 127.0.0.1 with an ephemeral port.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -27,7 +24,6 @@ import pytest
 
 import xtrader as xt
 from conftest import (
-    PROJECT_ROOT,
     VENUES,
     SimBook,
     Venue,
@@ -36,6 +32,7 @@ from conftest import (
     make_sim,
     run_venue,
     sim_book,
+    spawn_run,
     trade_holes,
     wait_until,
 )
@@ -474,16 +471,7 @@ def test_fault_sigterm_under_load_records_what_was_delivered(tmp_path: Path) -> 
     )
     config = tmp_path / "run.toml"
     config.write_text(SIGTERM_CONFIG.format(feeds=feeds, data=json.dumps(str(data))))
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "tests")}
-    argv = [sys.executable, "-m", "xtrader", "run", str(config), "--no-display"]
-    proc = subprocess.Popen(
-        [*argv, "--stats-json", str(stats_file)],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = spawn_run(config, stats_file)
     try:
         deadline = time.monotonic() + 30
         # under load: files of every venue finalized by rotation, more in flight

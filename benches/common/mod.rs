@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use _core::exchanges::binance::messages::{BinanceDepthUpdate, BinanceEnvelope};
 use _core::exchanges::binance::{instruments_from_exchange_info, BinanceProcessor, Market};
 use _core::exchanges::okx::{parse_instruments, BookChannel, OkxProcessor};
 use std::hint::black_box;
@@ -242,4 +243,13 @@ pub fn bare_beside_processor(
         });
     });
     g.finish();
+}
+
+/// The bare parse of a Binance depth frame (spot or futures): the envelope, then the depth
+/// update's wire struct; the limit the full processing is measured against.
+pub fn bare_depth(frame: &str) {
+    let env: BinanceEnvelope = sonic_rs::from_str(frame).expect("valid frame");
+    let data = env.data.expect("data");
+    let d: BinanceDepthUpdate = sonic_rs::from_str(data.as_raw_str()).expect("depth");
+    black_box(d);
 }

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -17,6 +14,7 @@ import polars as pl
 import pytest
 
 import xtrader as xt
+from conftest import spawn_run
 from xtrader.sinks import ParquetSink, Sink, exclude_gaps, read_gaps
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -98,24 +96,7 @@ def test_sigterm_mid_stream_loses_nothing(tmp_path: Path) -> None:
     stats_file = tmp_path / "stats.json"
     config = tmp_path / "run.toml"
     config.write_text(CONFIG.format(data=json.dumps(str(data)), counts=json.dumps(str(counts))))
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "tests")}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "xtrader",
-            "run",
-            str(config),
-            "--no-display",
-            "--stats-json",
-            str(stats_file),
-        ],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = spawn_run(config, stats_file)
     try:
         deadline = time.monotonic() + 30
         # mid-stream: some files already finalized by rotation, more in flight
