@@ -52,6 +52,18 @@ impl BookState {
             Self::Stale => 3,
         }
     }
+
+    /// The state of a [`BookState::code`].
+    #[must_use]
+    pub fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            0 => Self::Syncing,
+            1 => Self::Live,
+            2 => Self::Resyncing,
+            3 => Self::Stale,
+            _ => return None,
+        })
+    }
 }
 
 /// An L2 book: bids and asks, the last applied update id and times.

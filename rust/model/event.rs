@@ -193,6 +193,19 @@ pub enum StatusKind {
 }
 
 impl StatusKind {
+    /// Every kind, in a stable order (their index is the bus encoding's code).
+    pub const ALL: [StatusKind; 9] = [
+        Self::Connected,
+        Self::Disconnected,
+        Self::Subscribed,
+        Self::Syncing,
+        Self::Live,
+        Self::Resync,
+        Self::Recovered,
+        Self::Stale,
+        Self::Error,
+    ];
+
     /// Name used in Python and metrics.
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -353,6 +366,27 @@ pub enum StatusReason {
     CircuitHalfOpen,
     /// The venue answered again: the circuit breaker closed.
     CircuitClosed,
+    /// A status received from the message bus (published by a collector): its reason code
+    /// and text as the collector rendered them.
+    Relayed {
+        /// Reason code (one of the codes above; `relayed` when the collector sent an unknown one).
+        code: &'static str,
+        /// Text as rendered by the collector.
+        message: Box<str>,
+    },
+    /// Messages of a bus subject never arrived (publisher sequence numbers skipped).
+    BusGap {
+        /// Publisher sequence expected.
+        expected: u64,
+        /// Publisher sequence received.
+        got: u64,
+    },
+    /// Publishing to the message bus failed; messages are retried until stored (reported
+    /// at failure 1, 2, 4, 8... of a streak).
+    BusPublishFailed {
+        /// Failures in a row so far.
+        attempt: u32,
+    },
 }
 
 impl StatusReason {
@@ -385,7 +419,52 @@ impl StatusReason {
             Self::CircuitOpen { .. } => "circuit_open",
             Self::CircuitHalfOpen => "circuit_half_open",
             Self::CircuitClosed => "circuit_closed",
+            Self::Relayed { code, .. } => code,
+            Self::BusGap { .. } => "bus_gap",
+            Self::BusPublishFailed { .. } => "bus_publish_failed",
         })
+    }
+
+    /// Every reason code `code` can return (a relayed status maps its code back onto these).
+    pub const CODES: [&'static str; 25] = [
+        "gap",
+        "checksum",
+        "snapshot_too_old",
+        "buffer_overflow",
+        "malformed_frame",
+        "unknown_event",
+        "unknown_symbol",
+        "snapshot_failed",
+        "instruments_failed",
+        "subscribe_error",
+        "closed",
+        "connect_failed",
+        "stale",
+        "server_shutdown",
+        "panic",
+        "stopped",
+        "stream_silent",
+        "rollover",
+        "rate_limited",
+        "frame_too_large",
+        "slow_consumer",
+        "circuit_open",
+        "circuit_half_open",
+        "circuit_closed",
+        "bus_gap",
+    ];
+
+    /// The static code equal to `code` (`relayed` for a code this build does not know).
+    #[must_use]
+    pub fn static_code(code: &str) -> &'static str {
+        if code == "bus_publish_failed" {
+            return "bus_publish_failed";
+        }
+        Self::CODES
+            .iter()
+            .find(|c| **c == code)
+            .copied()
+            .unwrap_or("relayed")
     }
 
     /// Human-readable detail (called only when a status is reported).
@@ -476,6 +555,13 @@ impl StatusReason {
             ),
             Self::CircuitHalfOpen => "circuit breaker half-open: probing the venue".to_string(),
             Self::CircuitClosed => "circuit breaker closed: the venue answers again".to_string(),
+            Self::Relayed { message, .. } => message.to_string(),
+            Self::BusGap { expected, got } => format!(
+                "bus messages lost: publisher sequence {expected} expected, {got} received"
+            ),
+            Self::BusPublishFailed { attempt } => {
+                format!("publish to the bus failed ({attempt} failures in a row); retrying until stored")
+            }
         }
     }
 }
