@@ -109,6 +109,16 @@ impl Default for KindPolicies {
 }
 
 impl KindPolicies {
+    /// Every kind waits for room (nothing conflated, resynced or spilled).
+    #[must_use]
+    pub fn all_block() -> Self {
+        Self {
+            quotes: QuotePolicy::Block,
+            book: BookPolicy::Block,
+            trades: TradePolicy::Block,
+        }
+    }
+
     /// Parse the three policy names (`conflate|block`, `resync|block`, `block|spill`); the
     /// error names the one that is wrong.
     ///

@@ -15,6 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::bus::{EventBus, KindPolicies, OverflowPolicy};
 use super::feed::{run_feed, FeedSpec};
+use super::nats::sink::{JetStreamSink, SinkConfig};
+use super::nats::source::{JetStreamSource, SourceConfig};
+use super::nats::NatsError;
 use super::raw::{RawConfig, RawWriter};
 use super::spill::SpillConfig;
 use crate::exchanges::connector_for;
@@ -49,6 +52,9 @@ pub enum EngineError {
     /// Operation needs a started engine / a stopped engine.
     #[error("{0}")]
     State(&'static str),
+    /// The JetStream sink or source could not start.
+    #[error("{0}")]
+    Nats(#[from] NatsError),
 }
 
 /// Engine settings.
@@ -86,6 +92,12 @@ pub struct Engine {
     raw_writers: Vec<Arc<RawWriter>>,
     stages: Arc<StageLatency>,
     sinks: Arc<SinkCounters>,
+    /// JetStream sink settings, started with the engine.
+    js_sink_cfg: Option<SinkConfig>,
+    js_sink: Option<Arc<JetStreamSink>>,
+    /// JetStream source settings (replaces feeds), started with the engine.
+    js_source_cfg: Option<SourceConfig>,
+    js_source: Option<Arc<JetStreamSource>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -122,7 +134,95 @@ impl Engine {
             raw_writers: Vec::new(),
             stages: Arc::new(StageLatency::new()),
             sinks: Arc::new(SinkCounters::default()),
+            js_sink_cfg: None,
+            js_sink: None,
+            js_source_cfg: None,
+            js_source: None,
         }
+    }
+
+    /// Publish every event taken off the bus to JetStream (before `start`).
+    ///
+    /// # Errors
+    /// After `start`, or with a JetStream source (a runtime does not republish its source).
+    pub fn add_jetstream_sink(&mut self, cfg: SinkConfig) -> Result<(), EngineError> {
+        if self.rt.is_some() {
+            return Err(EngineError::State("add the JetStream sink before start()"));
+        }
+        if self.js_source_cfg.is_some() {
+            return Err(EngineError::State(
+                "a runtime fed by a JetStream source cannot also publish to JetStream",
+            ));
+        }
+        self.js_sink_cfg = Some(cfg);
+        Ok(())
+    }
+
+    /// Feed the bus from a JetStream stream instead of exchanges (before `start`, no feeds).
+    /// Every bus policy becomes `block`: the stream holds what the consumer has not taken.
+    ///
+    /// # Errors
+    /// After `start`, with feeds, or with a JetStream sink.
+    pub fn set_jetstream_source(&mut self, cfg: SourceConfig) -> Result<(), EngineError> {
+        if self.rt.is_some() {
+            return Err(EngineError::State(
+                "set the JetStream source before start()",
+            ));
+        }
+        if !self.specs.is_empty() {
+            return Err(EngineError::State(
+                "a JetStream source replaces exchange feeds: subscribe to none",
+            ));
+        }
+        if self.js_sink_cfg.is_some() {
+            return Err(EngineError::State(
+                "a runtime fed by a JetStream source cannot also publish to JetStream",
+            ));
+        }
+        self.bus = Arc::new(EventBus::with_policies(
+            self.cfg.queue_capacity,
+            OverflowPolicy::Block,
+            KindPolicies::all_block(),
+            None,
+        ));
+        self.bus.set_busy_poll(self.cfg.busy_poll);
+        self.js_source_cfg = Some(cfg);
+        Ok(())
+    }
+
+    /// The JetStream sink, once started.
+    #[must_use]
+    pub fn jetstream_sink(&self) -> Option<Arc<JetStreamSink>> {
+        self.js_sink.clone()
+    }
+
+    /// The consumer delivered everything it popped so far (callbacks returned): the
+    /// JetStream source may acknowledge the messages behind it.
+    pub fn bus_delivered(&self) {
+        if let Some(src) = &self.js_source {
+            src.delivered(
+                self.bus
+                    .counters
+                    .popped
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            );
+        }
+    }
+
+    /// After the drain: publish what the sink holds and wait for its acks, acknowledge
+    /// what the source delivered; bounded by `timeout` each. Returns messages the sink gave
+    /// up on.
+    pub fn close_bus(&mut self, timeout: Duration) -> u64 {
+        self.bus_delivered();
+        let mut lost = 0;
+        if let Some(sink) = self.js_sink.take() {
+            lost = sink.close(timeout);
+            self.js_sink = Some(sink);
+        }
+        if let Some(src) = &self.js_source {
+            src.close(timeout);
+        }
+        lost
     }
 
     /// What the metrics server and `metrics_text` read.
@@ -187,6 +287,11 @@ impl Engine {
         if self.rt.is_some() {
             return Err(EngineError::State("add feeds before start()"));
         }
+        if self.js_source_cfg.is_some() {
+            return Err(EngineError::State(
+                "this runtime is fed by a JetStream source: it cannot subscribe to exchanges",
+            ));
+        }
         self.specs.push(spec);
         Ok(())
     }
@@ -226,6 +331,12 @@ impl Engine {
         let http = rt
             .block_on(async { http_client() })
             .map_err(|e| EngineError::Http(e.to_string()))?;
+        if let Some(cfg) = self.js_sink_cfg.clone() {
+            self.js_sink = Some(JetStreamSink::start(cfg, self.bus.clone())?);
+        }
+        if let Some(cfg) = self.js_source_cfg.clone() {
+            self.js_source = Some(JetStreamSource::start(cfg, self.bus.clone())?);
+        }
         if let Some(addr) = self.cfg.metrics_addr.clone() {
             let src = self.metrics_source();
             let bound = rt
@@ -297,6 +408,9 @@ impl Engine {
     /// readable with [`Engine::next_batch`].
     pub fn stop(&mut self, timeout: Duration) {
         self.cancel.cancel();
+        if let Some(src) = &self.js_source {
+            src.stop_intake();
+        }
         if let Some(rt) = self.rt.take() {
             let tasks = std::mem::take(&mut self.tasks);
             rt.block_on(async {
@@ -326,11 +440,16 @@ impl Engine {
     /// Every subscribed symbol of every feed.
     #[must_use]
     pub fn symbols(&self) -> Vec<Arc<SymbolMeta>> {
-        self.feeds
+        let mut all: Vec<Arc<SymbolMeta>> = self
+            .feeds
             .read()
             .iter()
             .flat_map(|f| f.symbols.read().clone())
-            .collect()
+            .collect();
+        if let Some(src) = &self.js_source {
+            all.extend(src.symbols.read().iter().cloned());
+        }
+        all
     }
 
     /// Counters: per-feed sums plus bus counters.
@@ -404,6 +523,12 @@ impl Engine {
             }
         }
         totals.push(("circuit_opened".to_string(), opened));
+        if let Some(sink) = &self.js_sink {
+            totals.extend(sink.counters.pairs().map(|(k, v)| (k.to_string(), v)));
+        }
+        if let Some(src) = &self.js_source {
+            totals.extend(src.counters.pairs().map(|(k, v)| (k.to_string(), v)));
+        }
         totals
     }
 
@@ -418,6 +543,7 @@ impl Engine {
 impl Drop for Engine {
     fn drop(&mut self) {
         self.stop(Duration::from_millis(500));
+        self.close_bus(Duration::from_secs(5));
     }
 }
 

@@ -5,6 +5,7 @@ pub mod bus;
 pub mod columns;
 pub mod engine;
 pub mod feed;
+pub mod nats;
 pub mod raw;
 pub mod replay;
 mod socket;

@@ -61,9 +61,18 @@ impl PyEngine {
                 .filter(|e| !matches!(e, Event::Status(_)))
                 .filter_map(|e| e.venue().map(|v| (v, e.ts_recv()))),
         );
-        self.inner
-            .lock()
-            .record_stage(Stage::ToPython, &stamps, now_ns());
+        let sink = {
+            let engine = self.inner.lock();
+            engine.record_stage(Stage::ToPython, &stamps, now_ns());
+            engine.jetstream_sink()
+        };
+        drop(stamps);
+        if let Some(sink) = sink {
+            if !events.is_empty() {
+                // waits (GIL released) while the publisher is a full queue behind
+                py.detach(|| sink.submit(&events));
+            }
+        }
         Ok(events)
     }
 }
@@ -336,10 +345,136 @@ impl PyEngine {
     /// Stamp the `callback_done` stage for every event of the last batch handed over.
     fn mark_callbacks_done(&self) {
         let mut batch = self.last_batch.lock();
+        let engine = self.inner.lock();
+        engine.record_stage(Stage::CallbackDone, &batch, now_ns());
+        engine.bus_delivered();
+        batch.clear();
+    }
+
+    #[pyo3(signature = (servers, stream="XT".to_string(), subject_prefix="xt".to_string(), replicas=1, max_age_ms=0, max_bytes=-1, max_msgs=-1, duplicate_window_ms=120_000, max_inflight=1024, snapshot_interval_ms=30_000, channels=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn add_jetstream_sink(
+        &self,
+        servers: Vec<String>,
+        stream: String,
+        subject_prefix: String,
+        replicas: usize,
+        max_age_ms: u64,
+        max_bytes: i64,
+        max_msgs: i64,
+        duplicate_window_ms: u64,
+        max_inflight: usize,
+        snapshot_interval_ms: u64,
+        channels: Option<Vec<String>>,
+    ) -> PyResult<()> {
+        if servers.is_empty() {
+            return Err(PyValueError::new_err(
+                "servers: give at least one nats://host:port",
+            ));
+        }
+        if stream.is_empty()
+            || !stream
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(PyValueError::new_err(format!(
+                "stream: '{stream}' is not a valid stream name (letters, digits, '-' and '_')"
+            )));
+        }
+        if subject_prefix.is_empty()
+            || subject_prefix
+                .chars()
+                .any(|c| matches!(c, '.' | '*' | '>') || c.is_whitespace())
+        {
+            return Err(PyValueError::new_err(format!(
+                "subject_prefix: '{subject_prefix}' must be one subject token (no '.', '*', '>' or spaces)"
+            )));
+        }
+        if !(1..=5).contains(&replicas) {
+            return Err(PyValueError::new_err(format!(
+                "replicas: must be 1 to 5, got {replicas}"
+            )));
+        }
+        if max_inflight == 0 {
+            return Err(PyValueError::new_err("max_inflight: must be positive"));
+        }
+        if snapshot_interval_ms == 0 || duplicate_window_ms == 0 {
+            return Err(PyValueError::new_err(
+                "snapshot_interval_ms and duplicate_window_ms: must be positive",
+            ));
+        }
         self.inner
             .lock()
-            .record_stage(Stage::CallbackDone, &batch, now_ns());
-        batch.clear();
+            .add_jetstream_sink(crate::pipeline::nats::sink::SinkConfig {
+                servers,
+                stream,
+                prefix: subject_prefix,
+                replicas,
+                max_age: Duration::from_millis(max_age_ms),
+                max_bytes,
+                max_msgs,
+                duplicate_window: Duration::from_millis(duplicate_window_ms),
+                max_inflight,
+                snapshot_interval: Duration::from_millis(snapshot_interval_ms),
+                channels,
+            })
+            .map_err(|e| EngineError::new_err(e.to_string()))
+    }
+
+    #[pyo3(signature = (servers, stream="XT".to_string(), subject="xt.>".to_string(), durable="xtrader".to_string(), checkpoint=None, batch=512, gap_timeout_ms=2000))]
+    #[allow(clippy::too_many_arguments)]
+    fn set_jetstream_source(
+        &self,
+        servers: Vec<String>,
+        stream: String,
+        subject: String,
+        durable: String,
+        checkpoint: Option<std::path::PathBuf>,
+        batch: usize,
+        gap_timeout_ms: u64,
+    ) -> PyResult<()> {
+        if servers.is_empty() {
+            return Err(PyValueError::new_err(
+                "servers: give at least one nats://host:port",
+            ));
+        }
+        if durable.is_empty()
+            || !durable
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(PyValueError::new_err(format!(
+                "durable: '{durable}' is not a valid consumer name (letters, digits, '-' and '_')"
+            )));
+        }
+        if batch == 0 || gap_timeout_ms == 0 {
+            return Err(PyValueError::new_err(
+                "batch and gap_timeout_ms: must be positive",
+            ));
+        }
+        self.inner
+            .lock()
+            .set_jetstream_source(crate::pipeline::nats::source::SourceConfig {
+                servers,
+                stream,
+                subject,
+                durable,
+                checkpoint,
+                batch,
+                gap_timeout: Duration::from_millis(gap_timeout_ms),
+            })
+            .map_err(|e| EngineError::new_err(e.to_string()))
+    }
+
+    /// Publish what the JetStream sink still holds and acknowledge what the source
+    /// delivered (after the drain); returns the messages the sink gave up on.
+    #[pyo3(signature = (timeout_ms=10_000))]
+    fn close_bus(&self, py: Python<'_>, timeout_ms: u64) -> u64 {
+        py.detach(|| {
+            self.inner
+                .lock()
+                .close_bus(Duration::from_millis(timeout_ms))
+        })
     }
 
     /// A sink wrote rows: count them (and its errors) and stamp the `sink_written` stage
