@@ -265,6 +265,55 @@ class Engine:
     ) -> None:
         """Capture every received frame and REST answer of every feed into `dir` (xtraw/1
         format, LZ4, rotated); call before `start`. `replay_capture` reads it back."""
+    def add_jetstream_sink(
+        self,
+        servers: list[str],
+        stream: str = "XT",
+        subject_prefix: str = "xt",
+        replicas: int = 1,
+        max_age_ms: int = 0,
+        max_bytes: int = -1,
+        max_msgs: int = -1,
+        duplicate_window_ms: int = 120000,
+        max_inflight: int = 1024,
+        snapshot_interval_ms: int = 30000,
+        channels: list[str] | None = None,
+    ) -> None:
+        """Publish every normalized event into a NATS JetStream stream (before start).
+
+        servers: nats://host:port URLs of the cluster. The stream is created when absent, with
+        subjects `<subject_prefix>.>`, `replicas` copies and the retention limits max_age_ms
+        (0 = no age limit), max_bytes and max_msgs (-1 = unlimited); duplicate_window_ms is
+        the window of JetStream's deduplication by message id. Events go to
+        `<subject_prefix>.<channel>.<exchange>.<symbol>`; at most max_inflight publishes
+        await their ack (past it publishing waits). Full book snapshots are republished every
+        snapshot_interval_ms so a consumer starting late can build books. channels: the
+        channels to publish (None = every channel). Counters: `bus_*` in stats().
+        """
+    def set_jetstream_source(
+        self,
+        servers: list[str],
+        stream: str = "XT",
+        subject: str = "xt.>",
+        durable: str = "xtrader",
+        checkpoint: str | None = None,
+        batch: int = 512,
+        gap_timeout_ms: int = 2000,
+    ) -> None:
+        """Consume a JetStream stream instead of venues (before start; no feeds then).
+
+        subject: one subject filter (nats-server 2.9). durable: the durable consumer's name,
+        whose position survives a restart. checkpoint: a file keeping the last delivered
+        stream sequence, so nothing is delivered twice after a restart (None = none).
+        batch: messages per pull. gap_timeout_ms: how long a message that arrived ahead of
+        its turn (its subject's publisher sequence skipped one) waits for the missing one
+        before the hole counts as a loss (a `bus_gap` status; a book waits for a new base).
+        Books are rebuilt from the bus, so `book`/`books` answer for the symbols seen on it.
+        Counters: `bus_*` in stats().
+        """
+    def close_bus(self, timeout_ms: int = 10000) -> int:
+        """After the drain: publish what the JetStream sink holds and wait for its acks,
+        acknowledge what the source delivered; returns the messages the sink gave up on."""
     def start(self) -> None: ...
     def next_batch(self, max_events: int = 4096, timeout_ms: int = 100) -> list[Event]:
         """Wait (GIL released) up to timeout_ms for events; return at most max_events."""

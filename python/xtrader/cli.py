@@ -2,9 +2,10 @@
 
 Without a command it runs the embedded default (simulator + real connector + demo strategy +
 Parquet recording + metrics + status display). Commands: ``run CONFIG``, ``record CONFIG``,
-``check CONFIG``, ``replay CAPTURE``, ``sim``, ``inspect DIR``. Exit codes: 0 on success and
-on a clean stop by Ctrl-C/SIGTERM, 2 for a configuration error, 1 for other errors, 130 when
-a second Ctrl-C abandons the shutdown.
+``check CONFIG``, ``replay CAPTURE``, ``sim``, ``inspect DIR``; ``run`` and ``record`` take
+``--shard k/N`` to collect one stable slice of the configured symbols (`xtrader.shard`).
+Exit codes: 0 on success and on a clean stop by Ctrl-C/SIGTERM, 2 for a configuration error,
+1 for other errors, 130 when a second Ctrl-C abandons the shutdown.
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ def default_config() -> Config:
     return parse_config(text, "xtrader/default.toml")
 
 
+_SHARD_HELP = (
+    "collect shard k of N (0-based): a stable slice of the configured symbols, chosen by "
+    "rendezvous hashing; N collectors with k = 0..N-1 cover every symbol exactly once"
+)
+
+
 def _parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -59,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="write the final stats and the rows delivered to the sinks per channel/symbol",
     )
+    run.add_argument("--shard", default=None, metavar="k/N", help=_SHARD_HELP)
 
     record = sub.add_parser("record", help="like run, always recording Parquet files")
     record.add_argument("config", type=Path, help="TOML configuration file")
@@ -72,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
         help="also capture every websocket frame and REST answer (xtrader raw format) under "
         "DIR/raw, replayable with 'replay'",
     )
+    record.add_argument("--shard", default=None, metavar="k/N", help=_SHARD_HELP)
 
     check = sub.add_parser("check", help="validate a configuration (exit 2 when invalid)")
     check.add_argument("config", type=Path, help="TOML configuration file")
@@ -139,14 +148,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             return _run(default_config(), None, display=True)
         if args.command == "run":
+            shard = _parse_shard(args.shard)
             return _run(
-                load_config(args.config),
+                _apply_shard(load_config(args.config), shard),
                 args.duration,
                 display=not args.no_display,
                 stats_json=args.stats_json,
             )
         if args.command == "record":
-            cfg = load_config(args.config)
+            shard = _parse_shard(args.shard)
+            cfg = _apply_shard(load_config(args.config), shard)
             record = cfg.record or RecordConfig()
             if args.dir is not None:
                 record = dataclasses.replace(record, dir=args.dir)
@@ -183,6 +194,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     raise AssertionError(f"unhandled command {args.command}")  # pragma: no cover
 
 
+def _parse_shard(text: str | None) -> tuple[int, int] | None:
+    from .shard import parse_shard
+
+    return None if text is None else parse_shard(text)
+
+
+def _apply_shard(cfg: Config, shard: tuple[int, int] | None) -> Config:
+    """`cfg` restricted to shard k of N, announced on stderr; unchanged without --shard."""
+    if shard is None:
+        return cfg
+    from .shard import shard_config, shard_summary
+
+    k, n = shard
+    sharded = shard_config(cfg, k, n)
+    summary = shard_summary(cfg, sharded, k, n)
+    print(f"xtrader: {summary}", file=sys.stderr)
+    return sharded
+
+
 def _run(
     cfg: Config,
     duration: float | None,
@@ -214,8 +244,14 @@ def _run(
             notes.append(f"recording {', '.join(cfg.record.channels)} to {cfg.record.dir}")
         if raw_dir is not None:
             notes.append(f"raw capture to {raw_dir}")
-        feeds = ", ".join(f"{f.exchange}:{','.join(f.symbols)}" for f in cfg.feeds)
-        print(f"xtrader: feeds {feeds}; {'; '.join(notes)}; Ctrl-C to stop", file=sys.stderr)
+        if cfg.jetstream is not None:
+            notes.append(f"publishing to JetStream stream {cfg.jetstream.stream}")
+        if cfg.source is not None:
+            src = cfg.source
+            intake = f"source {src.kind} stream {src.stream} subject {src.subject}"
+        else:
+            intake = "feeds " + ", ".join(f"{f.exchange}:{','.join(f.symbols)}" for f in cfg.feeds)
+        print(f"xtrader: {intake}; {'; '.join(notes)}; Ctrl-C to stop", file=sys.stderr)
         rt.run(duration)
     finally:
         rt.close()

@@ -54,6 +54,29 @@ configuration came from a file, the line it is on. The format, annotated::
     type = "parquet"                # parquet | jsonl | csv | an `xtrader.sinks` entry point
     dir = "./xtrader-data"          # the sink's options, validated by the sink type
     flush_interval_s = 1.0
+
+    [jetstream]                     # optional: publish every event into NATS JetStream
+    servers = ["nats://127.0.0.1:4222"] # nats://host:port of the cluster's nodes
+    stream = "XT"                   # stream name: letters, digits, '-', '_'
+    subject_prefix = "xt"           # subjects <prefix>.<channel>.<exchange>.<symbol>
+    replicas = 1                    # copies of the stream (1..5)
+    max_age_s = 0.0                 # retention: 0 = no age limit
+    max_bytes = -1                  # retention: -1 = unlimited
+    max_msgs = -1                   # retention: -1 = unlimited
+    duplicate_window_s = 120.0      # JetStream deduplication window (at most max_age_s)
+    max_inflight = 1024             # publishes awaiting their ack (1..65536)
+    snapshot_interval_s = 30.0      # full books republished this often
+    channels = ["trades", "book"]   # optional: default every channel
+
+    [source]                        # optional: consume JetStream instead of [[feeds]]
+    kind = "jetstream"              # the only kind
+    servers = ["nats://127.0.0.1:4222"]
+    stream = "XT"
+    subject = "xt.>"                # one subject filter ('*' a token, '>' the last token)
+    durable = "xtrader"             # durable consumer name: resumes after a restart
+    checkpoint = "xt.checkpoint"    # optional: file keeping the last delivered sequence
+    batch = 512                     # messages per pull (1..10000)
+    gap_timeout_s = 2.0             # how long a missing sequence is waited for
 """
 
 from __future__ import annotations
@@ -91,11 +114,13 @@ __all__ = [
     "SUPPORTED_EXCHANGES",
     "Config",
     "FeedConfig",
+    "JetStreamConfig",
     "MetricsConfig",
     "RecordConfig",
     "RuntimeConfig",
     "SimConfig",
     "SinkRef",
+    "SourceConfig",
     "StrategyRef",
     "dump_config",
     "load_config",
@@ -162,6 +187,11 @@ SIM = "sim"
 OVERFLOW_POLICIES: tuple[str, ...] = ("block", "drop_oldest")
 TRADE_STREAMS: tuple[str, ...] = ("trade", "aggTrade")
 _STRATEGY_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+_NATS_NAME = re.compile(r"^[A-Za-z0-9_\-]{1,255}$")
+_NATS_TOKEN = re.compile(r"^[^\s.*>]+$")
+_MAX_I64 = (1 << 63) - 1
+_MAX_AGE_S = 100 * 365 * 86400.0
+SOURCE_KINDS: tuple[str, ...] = ("jetstream",)
 _SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-./]*$")
 
 
@@ -260,6 +290,67 @@ def _check_venue_channels(exchange: str, value: object) -> tuple[str, ...]:
     if len(books) > 1 or len(trades) > 1:
         raise ConfigError(key, f"at most one book and one trade channel, got {list(names)!r}")
     return names
+
+
+def _check_servers(key: str, value: object) -> tuple[str, ...]:
+    servers = _check_str_list(key, value, "server")
+    for i, url in enumerate(servers):
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise ConfigError(f"{key}[{i}]", f"invalid URL {url!r}: {exc}") from None
+        extra = parts.path not in ("", "/") or parts.query or parts.fragment
+        if parts.scheme != "nats" or not parts.hostname or not port or extra:
+            raise ConfigError(f"{key}[{i}]", f"expected 'nats://host:port', got {url!r}")
+    return servers
+
+
+def _check_nats_name(key: str, value: object, what: str) -> str:
+    name = _check_str(key, value)
+    if not _NATS_NAME.match(name):
+        raise ConfigError(
+            key, f"a {what} name is 1 to 255 letters, digits, '-' or '_', got {name!r}"
+        )
+    return name
+
+
+def _check_subject(key: str, value: object) -> str:
+    """A NATS subject filter: dot-separated non-empty tokens, ``*`` a whole token, ``>`` only
+    as the last token."""
+    subject = _check_str(key, value)
+    tokens = subject.split(".")
+    for i, token in enumerate(tokens):
+        if token == "":
+            raise ConfigError(key, f"invalid subject {subject!r}: empty token")
+        if token == ">" and i != len(tokens) - 1:
+            raise ConfigError(key, f"invalid subject {subject!r}: '>' must be the last token")
+        if token not in ("*", ">") and not _NATS_TOKEN.match(token):
+            raise ConfigError(
+                key,
+                f"invalid subject {subject!r}: token {token!r} (wildcards '*' and '>' are "
+                "whole tokens; no spaces)",
+            )
+    return subject
+
+
+def _check_limit(key: str, value: object) -> int:
+    """A stream retention limit: -1 (unlimited) or a positive integer."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(key, f"expected an integer, got {_type_name(value)} {value!r}")
+    if value != -1 and not 0 < value <= _MAX_I64:
+        raise ConfigError(key, f"must be -1 (unlimited) or a positive integer, got {value}")
+    return value
+
+
+def _check_age(key: str, value: object, hi: float) -> float:
+    """Seconds where 0 means no limit."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(key, f"expected a number, got {_type_name(value)} {value!r}")
+    number = float(value)
+    if math.isnan(number) or not 0.0 <= number <= hi:
+        raise ConfigError(key, f"must be 0 (no limit) or greater, at most {hi:g}, got {value}")
+    return number
 
 
 def _set(obj: object, name: str, value: object) -> None:
@@ -573,6 +664,119 @@ class SinkRef:
 
 
 @dataclass(frozen=True, slots=True)
+class JetStreamConfig:
+    """Publishing every normalized event into a NATS JetStream stream.
+
+    Events go to subjects ``<subject_prefix>.<channel>.<exchange>.<symbol>``; the stream is
+    created when absent, with the retention limits below.
+
+    Attributes:
+        servers: ``nats://host:port`` URLs of the cluster's nodes.
+        stream: Stream name (letters, digits, ``-``, ``_``).
+        subject_prefix: First subject token (no dots, no wildcards).
+        replicas: Copies of the stream in the cluster (1..5).
+        max_age_s: Oldest message kept, seconds (0 = no age limit).
+        max_bytes: Stream size bound (-1 = unlimited).
+        max_msgs: Message count bound (-1 = unlimited).
+        duplicate_window_s: JetStream's deduplication window, seconds (at most `max_age_s`
+            when that is set).
+        max_inflight: Publishes awaiting their ack; past it publishing waits (1..65536).
+        snapshot_interval_s: Full books are republished this often, so a consumer starting
+            late can build them.
+        channels: Channels to publish (None = every channel).
+    """
+
+    servers: tuple[str, ...]
+    stream: str = "XT"
+    subject_prefix: str = "xt"
+    replicas: int = 1
+    max_age_s: float = 0.0
+    max_bytes: int = -1
+    max_msgs: int = -1
+    duplicate_window_s: float = 120.0
+    max_inflight: int = 1024
+    snapshot_interval_s: float = 30.0
+    channels: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        _set(self, "servers", _check_servers("servers", self.servers))
+        _check_nats_name("stream", self.stream, "stream")
+        prefix = _check_str("subject_prefix", self.subject_prefix)
+        if not _NATS_TOKEN.match(prefix):
+            raise ConfigError(
+                "subject_prefix",
+                f"must be one subject token (no dots, wildcards, spaces), got {prefix!r}",
+            )
+        _check_int("replicas", self.replicas, 1, 5)
+        _set(self, "max_age_s", _check_age("max_age_s", self.max_age_s, _MAX_AGE_S))
+        _check_limit("max_bytes", self.max_bytes)
+        _check_limit("max_msgs", self.max_msgs)
+        window = _check_float("duplicate_window_s", self.duplicate_window_s, 0.0, 86400.0)
+        if 0 < self.max_age_s < window:
+            raise ConfigError(
+                "duplicate_window_s",
+                f"must not exceed max_age_s ({self.max_age_s:g} s), which JetStream rejects: "
+                f"set duplicate_window_s to at most max_age_s, got {self.duplicate_window_s}",
+            )
+        _set(self, "duplicate_window_s", window)
+        _check_int("max_inflight", self.max_inflight, 1, 65536)
+        _set(
+            self,
+            "snapshot_interval_s",
+            _check_float("snapshot_interval_s", self.snapshot_interval_s, 0.0, 86400.0),
+        )
+        if self.channels is not None:
+            _set(
+                self,
+                "channels",
+                _check_str_list("channels", self.channels, "channel", ALL_CHANNELS),
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    """A runtime fed from a message bus instead of venues: it replaces every feed.
+
+    Attributes:
+        kind: ``"jetstream"`` (the only kind).
+        servers: ``nats://host:port`` URLs of the cluster's nodes.
+        stream: Stream name (letters, digits, ``-``, ``_``).
+        subject: One subject filter (``xt.>``, ``xt.trades.*.*``; ``*`` a whole token,
+            ``>`` only last).
+        durable: Durable consumer name: its position survives a restart.
+        checkpoint: File keeping the last delivered stream sequence, so a restarted
+            consumer delivers nothing twice (None = none).
+        batch: Messages per pull (1..10000).
+        gap_timeout_s: How long a missing stream sequence is waited for before it counts
+            as a gap.
+    """
+
+    kind: Literal["jetstream"]
+    servers: tuple[str, ...]
+    stream: str = "XT"
+    subject: str = "xt.>"
+    durable: str = "xtrader"
+    checkpoint: str | None = None
+    batch: int = 512
+    gap_timeout_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        _check_str("kind", self.kind, SOURCE_KINDS)
+        _set(self, "servers", _check_servers("servers", self.servers))
+        _check_nats_name("stream", self.stream, "stream")
+        _check_subject("subject", self.subject)
+        _check_nats_name("durable", self.durable, "consumer")
+        if self.checkpoint is not None and not _check_str("checkpoint", self.checkpoint):
+            raise ConfigError("checkpoint", "must not be empty (leave it out for none)")
+        _check_int("batch", self.batch, 1, 10_000)
+        _set(
+            self,
+            "gap_timeout_s",
+            _check_float("gap_timeout_s", self.gap_timeout_s, 0.0, 3600.0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """A whole runtime configuration.
 
@@ -583,6 +787,9 @@ class Config:
         record: Parquet recording, or None.
         sim: Embedded simulator, or None.
         strategies: Strategy classes to attach.
+        sinks: Sinks to attach.
+        jetstream: Publishing into NATS JetStream, or None.
+        source: A bus to consume instead of feeds (then no feeds and no simulator), or None.
     """
 
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
@@ -592,6 +799,8 @@ class Config:
     sim: SimConfig | None = None
     strategies: tuple[StrategyRef, ...] = ()
     sinks: tuple[SinkRef, ...] = ()
+    jetstream: JetStreamConfig | None = None
+    source: SourceConfig | None = None
 
     def __post_init__(self) -> None:
         _expect_instance("runtime", self.runtime, RuntimeConfig)
@@ -603,12 +812,36 @@ class Config:
             _expect_instance("sim", self.sim, SimConfig)
         _set(self, "feeds", _instance_tuple("feeds", self.feeds, FeedConfig))
         _set(self, "strategies", _instance_tuple("strategies", self.strategies, StrategyRef))
-        if not self.feeds:
-            raise ConfigError("feeds", "at least one [[feeds]] table is required")
+        if self.jetstream is not None:
+            _expect_instance("jetstream", self.jetstream, JetStreamConfig)
+        if self.source is not None:
+            _expect_instance("source", self.source, SourceConfig)
+            if self.feeds or self.sim is not None:
+                what = "the [[feeds]] tables" if self.feeds else "the [sim] table"
+                raise ConfigError(
+                    "source",
+                    f"a JetStream source replaces feeds: remove {what} (or the [source] table)",
+                )
+            self._check_no_loop(self.source, self.jetstream)
+        elif not self.feeds:
+            raise ConfigError("feeds", "at least one [[feeds]] table (or [source]) is required")
         for i, feed in enumerate(self.feeds):
             for name in ("ws_url", "rest_url"):
                 if getattr(feed, name) == SIM and self.sim is None:
                     raise ConfigError(f"feeds[{i}].{name}", "'sim' needs a [sim] table")
+
+    @staticmethod
+    def _check_no_loop(source: SourceConfig, sink: JetStreamConfig | None) -> None:
+        """A runtime must not republish into the subjects it consumes."""
+        if sink is None or sink.stream != source.stream:
+            return
+        first = source.subject.split(".", 1)[0]
+        if first in (sink.subject_prefix, "*", ">"):
+            raise ConfigError(
+                "jetstream.subject_prefix",
+                f"{sink.subject_prefix!r} publishes into stream {sink.stream!r} under the "
+                f"subject {source.subject!r} that [source] consumes (a loop)",
+            )
 
     def load_strategies(self) -> list[Strategy]:
         """Instantiate every configured strategy.
@@ -648,6 +881,20 @@ class Config:
             lines.append(
                 f"sim: {', '.join(self.sim.symbols + self.sim.okx_symbols)} at "
                 f"{self.sim.rate:g} msg/s seed={self.sim.seed} port={self.sim.port or 'any'}"
+            )
+        if self.source is not None:
+            src = self.source
+            lines.append(
+                f"source: {src.kind} {', '.join(src.servers)} stream={src.stream} "
+                f"subject={src.subject} durable={src.durable}"
+                + (f" checkpoint={src.checkpoint}" if src.checkpoint else "")
+            )
+        if self.jetstream is not None:
+            js = self.jetstream
+            channels = ",".join(js.channels) if js.channels is not None else "all"
+            lines.append(
+                f"jetstream: {', '.join(js.servers)} stream={js.stream} "
+                f"subjects={js.subject_prefix}.> replicas={js.replicas} channels={channels}"
             )
         lines.extend(f"strategies[{i}]: {ref.path}" for i, ref in enumerate(self.strategies))
         for i, sink in enumerate(self.sinks):
@@ -810,8 +1057,14 @@ def _build(data: dict[str, Any], lines: _LineIndex) -> Config:
         _make_sink(raw, f"sinks[{i}]", lines)
         for i, raw in enumerate(_array_of_tables(data.get("sinks"), "sinks", lines))
     )
+    jetstream = (
+        _make(JetStreamConfig, data["jetstream"], "jetstream", lines)
+        if "jetstream" in data
+        else None
+    )
+    source = _make(SourceConfig, data["source"], "source", lines) if "source" in data else None
     try:
-        return Config(runtime, feeds, metrics, record, sim, strategies, sinks)
+        return Config(runtime, feeds, metrics, record, sim, strategies, sinks, jetstream, source)
     except ConfigError as exc:
         raise ConfigError(exc.key, exc.message, lines.find(exc.key)) from None
 
@@ -909,6 +1162,10 @@ def dump_config(config: Config) -> str:
         out += ["[record]", *_toml_table(config.record), ""]
     if config.sim is not None:
         out += ["[sim]", *_toml_table(config.sim), ""]
+    if config.jetstream is not None:
+        out += ["[jetstream]", *_toml_table(config.jetstream), ""]
+    if config.source is not None:
+        out += ["[source]", *_toml_table(config.source), ""]
     for feed in config.feeds:
         out += ["[[feeds]]", *_toml_table(feed), ""]
     for ref in config.strategies:

@@ -40,8 +40,10 @@ from .config import (
     SIM,
     Config,
     FeedConfig,
+    JetStreamConfig,
     MetricsConfig,
     RuntimeConfig,
+    SourceConfig,
     load_config,
 )
 from .exceptions import ConfigError, StrategyError, XtraderError
@@ -65,6 +67,8 @@ FRAMES_MAX_EVENTS = 16384
 DRAIN_TIMEOUT_S = 10.0
 """Upper bound on draining queued events after stop (the queue itself is bounded)."""
 ENGINE_STOP_TIMEOUT_MS = 3000
+BUS_CLOSE_TIMEOUT_MS = 10000
+"""Bound on publishing what the JetStream sink holds at stop (and the source's last acks)."""
 
 
 class Runtime:
@@ -141,6 +145,8 @@ class Runtime:
             busy_poll_us=settings.busy_poll_us,
         )
         self._feeds: list[FeedConfig] = []
+        self._jetstream: JetStreamConfig | None = None
+        self._source: SourceConfig | None = None
         self._strategies: list[Strategy] = []
         self._sinks: list[Sink] = []
         self._hosts: list[SinkHost] = []
@@ -166,8 +172,9 @@ class Runtime:
         """Build a runtime from a TOML file or a `Config`.
 
         Starts the embedded simulator when the configuration has a ``[sim]`` table (feeds
-        whose URL is ``"sim"`` connect to it), instantiates the configured strategies and
-        attaches a `ParquetRecorder` when ``[record]`` is set.
+        whose URL is ``"sim"`` connect to it), instantiates the configured strategies,
+        attaches a `ParquetRecorder` when ``[record]`` is set, publishes into JetStream when
+        ``[jetstream]`` is set and consumes JetStream instead of feeds when ``[source]`` is.
 
         Args:
             config: Path of a TOML file, or a validated `Config`.
@@ -207,6 +214,10 @@ class Runtime:
                     rt._add_feed(feed)
                 except ConfigError as exc:
                     raise exc.with_prefix(f"feeds[{i}]") from None
+            if cfg.source is not None:
+                rt._set_source(cfg.source)
+            if cfg.jetstream is not None:
+                rt._add_jetstream(cfg.jetstream)
             for strategy in strategies:
                 rt.add_strategy(strategy)
             if cfg.record is not None:
@@ -303,6 +314,12 @@ class Runtime:
     def _add_feed(self, feed: FeedConfig) -> None:
         if self._state != "new":
             raise XtraderError("subscribe before run(): the runtime is already running")
+        if self._source is not None:
+            raise ConfigError(
+                "source",
+                "a JetStream source replaces feeds: this runtime consumes stream "
+                f"{self._source.stream!r}, it cannot also subscribe to {feed.exchange}",
+            )
         if feed.uses_sim:
             if self._sim is None:
                 key = "ws_url" if feed.ws_url == SIM else "rest_url"
@@ -336,6 +353,176 @@ class Runtime:
     def feeds(self) -> tuple[FeedConfig, ...]:
         """The subscriptions, with ``"sim"`` resolved to real URLs."""
         return tuple(self._feeds)
+
+    def publish_jetstream(
+        self,
+        servers: str | Iterable[str],
+        stream: str = "XT",
+        *,
+        subject_prefix: str = "xt",
+        replicas: int = 1,
+        max_age_s: float = 0.0,
+        max_bytes: int = -1,
+        max_msgs: int = -1,
+        duplicate_window_s: float = 120.0,
+        max_inflight: int = 1024,
+        snapshot_interval_s: float = 30.0,
+        channels: Sequence[str] | None = None,
+    ) -> None:
+        """Publish every normalized event into a NATS JetStream stream (before `run`).
+
+        Events go to subjects ``<subject_prefix>.<channel>.<exchange>.<symbol>``, book
+        status events too; full books are republished every `snapshot_interval_s` so a
+        consumer starting late can build them. The stream is created when absent.
+
+        Args:
+            servers: ``nats://host:port`` URLs of the cluster's nodes.
+            stream: Stream name (letters, digits, ``-``, ``_``).
+            subject_prefix: First subject token (no dots, no wildcards).
+            replicas: Copies of the stream in the cluster (1..5).
+            max_age_s: Oldest message the stream keeps, seconds (0 = no age limit).
+            max_bytes: Stream size bound (-1 = unlimited).
+            max_msgs: Message count bound (-1 = unlimited).
+            duplicate_window_s: JetStream's deduplication window, seconds.
+            max_inflight: Publishes awaiting their ack; past it publishing waits.
+            snapshot_interval_s: Seconds between full book snapshots.
+            channels: Channels to publish (None = every channel).
+
+        Raises:
+            ConfigError: Naming the bad argument.
+            XtraderError: When the runtime is already running or already publishes.
+
+        Example:
+            >>> rt = Runtime()
+            >>> rt.subscribe("binance", ["BTCUSDT", "ETHUSDT"])
+            >>> rt.publish_jetstream(["nats://10.0.0.1:4222", "nats://10.0.0.2:4222"])
+            >>> rt.run()
+        """
+        names = (servers,) if isinstance(servers, str) else tuple(servers)
+        config = JetStreamConfig(
+            names,
+            stream,
+            subject_prefix,
+            replicas,
+            max_age_s,
+            max_bytes,
+            max_msgs,
+            duplicate_window_s,
+            max_inflight,
+            snapshot_interval_s,
+            None if channels is None else tuple(channels),
+        )
+        self._add_jetstream(config)
+
+    def _add_jetstream(self, config: JetStreamConfig) -> None:
+        if self._state != "new":
+            raise XtraderError("publish_jetstream before run(): the runtime is already running")
+        if self._jetstream is not None:
+            raise XtraderError(
+                f"this runtime already publishes into stream {self._jetstream.stream!r}"
+            )
+        if self._source is not None:
+            Config._check_no_loop(self._source, config)
+        self._engine.add_jetstream_sink(
+            list(config.servers),
+            config.stream,
+            subject_prefix=config.subject_prefix,
+            replicas=config.replicas,
+            max_age_ms=round(config.max_age_s * 1000),
+            max_bytes=config.max_bytes,
+            max_msgs=config.max_msgs,
+            duplicate_window_ms=_ms(config.duplicate_window_s),
+            max_inflight=config.max_inflight,
+            snapshot_interval_ms=_ms(config.snapshot_interval_s),
+            channels=None if config.channels is None else list(config.channels),
+        )
+        self._jetstream = config
+
+    def consume_jetstream(
+        self,
+        servers: str | Iterable[str],
+        stream: str = "XT",
+        *,
+        subject: str = "xt.>",
+        durable: str = "xtrader",
+        checkpoint: str | os.PathLike[str] | None = None,
+        batch: int = 512,
+        gap_timeout_s: float = 2.0,
+    ) -> None:
+        """Take events from a NATS JetStream stream instead of venues (before `run`).
+
+        The runtime then has no feeds: strategies and sinks receive what collectors published
+        (`publish_jetstream`), books are rebuilt from the bus and `book`/`books` answer for the
+        symbols seen on it. The durable consumer resumes where it stopped; with a
+        `checkpoint` file no event is delivered twice across restarts.
+
+        Args:
+            servers: ``nats://host:port`` URLs of the cluster's nodes.
+            stream: Stream name (letters, digits, ``-``, ``_``).
+            subject: One subject filter (``xt.>``, ``xt.trades.binance.*``).
+            durable: Durable consumer name (letters, digits, ``-``, ``_``).
+            checkpoint: File keeping the last delivered stream sequence (None = none).
+            batch: Messages per pull (1..10000).
+            gap_timeout_s: How long a missing stream sequence is waited for before it
+                counts as a gap.
+
+        Raises:
+            ConfigError: Naming the bad argument, or ``source`` when the runtime already
+                has subscriptions.
+            XtraderError: When the runtime is already running or already has a source.
+
+        Example:
+            >>> rt = Runtime()
+            >>> rt.consume_jetstream(["nats://10.0.0.1:4222"], subject="xt.*.binance.>")
+            >>> rt.add_strategy(MyStrategy())
+            >>> rt.run()
+        """
+        names = (servers,) if isinstance(servers, str) else tuple(servers)
+        config = SourceConfig(
+            "jetstream",
+            names,
+            stream,
+            subject,
+            durable,
+            None if checkpoint is None else os.fspath(checkpoint),
+            batch,
+            gap_timeout_s,
+        )
+        self._set_source(config)
+
+    def _set_source(self, config: SourceConfig) -> None:
+        if self._state != "new":
+            raise XtraderError("consume_jetstream before run(): the runtime is already running")
+        if self._source is not None:
+            raise XtraderError(f"this runtime already consumes stream {self._source.stream!r}")
+        if self._feeds:
+            exchanges = ", ".join(sorted({f.exchange for f in self._feeds}))
+            raise ConfigError(
+                "source",
+                "a JetStream source replaces feeds: this runtime already subscribed to "
+                f"{exchanges}",
+            )
+        Config._check_no_loop(config, self._jetstream)
+        self._engine.set_jetstream_source(
+            list(config.servers),
+            config.stream,
+            subject=config.subject,
+            durable=config.durable,
+            checkpoint=config.checkpoint,
+            batch=config.batch,
+            gap_timeout_ms=_ms(config.gap_timeout_s),
+        )
+        self._source = config
+
+    @property
+    def jetstream(self) -> JetStreamConfig | None:
+        """Where the runtime publishes, or None."""
+        return self._jetstream
+
+    @property
+    def source(self) -> SourceConfig | None:
+        """The bus the runtime consumes instead of feeds, or None."""
+        return self._source
 
     def add_strategy(self, strategy: Strategy) -> Strategy:
         """Attach a strategy (before `run`); it receives events in attachment order.
@@ -462,8 +649,19 @@ class Runtime:
         return dispatcher
 
     def _finish(self, dispatcher: Dispatcher) -> None:
-        """Call every ``on_stop``, close the sinks and the owned simulator."""
+        """Close the JetStream sink/source, call every ``on_stop``, close the sinks and the
+        owned simulator."""
         try:
+            # after the drain: publish what the JetStream sink holds, acknowledge what the
+            # source delivered
+            lost = self._engine.close_bus(BUS_CLOSE_TIMEOUT_MS)
+            if lost:
+                logger.error(
+                    "JetStream sink: %d messages were not acknowledged before the %d ms close "
+                    "deadline",
+                    lost,
+                    BUS_CLOSE_TIMEOUT_MS,
+                )
             dispatcher.stop()
             self._close_sinks(dispatcher)
             self._stop_sim()
@@ -849,6 +1047,11 @@ class Runtime:
     def metrics_text(self) -> str:
         """The Prometheus exposition text the endpoint serves."""
         return self._engine.metrics_text()
+
+
+def _ms(seconds: float) -> int:
+    """Whole milliseconds of a positive duration, at least 1 (0 means "none" to the core)."""
+    return max(1, round(seconds * 1000))
 
 
 class _Restore:
