@@ -1,4 +1,4 @@
-"""Shared fixtures: the captures folder and a loopback simulator."""
+"""Shared fixtures: the captures folder, a loopback simulator and a NATS cluster."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import xtrader as xt
+from natscluster import NatsCluster, nats_server_binary
 from xtrader import Simulator
 
 if TYPE_CHECKING:
@@ -58,6 +59,24 @@ def sim() -> Iterator[Simulator]:
         yield simulator
     finally:
         simulator.stop()
+
+
+@pytest.fixture
+def nats_cluster(tmp_path: Path) -> Iterator[NatsCluster]:
+    """A 3-node NATS JetStream cluster on loopback (tests/natscluster.py), stopped after the
+    test. Skips when ``nats-server`` is not installed, and fails instead under ``CI=true``,
+    where .ci/run installs it."""
+    if nats_server_binary() is None:
+        reason = "nats-server not installed (Debian package nats-server; or XTRADER_NATS_SERVER)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    cluster = NatsCluster(tmp_path / "nats", size=3)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 def wait_until(

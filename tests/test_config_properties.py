@@ -21,6 +21,7 @@ import xtrader as xt
 import xtrader.runtime as runtime_module
 from xtrader import ConfigError
 from xtrader.config import (
+    ALL_CHANNELS,
     CHANNELS,
     EXCHANGES,
     FUTURES_CHANNELS,
@@ -29,6 +30,7 @@ from xtrader.config import (
     RECORD_CHANNELS,
     Config,
     FeedConfig,
+    JetStreamConfig,
     MetricsConfig,
     RecordConfig,
     RuntimeConfig,
@@ -197,6 +199,34 @@ def feeds(draw: st.DrawFn, with_sim: bool) -> FeedConfig:
 
 
 @st.composite
+def jetstream_tables(draw: st.DrawFn) -> JetStreamConfig:
+    max_age = draw(st.sampled_from([0.0, 3600.0, 86400.0 * 7]))
+    return JetStreamConfig(
+        servers=tuple(
+            draw(
+                st.lists(
+                    st.sampled_from(["nats://127.0.0.1:4222", "nats://nats-2:4223"]),
+                    min_size=1,
+                    unique=True,
+                )
+            )
+        ),
+        stream=draw(st.sampled_from(["XT", "xt-trades_1"])),
+        subject_prefix=draw(st.sampled_from(["xt", "md-1"])),
+        replicas=draw(st.integers(1, 5)),
+        max_age_s=max_age,
+        max_bytes=draw(st.sampled_from([-1, 1, 1 << 40])),
+        max_msgs=draw(st.sampled_from([-1, 1, 10**9])),
+        duplicate_window_s=draw(st.floats(0.01, 3600.0, allow_nan=False)),
+        max_inflight=draw(st.integers(1, 65536)),
+        snapshot_interval_s=draw(finite),
+        channels=draw(
+            st.none() | st.lists(st.sampled_from(ALL_CHANNELS), min_size=1, unique=True).map(tuple)
+        ),
+    )
+
+
+@st.composite
 def configs(draw: st.DrawFn) -> Config:
     sim = draw(
         st.none()
@@ -236,6 +266,7 @@ def configs(draw: st.DrawFn) -> Config:
         metrics=MetricsConfig(draw(st.sampled_from(["", "127.0.0.1:9898", "localhost:0"]))),
         record=record,
         sim=sim,
+        jetstream=draw(st.none() | jetstream_tables()),
     )
 
 
@@ -288,13 +319,17 @@ WRONG_TYPES: dict[type, list[Any]] = {
     list: [3, "trades", True, {"a": 1}],
 }
 OUT_OF_RANGE: list[Any] = [-1, -0.5, 2**64, float("nan"), float("inf"), 0]
-ZERO_OK = {"seed", "port", "busy_poll_us"}  # 0 is in range for these
+ZERO_OK = {"seed", "port", "busy_poll_us", "max_age_s"}  # 0 is in range for these
+MINUS_ONE_OK = {"max_bytes", "max_msgs"}  # -1 means unlimited
+
+
+TABLES = ("runtime", "metrics", "record", "sim", "jetstream")
 
 
 def _leaves(doc: dict[str, Any]) -> list[tuple[str, tuple[Any, ...]]]:
     """(dotted key, path into the document) of every value in a mutable table."""
     out: list[tuple[str, tuple[Any, ...]]] = []
-    for name in ("runtime", "metrics", "record", "sim"):
+    for name in TABLES:
         for key in doc.get(name, {}):
             out.append((f"{name}.{key}", (name, key)))
     for i, feed in enumerate(doc.get("feeds", [])):
@@ -305,7 +340,7 @@ def _leaves(doc: dict[str, Any]) -> list[tuple[str, tuple[Any, ...]]]:
 
 def _tables(doc: dict[str, Any]) -> list[tuple[str, tuple[Any, ...]]]:
     out: list[tuple[str, tuple[Any, ...]]] = [("", ())]
-    out += [(n, (n,)) for n in ("runtime", "metrics", "record", "sim") if n in doc]
+    out += [(n, (n,)) for n in TABLES if n in doc]
     out += [(f"feeds[{i}]", ("feeds", i)) for i in range(len(doc.get("feeds", [])))]
     return out
 
@@ -329,7 +364,11 @@ def mutations(draw: st.DrawFn) -> tuple[str, str]:
     if kind == "out_of_range":
         numeric = [(k, p) for k, p in _leaves(doc) if type(_get(doc, p)) in (int, float)]
         key, path = draw(st.sampled_from(numeric))
-        choices = [v for v in OUT_OF_RANGE if not (v == 0 and path[-1] in ZERO_OK)]
+        choices = [
+            v
+            for v in OUT_OF_RANGE
+            if not (v == 0 and path[-1] in ZERO_OK) and not (v == -1 and path[-1] in MINUS_ONE_OK)
+        ]
         if path[-1] == "seed":  # any 63-bit seed is valid: only the sign and size are wrong
             choices = [-1, 2**64]
         _get(doc, path[:-1])[path[-1]] = draw(st.sampled_from(choices))
