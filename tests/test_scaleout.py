@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from conftest import require_nats_server
 from natscluster import NatsCluster
 from xtrader import Runtime, Simulator
 from xtrader.exceptions import XtraderError
@@ -225,7 +226,7 @@ def test_sharded_collectors_through_jetstream_to_a_consumer(
 
 def test_in_process_publish_and_consume(tmp_path: Path) -> None:
     """The Python API end to end on a one-node server: counters, books, statuses, errors."""
-    cluster = NatsCluster(tmp_path / "nats", size=1)
+    cluster = NatsCluster(tmp_path / "nats", size=1, binary=require_nats_server())
     cluster.start()
     try:
         with Simulator(symbols=["BTCUSDT", "ETHUSDT"], rate=400.0, seed=5) as sim:
@@ -239,6 +240,9 @@ def test_in_process_publish_and_consume(tmp_path: Path) -> None:
             assert stats["bus_published"] > 100
             assert stats["bus_acked"] == stats["bus_published"]
             assert stats["bus_publish_lost"] == 0
+            metrics = pub.metrics_text()
+            assert f"xtrader_bus_acked_total {stats['bus_acked']}" in metrics
+            assert "# TYPE xtrader_bus_inflight gauge" in metrics
             pub_books = {b.symbol: (b.bids(), b.asks(), b.seq) for b in pub.books()}
 
         sub = Runtime()

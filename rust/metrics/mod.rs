@@ -345,6 +345,7 @@ pub fn render(feeds: &[Arc<FeedShared>], src: &server::MetricsSource) -> String 
     render_frames(feeds, &mut s);
     render_breakers(feeds, &mut s);
     render_sinks(&src.sinks, &mut s);
+    render_bus(src, &mut s);
     let venues: Vec<Venue> = feeds.iter().map(|f| f.venue).collect();
     src.stages.render(&venues, &mut s);
     let c = &bus.counters;
@@ -479,6 +480,33 @@ fn render_breakers(feeds: &[Arc<FeedShared>], s: &mut String) {
             s,
             "xtrader_circuit_refused_total{{exchange=\"{}\"}} {refused}",
             v.id()
+        );
+    }
+}
+
+/// Reads the JetStream sink's and source's counters as `(name, value)` pairs.
+#[derive(Clone)]
+pub struct BusCounters(pub Arc<dyn Fn() -> Vec<(&'static str, u64)> + Send + Sync>);
+
+impl std::fmt::Debug for BusCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BusCounters")
+    }
+}
+
+/// The JetStream sink's and source's counters (`bus_inflight` and `bus_acked_seq` are gauges).
+fn render_bus(src: &server::MetricsSource, s: &mut String) {
+    let Some(read) = &src.jetstream else {
+        return;
+    };
+    for (name, v) in (read.0)() {
+        let gauge = matches!(name, "bus_inflight" | "bus_acked_seq");
+        let suffix = if gauge { "" } else { "_total" };
+        let kind = if gauge { "gauge" } else { "counter" };
+        let _ = writeln!(
+            s,
+            "# HELP xtrader_{name}{suffix} JetStream {}\n# TYPE xtrader_{name}{suffix} {kind}\nxtrader_{name}{suffix} {v}",
+            name.trim_start_matches("bus_").replace('_', " ")
         );
     }
 }

@@ -38,6 +38,8 @@ pub struct MetricsSource {
     pub stages: Arc<StageLatency>,
     /// Rows and errors reported by the Python sinks.
     pub sinks: Arc<SinkCounters>,
+    /// JetStream sink and source counters (`bus_*`), when either runs.
+    pub jetstream: Option<super::BusCounters>,
 }
 
 fn respond(src: &MetricsSource, path: &str) -> Response<Full<Bytes>> {

@@ -232,7 +232,27 @@ impl Engine {
             bus: self.bus.clone(),
             stages: self.stages.clone(),
             sinks: self.sinks.clone(),
+            jetstream: self.bus_counters(),
         }
+    }
+
+    /// A reader of the JetStream sink's and source's counters, when either runs.
+    fn bus_counters(&self) -> Option<crate::metrics::BusCounters> {
+        let sink = self.js_sink.as_ref().map(|s| s.counters.clone());
+        let source = self.js_source.as_ref().map(|s| s.counters.clone());
+        if sink.is_none() && source.is_none() {
+            return None;
+        }
+        Some(crate::metrics::BusCounters(Arc::new(move || {
+            let mut v = Vec::new();
+            if let Some(c) = &sink {
+                v.extend(c.pairs());
+            }
+            if let Some(c) = &source {
+                v.extend(c.pairs());
+            }
+            v
+        })))
     }
 
     /// Stage latency histograms.
@@ -523,11 +543,8 @@ impl Engine {
             }
         }
         totals.push(("circuit_opened".to_string(), opened));
-        if let Some(sink) = &self.js_sink {
-            totals.extend(sink.counters.pairs().map(|(k, v)| (k.to_string(), v)));
-        }
-        if let Some(src) = &self.js_source {
-            totals.extend(src.counters.pairs().map(|(k, v)| (k.to_string(), v)));
+        if let Some(read) = self.bus_counters() {
+            totals.extend((read.0)().into_iter().map(|(k, v)| (k.to_string(), v)));
         }
         totals
     }

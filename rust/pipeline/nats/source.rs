@@ -428,11 +428,38 @@ impl State {
         }
         self.last_seq = seq;
         let subject = msg.message.subject.clone();
-        if self.take_payload(&subject, &msg.message.payload).is_err() {
-            self.counters.decode_errors.fetch_add(1, Relaxed);
+        if let Err(e) = self.take_payload(&subject, &msg.message.payload) {
+            self.undecodable(&subject, seq, &e);
         }
         self.flush().await;
         self.acks.push_back((self.pushed, seq, reply));
+    }
+
+    /// A message that is not in the bus encoding: counted and reported (its venue is the
+    /// subject's third token when it names one), never applied.
+    fn undecodable(&mut self, subject: &str, seq: u64, e: &codec::CodecError) {
+        let n = self.counters.decode_errors.fetch_add(1, Relaxed) + 1;
+        // one status per doubling: a publisher speaking another format must not flood
+        if !n.is_power_of_two() {
+            return;
+        }
+        let Some(venue) = subject.split('.').nth(2).and_then(Venue::from_id) else {
+            return;
+        };
+        self.out.push(Event::Status(Status {
+            venue,
+            sym: None,
+            kind: StatusKind::Error,
+            reason: StatusReason::Relayed {
+                code: "malformed_frame",
+                message: format!(
+                    "undecodable bus message on {subject} (stream sequence {seq}): {e}; skipped ({n} so far)"
+                )
+                .into(),
+            },
+            state: None,
+            ts: now_ns(),
+        }));
     }
 
     /// Put a message in its subject's order; what is due goes to `self.out`.
@@ -806,6 +833,23 @@ mod tests {
             encode(ev, "xt", epoch, pseq, &mut buf, &mut subject);
         }
         st.take_payload(&subject, &buf).expect("decodes");
+    }
+
+    #[test]
+    fn an_undecodable_message_is_reported_and_skipped() {
+        let mut st = state();
+        let bad = [1u8, 99, 0, 0];
+        let e = st
+            .take_payload("xt.trades.okx.BTC-USDT", &bad)
+            .expect_err("refused");
+        st.undecodable("xt.trades.okx.BTC-USDT", 7, &e);
+        let Some(Event::Status(s)) = st.out.pop() else {
+            panic!("a status")
+        };
+        assert_eq!(s.venue, Venue::Okx);
+        assert_eq!(s.reason.code(), Some("malformed_frame"));
+        assert!(s.reason.render().contains("xt.trades.okx.BTC-USDT"));
+        assert!(s.reason.render().contains("stream sequence 7"));
     }
 
     fn trade_ids(st: &mut State) -> Vec<u64> {
