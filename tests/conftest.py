@@ -61,16 +61,24 @@ def sim() -> Iterator[Simulator]:
         simulator.stop()
 
 
-@pytest.fixture
-def nats_cluster(tmp_path: Path) -> Iterator[NatsCluster]:
-    """A 3-node NATS JetStream cluster on loopback (tests/natscluster.py), stopped after the
-    test. Skips when ``nats-server`` is not installed, and fails instead under ``CI=true``,
-    where .ci/run installs it."""
-    if nats_server_binary() is None:
+def require_nats_server() -> str:
+    """The ``nats-server`` binary (`nats_server_binary`). Skips the calling test when it is
+    not installed, and fails it instead under ``CI=true``, where .ci/run installs it."""
+    binary = nats_server_binary()
+    if binary is None:
         reason = "nats-server not installed (Debian package nats-server; or XTRADER_NATS_SERVER)"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(reason)
         pytest.skip(reason)
+    return binary
+
+
+@pytest.fixture
+def nats_cluster(tmp_path: Path) -> Iterator[NatsCluster]:
+    """A 3-node NATS JetStream cluster on loopback (tests/natscluster.py), stopped after the
+    test. Skips when ``nats-server`` is not installed, and fails instead under ``CI=true``
+    (`require_nats_server`)."""
+    require_nats_server()
     cluster = NatsCluster(tmp_path / "nats", size=3)
     cluster.start()
     try:

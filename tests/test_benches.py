@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import socket
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +17,7 @@ import polars as pl
 import pytest
 
 import xtrader as xt
+from conftest import require_nats_server
 
 BENCHES = Path(__file__).resolve().parent.parent / "benches"
 HAVE_CRYPTOFEED = importlib.util.find_spec("cryptofeed") is not None
@@ -45,6 +48,11 @@ def e2e() -> Iterator[ModuleType]:
 @pytest.fixture(scope="module")
 def peer() -> Iterator[ModuleType]:
     yield from _import("peer_cryptofeed")
+
+
+@pytest.fixture(scope="module")
+def bus_probe() -> Iterator[ModuleType]:
+    yield from _import("bus_probe")
 
 
 def test_dispatch_bench_outputs(bench: ModuleType) -> None:
@@ -240,3 +248,69 @@ def test_peer_end_to_end_on_loopback(peer: ModuleType) -> None:
     assert cf["callbacks"] > 0 and cf["samples"] > 0 and x["messages"] > 0
     assert cf["p50_us"] <= cf["p95_us"] <= cf["p99_us"] <= cf["p999_us"]
     assert row["throughput_ratio"] > 0 and row["p99_fraction"] > 0
+
+
+def test_bus_probe_windows(bus_probe: ModuleType) -> None:
+    ring = bus_probe.PairRing(3)
+    for t in range(1, 6):
+        ring.add(t * 10, t)
+    # bounded: the last three pairs, filtered by their time
+    assert ring.count == 5 and sorted(ring.within(0, 100)) == [3, 4, 5]
+    assert sorted(ring.within(35, 50)) == [4, 5]
+    # counters sampled at 0, 1, 2, 3 s: the window keeps the samples at 1 and 2 s
+    samples = [(int(t * 1e9), 100 * t, 10 * t, t, 111 * t) for t in range(4)]
+    seconds, deltas = bus_probe.window_rates(samples, int(0.5e9), int(2.5e9))
+    assert seconds == 1.0 and deltas == [100, 10, 1, 111]
+    assert bus_probe.window_rates(samples, int(0.5e9), int(1.5e9)) == (0.0, [0, 0, 0, 0])
+    lat = bus_probe.latency_fields("x_", [1000 * i for i in range(1, 1001)])  # 1..1000 µs
+    assert (lat["x_p50_us"], lat["x_p99_us"], lat["x_p999_us"]) == (500.0, 990.0, 999.0)
+    assert math.isnan(bus_probe.latency_fields("", [])["p50_us"])
+
+
+def _ordered(row: dict[str, Any], who: str) -> None:
+    values = [row[f"{who}_{p}_us"] for p in ("p50", "p95", "p99", "p999")]
+    assert all(v is not None and v > 0 for v in values), (who, values)
+    assert values == sorted(values), (who, values)
+
+
+def test_jetstream_bus_quick_run(tmp_path: Path) -> None:
+    """``benches/jetstream_bus.py --quick --nodes 1``: a real one-node NATS server, a collector
+    process, the consumer; the JSON figures are consistent and nothing was lost or doubled."""
+    require_nats_server()
+    out = tmp_path / "jetstream.json"
+    argv = [sys.executable, str(BENCHES / "jetstream_bus.py"), "--quick", "--nodes", "1"]
+    argv += ["--json", str(out), "--workdir", str(tmp_path / "work")]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=100, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert res["config"]["nodes"] == 1 and res["config"]["rates"] == [1000.0]
+
+    (row,) = res["fixed"]
+    assert "| 1 | 1,000 |" in proc.stdout
+    consumer, collector = row["consumer"], row["collector"]
+    assert row["consumer_events_per_s"] > 0 and row["collector_events_per_s"] > 0
+    assert consumer["events"] > 0 and consumer["samples"] > 0 and collector["samples"] > 0
+    assert consumer["trades"] > 0 and consumer["bbo"] > 0 and consumer["book_updates"] > 0
+    # the collector's figures cover the consumer's window
+    assert collector["window_start_ns"] == consumer["window_start_ns"]
+    _ordered(row, "consumer")
+    _ordered(row, "collector")
+    for p in ("p50", "p95", "p99", "p999"):
+        added = row[f"consumer_{p}_us"] - row[f"collector_{p}_us"]
+        assert row[f"added_{p}_us"] == pytest.approx(added, abs=0.11)
+    bus, pub = row["consumer_bus"], row["collector_bus"]
+    assert bus["bus_gaps"] == 0 and bus["bus_duplicates"] == 0 and bus["bus_decode_errors"] == 0
+    assert 0 < bus["bus_received"] <= pub["bus_published"]
+    assert pub["bus_acked"] == pub["bus_published"] > 0 and pub["bus_publish_lost"] == 0
+    assert row["collector_exit"]["exit_code"] == 0
+
+    catch = res["catchup"]
+    assert catch["complete"] and catch["messages"] > 0
+    assert catch["received"] == catch["messages"]
+    # the stream holds what the collector stored: every acked publish, once
+    cpub = catch["collector_bus"]
+    assert catch["messages"] == cpub["bus_acked"] - cpub["bus_publish_duplicates"]
+    assert catch["events"] > 0 and catch["events_per_s"] > 0 and catch["messages_per_s"] > 0
+    cbus = catch["consumer_bus"]
+    assert cbus["bus_gaps"] == 0 and cbus["bus_duplicates"] == 0 and cbus["bus_redelivered"] == 0
+    assert catch["collector_exit"]["exit_code"] == 0
