@@ -83,3 +83,7 @@ bench:  ## Every benchmark (criterion, Python, end-to-end, peer; needs '.[bench]
 	$(PYTHON) benches/sim_throughput.py --seconds $(BENCH_SECONDS) --rates 10000 0
 	$(PYTHON) benches/dispatch_bench.py --events 200000 --seconds $(BENCH_SECONDS)
 	$(PYTHON) benches/sink_throughput.py --seconds $(BENCH_SECONDS)
+	$(PYTHON) benches/jetstream_bus.py --nodes 3 --seconds $(BENCH_SECONDS) --rates 2000 10000 \
+		--json $(BENCH_OUT)/jetstream_3n.json
+	$(PYTHON) benches/jetstream_bus.py --nodes 1 --seconds $(BENCH_SECONDS) --rates 2000 10000 \
+		--json $(BENCH_OUT)/jetstream_1n.json

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use parking_lot::{Mutex, RwLock};
 
 use super::codec::{self, Header, KIND_BOOK_REFRESH};
@@ -38,6 +38,8 @@ use crate::pipeline::bus::EventBus;
 const REORDER_BOUND: usize = 4096;
 /// Publishing runs × subjects tracked before idle ones are forgotten.
 const TRACKED_BOUND: usize = 200_000;
+/// Messages already received that are taken before the consumer is woken.
+const READY_BATCH: usize = 255;
 /// Acks and gap checks run this often.
 const TICK: Duration = Duration::from_millis(20);
 
@@ -397,7 +399,19 @@ impl State {
                         None => std::future::pending().await,
                     }
                 }, if pulling && messages.is_some() => match m {
-                    Some(Ok(msg)) => self.take(msg).await,
+                    Some(Ok(msg)) => {
+                        self.take(msg);
+                        // take what has already arrived, then wake the consumer once
+                        if let Some(s) = messages.as_mut() {
+                            for _ in 0..READY_BATCH {
+                                match s.next().now_or_never() {
+                                    Some(Some(Ok(msg))) => self.take(msg),
+                                    _ => break,
+                                }
+                            }
+                        }
+                        self.flush().await;
+                    }
                     // a missed heartbeat or a node changing leader: keep reading
                     Some(Err(_)) => {}
                     None => messages = None,
@@ -412,8 +426,9 @@ impl State {
         let _ = client.flush().await;
     }
 
-    /// Handle one message: dedupe by stream sequence, then by publisher sequence, in order.
-    async fn take(&mut self, msg: jetstream::Message) {
+    /// Handle one message: dedupe by stream sequence, then by publisher sequence, in order
+    /// (what is due waits in `self.out` for the next flush).
+    fn take(&mut self, msg: jetstream::Message) {
         self.counters.received.fetch_add(1, Relaxed);
         let Some(reply) = msg.message.reply.clone() else {
             return;
@@ -423,7 +438,7 @@ impl State {
         };
         if seq <= self.last_seq {
             self.counters.redelivered.fetch_add(1, Relaxed);
-            self.acks.push_back((self.pushed, seq, reply));
+            self.acks.push_back((self.due(), seq, reply));
             return;
         }
         self.last_seq = seq;
@@ -431,8 +446,12 @@ impl State {
         if let Err(e) = self.take_payload(&subject, &msg.message.payload) {
             self.undecodable(&subject, seq, &e);
         }
-        self.flush().await;
-        self.acks.push_back((self.pushed, seq, reply));
+        self.acks.push_back((self.due(), seq, reply));
+    }
+
+    /// Events pushed once what is due now has been flushed.
+    fn due(&self) -> u64 {
+        self.pushed + self.out.len() as u64
     }
 
     /// A message that is not in the bus encoding: counted and reported (its venue is the
