@@ -268,12 +268,12 @@ class Engine:
     def add_jetstream_sink(
         self,
         servers: list[str],
-        stream: str = "XT",
-        subject_prefix: str = "xt",
+        stream: str = ...,
+        subject_prefix: str = ...,
         replicas: int = 1,
         max_age_ms: int = 0,
-        max_bytes: int = -1,
-        max_msgs: int = -1,
+        max_bytes: int = ...,
+        max_msgs: int = ...,
         duplicate_window_ms: int = 120000,
         max_inflight: int = 1024,
         snapshot_interval_ms: int = 30000,
@@ -289,18 +289,21 @@ class Engine:
         await their ack (past it publishing waits). Full book snapshots are republished every
         snapshot_interval_ms so a consumer starting late can build books. channels: the
         channels to publish (None = every channel). Counters: `bus_*` in stats().
+        Defaults: stream "XT", subject_prefix "xt", max_bytes and max_msgs -1.
         """
     def set_jetstream_source(
         self,
         servers: list[str],
-        stream: str = "XT",
-        subject: str = "xt.>",
-        durable: str = "xtrader",
+        stream: str = ...,
+        subject: str = ...,
+        durable: str = ...,
         checkpoint: str | None = None,
         batch: int = 512,
         gap_timeout_ms: int = 2000,
     ) -> None:
         """Consume a JetStream stream instead of venues (before start; no feeds then).
+
+        Defaults: stream "XT", subject "xt.>", durable "xtrader".
 
         subject: one subject filter (nats-server 2.9). durable: the durable consumer's name,
         whose position survives a restart. checkpoint: a file keeping the last delivered
