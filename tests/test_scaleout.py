@@ -234,7 +234,15 @@ def test_in_process_publish_and_consume(tmp_path: Path) -> None:
             pub.subscribe(
                 "binance", ["BTCUSDT", "ETHUSDT"], ws_url=sim.ws_url, rest_url=sim.rest_url
             )
-            pub.publish_jetstream(cluster.urls, "T1", snapshot_interval_s=0.5)
+            pub.publish_jetstream(
+                cluster.urls,
+                "T1",
+                snapshot_interval_s=0.5,
+                max_age_s=3600.0,
+                max_msgs=1_000_000,
+                max_bytes=1 << 30,
+                duplicate_window_s=60.0,
+            )
             pub.run(duration=3.0)
             stats = pub.stats()
             assert stats["bus_published"] > 100
@@ -244,6 +252,15 @@ def test_in_process_publish_and_consume(tmp_path: Path) -> None:
             assert f"xtrader_bus_acked_total {stats['bus_acked']}" in metrics
             assert "# TYPE xtrader_bus_inflight gauge" in metrics
             pub_books = {b.symbol: (b.bids(), b.asks(), b.seq) for b in pub.books()}
+
+        async def config(js: Any) -> Any:
+            return (await js.stream_info("T1")).config
+
+        # the stream was created with the configured retention
+        made = asyncio.run(_js_call(cluster.urls, config))
+        assert made.subjects == ["xt.>"]
+        assert (made.max_age, made.max_msgs, made.max_bytes) == (3600.0, 1_000_000, 1 << 30)
+        assert made.duplicate_window == 60.0
 
         sub = Runtime()
         sub.consume_jetstream(cluster.urls, "T1", durable="inproc", gap_timeout_s=0.5)
