@@ -342,6 +342,19 @@ pub fn render(feeds: &[Arc<FeedShared>], src: &server::MetricsSource) -> String 
             }
         }
     }
+    if let Some(syms) = &src.bus_symbols {
+        for m in syms.read().iter() {
+            if let Some(book) = &m.book {
+                let _ = writeln!(
+                    s,
+                    "xtrader_book_state{{exchange=\"{}\",symbol=\"{}\"}} {}",
+                    m.venue.id(),
+                    label(&m.symbol),
+                    book.read().state.code()
+                );
+            }
+        }
+    }
     render_frames(feeds, &mut s);
     render_breakers(feeds, &mut s);
     render_sinks(&src.sinks, &mut s);
@@ -500,7 +513,7 @@ fn render_bus(src: &server::MetricsSource, s: &mut String) {
         return;
     };
     for (name, v) in (read.0)() {
-        let gauge = matches!(name, "bus_inflight" | "bus_acked_seq");
+        let gauge = matches!(name, "bus_inflight" | "bus_acked_seq" | "bus_bound_at");
         let suffix = if gauge { "" } else { "_total" };
         let kind = if gauge { "gauge" } else { "counter" };
         let _ = writeln!(
@@ -532,17 +545,17 @@ fn render_sinks(sinks: &SinkCounters, s: &mut String) {
     }
 }
 
-/// True when every subscribed book is live (the `/ready` check).
+/// True when every subscribed book (and every book rebuilt from a JetStream source, `extra`)
+/// is live (the `/ready` check).
 #[must_use]
-pub fn all_books_live(feeds: &[Arc<FeedShared>]) -> bool {
+pub fn all_books_live(feeds: &[Arc<FeedShared>], extra: &[Arc<SymbolMeta>]) -> bool {
     let mut any = false;
-    for f in feeds {
-        for m in f.symbols.read().iter() {
-            if let Some(b) = &m.book {
-                any = true;
-                if b.read().state != crate::model::BookState::Live {
-                    return false;
-                }
+    let subscribed = feeds.iter().flat_map(|f| f.symbols.read().clone());
+    for m in subscribed.chain(extra.iter().cloned()) {
+        if let Some(b) = &m.book {
+            any = true;
+            if b.read().state != crate::model::BookState::Live {
+                return false;
             }
         }
     }

@@ -40,6 +40,17 @@ pub struct MetricsSource {
     pub sinks: Arc<SinkCounters>,
     /// JetStream sink and source counters (`bus_*`), when either runs.
     pub jetstream: Option<super::BusCounters>,
+    /// Symbols rebuilt from a JetStream source (their books count for `/ready` and
+    /// `xtrader_book_state`).
+    pub bus_symbols: Option<Arc<parking_lot::RwLock<Vec<Arc<crate::model::SymbolMeta>>>>>,
+}
+
+/// The source-rebuilt symbols, when there is a JetStream source.
+fn bus_symbols(src: &MetricsSource) -> Vec<Arc<crate::model::SymbolMeta>> {
+    src.bus_symbols
+        .as_ref()
+        .map(|s| s.read().clone())
+        .unwrap_or_default()
 }
 
 fn respond(src: &MetricsSource, path: &str) -> Response<Full<Bytes>> {
@@ -52,7 +63,7 @@ fn respond(src: &MetricsSource, path: &str) -> Response<Full<Bytes>> {
         ),
         "/health" => (StatusCode::OK, "text/plain", "ok\n".to_string()),
         "/ready" => {
-            if all_books_live(&feeds) {
+            if all_books_live(&feeds, &bus_symbols(src)) {
                 (StatusCode::OK, "text/plain", "ready\n".to_string())
             } else {
                 (

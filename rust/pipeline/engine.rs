@@ -233,6 +233,7 @@ impl Engine {
             stages: self.stages.clone(),
             sinks: self.sinks.clone(),
             jetstream: self.bus_counters(),
+            bus_symbols: self.js_source.as_ref().map(|s| s.symbols.clone()),
         }
     }
 
