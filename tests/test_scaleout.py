@@ -154,6 +154,25 @@ def test_sharded_collectors_through_jetstream_to_a_consumer(
     shards = {shard_of("binance", s, 2) for s in SYMBOLS}
     assert shards == {0, 1}, "the symbol set must give both shards something"
     urls = nats_cluster.urls
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        _scaleout_run(nats_cluster, tmp_path, urls, started)
+    finally:
+        # whatever failed, no process outlives the test
+        for proc in started:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
+    _check_scaleout(tmp_path)
+
+
+def _scaleout_run(
+    nats_cluster: NatsCluster,
+    tmp_path: Path,
+    urls: list[str],
+    started: list[subprocess.Popen[bytes]],
+) -> None:
+    """Collectors, a node killed, a consumer restarted; every process stopped by SIGTERM."""
     with Simulator(symbols=SYMBOLS, rate=300.0, seed=11) as sim:
         logs = {name: tmp_path / f"{name}.log" for name in ("c0", "c1", "r1", "r2")}
         collectors = [
@@ -163,9 +182,19 @@ def test_sharded_collectors_through_jetstream_to_a_consumer(
             )
             for k in (0, 1)
         ]
+        started.extend(collectors)
         try:
             _wait("the stream", lambda: _stream_info(urls).state.messages > 200, 30)
-            consumer = _start(["run", str(_consumer_config(tmp_path, urls, 1))], logs["r1"])
+            consumer = _start(
+                [
+                    "run",
+                    str(_consumer_config(tmp_path, urls, 1)),
+                    "--stats-json",
+                    str(tmp_path / "r1.stats.json"),
+                ],
+                logs["r1"],
+            )
+            started.append(consumer)
             time.sleep(3)
             # kill the stream's leader mid-run, bring it back
             leader = _stream_info(urls).cluster.leader
@@ -177,7 +206,16 @@ def test_sharded_collectors_through_jetstream_to_a_consumer(
             time.sleep(1)
             _stop(consumer, logs["r1"])
             time.sleep(1)
-            consumer = _start(["run", str(_consumer_config(tmp_path, urls, 2))], logs["r2"])
+            consumer = _start(
+                [
+                    "run",
+                    str(_consumer_config(tmp_path, urls, 2)),
+                    "--stats-json",
+                    str(tmp_path / "r2.stats.json"),
+                ],
+                logs["r2"],
+            )
+            started.append(consumer)
             time.sleep(4)
         finally:
             for k, proc in enumerate(collectors):
@@ -191,6 +229,9 @@ def test_sharded_collectors_through_jetstream_to_a_consumer(
         )
         _stop(consumer, logs["r2"])
 
+
+def _check_scaleout(tmp_path: Path) -> None:
+    """What the consumer's two runs saw equals what the two collectors saw."""
     collected = [json.loads((tmp_path / f"collector{k}.json").read_text()) for k in (0, 1)]
     consumed = [json.loads((tmp_path / f"consumer{r}.json").read_text()) for r in (1, 2)]
 
@@ -205,8 +246,17 @@ def test_sharded_collectors_through_jetstream_to_a_consumer(
     assert len(want) > 500
     assert len(set(want)) == len(want)
     assert len(set(got)) == len(got), "a trade was delivered twice"
+    bus = [
+        {
+            k: v
+            for k, v in json.loads((tmp_path / f"r{r}.stats.json").read_text())["stats"].items()
+            if k.startswith("bus_")
+        }
+        for r in (1, 2)
+    ]
     assert set(got) == set(want), (
-        f"lost {len(set(want) - set(got))}, unexpected {len(set(got) - set(want))}"
+        f"lost {len(set(want) - set(got))}, unexpected {len(set(got) - set(want))}; "
+        f"consumer bus counters {bus}"
     )
     # both consumer runs took part: the second resumed where the first stopped
     assert consumed[0]["trades"] and consumed[1]["trades"]
@@ -271,6 +321,8 @@ def test_in_process_publish_and_consume(tmp_path: Path) -> None:
         assert got["bus_duplicates"] == 0
         sub_books = {b.symbol: (b.bids(), b.asks(), b.seq) for b in sub.books()}
         assert sub_books == pub_books
+        # rebuilt books are in the consumer's metrics like subscribed ones
+        assert 'xtrader_book_state{exchange="binance",symbol="BTC-USDT"} 1' in sub.metrics_text()
 
         # a stream that does not exist is named in the error
         bad = Runtime()

@@ -163,6 +163,9 @@ fn msg_id(epoch: u64, n: u64) -> String {
     s
 }
 
+/// How long stream creation is retried while the servers time out.
+const STREAM_SETUP_BOUND: Duration = Duration::from_secs(30);
+
 /// The sink: encoder on the consumer side, publisher on its own thread.
 pub struct JetStreamSink {
     cfg: SinkConfig,
@@ -226,7 +229,9 @@ impl JetStreamSink {
                 let _ = done_tx.send(());
             })
             .map_err(|e| NatsError::Runtime(e.to_string()))?;
-        match ready_rx.recv_timeout(super::CONNECT_TIMEOUT + Duration::from_secs(10)) {
+        match ready_rx
+            .recv_timeout(super::CONNECT_TIMEOUT + STREAM_SETUP_BOUND + Duration::from_secs(10))
+        {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(e),
             Err(_) => {
@@ -356,13 +361,25 @@ async fn open_stream(cfg: &SinkConfig) -> Result<jetstream::Context, NatsError> 
         storage: jetstream::stream::StorageType::File,
         ..Default::default()
     };
-    js.get_or_create_stream(stream_cfg)
-        .await
-        .map_err(|e| NatsError::Stream {
-            stream: cfg.stream.clone(),
-            reason: e.to_string(),
-        })?;
-    Ok(js)
+    // a cluster that has just formed (or is electing a leader) times out for a while:
+    // retried within a bound; a refusal (bad limits, too many replicas) fails at once
+    let deadline = Instant::now() + STREAM_SETUP_BOUND;
+    loop {
+        match js.get_or_create_stream(stream_cfg.clone()).await {
+            Ok(_) => return Ok(js),
+            Err(e) => {
+                use jetstream::context::CreateStreamErrorKind as K;
+                let transient = matches!(e.kind(), K::TimedOut | K::JetStreamUnavailable);
+                if !transient || Instant::now() >= deadline {
+                    return Err(NatsError::Stream {
+                        stream: cfg.stream.clone(),
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// Pause before sending again after `streak` failures in a row.

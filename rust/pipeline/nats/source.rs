@@ -5,11 +5,16 @@
 //!   made from them have been through the strategies (`Engine::bus_delivered`), and the last
 //!   delivered stream sequence is kept in memory and, when configured, in a checkpoint file;
 //!   a redelivered message at or below it is dropped. A restarted consumer resumes from the
-//!   durable's ack floor and skips what its checkpoint says was delivered.
+//!   durable's ack floor (or its checkpoint, when further): the durable is bound afresh there,
+//!   so messages a previous run was handed but never acknowledged come first and in order
+//!   (left to `ack_wait`, they would come after newer ones, which ack-all would have
+//!   acknowledged unseen).
 //! - **In order.** Each subject carries a publisher sequence per publishing run (`pseq`):
 //!   a message ahead of its turn (a publisher retry) waits in a bounded buffer for the
 //!   missing ones; a duplicate is dropped; a hole that does not fill within `gap_timeout` is
-//!   a loss, reported as a `bus_gap` status (and the book waits for a fresh base).
+//!   reported as a `bus_gap` status (and the book waits for a fresh base); a trade, quote or
+//!   status of it arriving after all is delivered late rather than dropped (as are retries
+//!   stored after the first message a resumed consumer sees), a book message never is.
 //! - **Books rebuilt with the same integrity rules.** A book needs a base (the venue
 //!   snapshot the collector applied, or a periodic refresh snapshot) before deltas apply;
 //!   deltas at or below the base's sequence are already in it; the collector's book states
@@ -73,8 +78,13 @@ pub struct SourceCounters {
     pub duplicates: AtomicU64,
     /// Messages that arrived ahead of their turn and were put back in order.
     pub reordered: AtomicU64,
-    /// Holes in a publisher sequence that never filled.
+    /// Holes in a publisher sequence that never filled (in time).
     pub gaps: AtomicU64,
+    /// Messages delivered out of publisher order: stored after newer ones (a retry) and
+    /// arriving after their hole was given up on, or below the first one seen.
+    pub late: AtomicU64,
+    /// Late book messages, dropped (their book is built from in-order messages only).
+    pub late_book: AtomicU64,
     /// Messages that could not be decoded.
     pub decode_errors: AtomicU64,
     /// Book deltas dropped while the book waited for a base.
@@ -85,23 +95,35 @@ pub struct SourceCounters {
     pub acked_seq: AtomicU64,
     /// Events pushed to the bus.
     pub pushed: AtomicU64,
+    /// Times the durable was bound again mid-run (its message stream ended, or a delivery
+    /// was missed).
+    pub rebinds: AtomicU64,
+    /// Deliveries missed (the consumer sequence jumped).
+    pub holes: AtomicU64,
+    /// Stream sequence after which the durable was last bound.
+    pub bound_at: AtomicU64,
 }
 
 impl SourceCounters {
     /// Name/value pairs.
     #[must_use]
-    pub fn pairs(&self) -> [(&'static str, u64); 10] {
+    pub fn pairs(&self) -> [(&'static str, u64); 15] {
         [
             ("bus_received", self.received.load(Relaxed)),
             ("bus_redelivered", self.redelivered.load(Relaxed)),
             ("bus_duplicates", self.duplicates.load(Relaxed)),
             ("bus_reordered", self.reordered.load(Relaxed)),
             ("bus_gaps", self.gaps.load(Relaxed)),
+            ("bus_late", self.late.load(Relaxed)),
+            ("bus_late_book_dropped", self.late_book.load(Relaxed)),
             ("bus_decode_errors", self.decode_errors.load(Relaxed)),
             ("bus_book_waiting", self.book_waiting.load(Relaxed)),
             ("bus_refreshes_used", self.refreshes_used.load(Relaxed)),
             ("bus_acked_seq", self.acked_seq.load(Relaxed)),
             ("bus_events", self.pushed.load(Relaxed)),
+            ("bus_rebinds", self.rebinds.load(Relaxed)),
+            ("bus_delivery_holes", self.holes.load(Relaxed)),
+            ("bus_bound_at", self.bound_at.load(Relaxed)),
         ]
     }
 }
@@ -170,22 +192,28 @@ impl JetStreamSource {
                     }
                 };
                 rt.block_on(async move {
-                    let (client, consumer) = match open_consumer(&state.cfg).await {
-                        Ok(x) => {
-                            let _ = ready_tx.send(Ok(()));
-                            x
-                        }
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e));
-                            return;
-                        }
-                    };
-                    state.run(&client, &consumer, intake, close_rx).await;
+                    let (client, stream, consumer, after) =
+                        match open_consumer(&state.cfg, state.last_seq).await {
+                            Ok(x) => {
+                                let _ = ready_tx.send(Ok(()));
+                                x
+                            }
+                            Err(e) => {
+                                let _ = ready_tx.send(Err(e));
+                                return;
+                            }
+                        };
+                    state.last_seq = after;
+                    state.counters.acked_seq.store(after, Relaxed);
+                    state.counters.bound_at.store(after, Relaxed);
+                    state
+                        .run(&client, &stream, consumer, intake, close_rx)
+                        .await;
                 });
                 let _ = done_tx.send(());
             })
             .map_err(|e| NatsError::Runtime(e.to_string()))?;
-        match ready_rx.recv_timeout(super::CONNECT_TIMEOUT + Duration::from_secs(10)) {
+        match ready_rx.recv_timeout(super::CONNECT_TIMEOUT + Duration::from_secs(60)) {
             Ok(Ok(())) => Ok(src),
             Ok(Err(e)) => Err(e),
             Err(_) => {
@@ -249,40 +277,102 @@ fn write_checkpoint(p: &PathBuf, seq: u64) -> std::io::Result<()> {
 
 type PullConsumer = jetstream::consumer::Consumer<pull::Config>;
 
-async fn open_consumer(
-    cfg: &SourceConfig,
-) -> Result<(async_nats::Client, PullConsumer), NatsError> {
+type JsStream = jetstream::stream::Stream;
+
+/// Connect and find the stream.
+async fn open_stream(cfg: &SourceConfig) -> Result<(async_nats::Client, JsStream), NatsError> {
     let client = connect(&cfg.servers, "xtrader-consumer").await?;
     let js = jetstream::ContextBuilder::new()
         .timeout(Duration::from_secs(5))
         .build(client.clone());
-    let stream = js
-        .get_stream(&cfg.stream)
+    // a request that times out (a cluster electing a leader) is retried within a bound; an
+    // answer (no such stream) fails at once
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match js.get_stream(&cfg.stream).await {
+            Ok(stream) => return Ok((client, stream)),
+            Err(e) => {
+                use jetstream::context::GetStreamErrorKind as K;
+                if !matches!(e.kind(), K::Request) || Instant::now() >= deadline {
+                    return Err(NatsError::Stream {
+                        stream: cfg.stream.clone(),
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn consumer_error(cfg: &SourceConfig, reason: String) -> NatsError {
+    NatsError::Consumer {
+        stream: cfg.stream.clone(),
+        durable: cfg.durable.clone(),
+        reason,
+    }
+}
+
+/// The durable's position: the highest stream sequence it acknowledged (0 when it does not
+/// exist yet). A cluster electing a leader answers with errors for a moment: retried.
+async fn durable_floor(stream: &JsStream, cfg: &SourceConfig) -> Result<u64, NatsError> {
+    use async_nats::jetstream::context::ConsumerInfoErrorKind;
+    let mut last = String::new();
+    for attempt in 0..40u32 {
+        match stream.consumer_info(&cfg.durable).await {
+            Ok(info) => return Ok(info.ack_floor.stream_sequence),
+            Err(e) if matches!(e.kind(), ConsumerInfoErrorKind::NotFound) => return Ok(0),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(100 + 50 * u64::from(attempt))).await;
+    }
+    Err(consumer_error(cfg, last))
+}
+
+/// (Re)create the durable so that it delivers from `after + 1`, in order.
+///
+/// A pull consumer redelivers what it handed out but never had acknowledged only when
+/// `ack_wait` expires, after newer messages: with ack-all, acknowledging those newer messages
+/// would acknowledge the older ones unseen. Binding afresh at the position delivered so far
+/// makes every message not yet acknowledged come again, first and in order.
+async fn bind(
+    stream: &JsStream,
+    cfg: &SourceConfig,
+    after: u64,
+) -> Result<PullConsumer, NatsError> {
+    // absent is fine; any other failure shows in the create below
+    let _ = stream.delete_consumer(&cfg.durable).await;
+    let deliver_policy = if after == 0 {
+        DeliverPolicy::All
+    } else {
+        DeliverPolicy::ByStartSequence {
+            start_sequence: after + 1,
+        }
+    };
+    stream
+        .create_consumer(pull::Config {
+            durable_name: Some(cfg.durable.clone()),
+            filter_subject: cfg.subject.clone(),
+            ack_policy: AckPolicy::All,
+            deliver_policy,
+            ack_wait: Duration::from_secs(30),
+            max_ack_pending: 100_000,
+            ..Default::default()
+        })
         .await
-        .map_err(|e| NatsError::Stream {
-            stream: cfg.stream.clone(),
-            reason: e.to_string(),
-        })?;
-    let consumer = stream
-        .get_or_create_consumer(
-            &cfg.durable,
-            pull::Config {
-                durable_name: Some(cfg.durable.clone()),
-                filter_subject: cfg.subject.clone(),
-                ack_policy: AckPolicy::All,
-                deliver_policy: DeliverPolicy::All,
-                ack_wait: Duration::from_secs(30),
-                max_ack_pending: 100_000,
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|e| NatsError::Consumer {
-            stream: cfg.stream.clone(),
-            durable: cfg.durable.clone(),
-            reason: e.to_string(),
-        })?;
-    Ok((client, consumer))
+        .map_err(|e| consumer_error(cfg, e.to_string()))
+}
+
+/// Connect, find the stream and bind the durable at its position (or the checkpoint's,
+/// whichever is further: what was delivered is never delivered again).
+async fn open_consumer(
+    cfg: &SourceConfig,
+    checkpoint: u64,
+) -> Result<(async_nats::Client, JsStream, PullConsumer, u64), NatsError> {
+    let (client, stream) = open_stream(cfg).await?;
+    let after = durable_floor(&stream, cfg).await?.max(checkpoint);
+    let consumer = bind(&stream, cfg, after).await?;
+    Ok((client, stream, consumer, after))
 }
 
 /// A symbol seen on the bus and its book's standing.
@@ -300,6 +390,34 @@ struct Track {
     held: BTreeMap<u64, (Header, Event)>,
     /// When the oldest held message arrived.
     since: Option<Instant>,
+    /// The first publisher sequence seen (a consumer joining or resuming mid-stream may
+    /// still receive lower ones: retries the stream stored after it).
+    first: u64,
+    /// Holes given up on (`[from, to)`), bounded: a message from one arriving later is late,
+    /// not a duplicate.
+    skipped: VecDeque<(u64, u64)>,
+    /// Late messages delivered (below `first` or in a skipped hole), bounded.
+    late: std::collections::BTreeSet<u64>,
+}
+
+/// Holes and late sequence numbers remembered per subject.
+const LATE_BOUND: usize = 4096;
+const SKIPPED_BOUND: usize = 64;
+
+impl Track {
+    /// A message below `expected`: delivered already (a duplicate), or late (never delivered:
+    /// below the first seen, or in a hole given up on). Late ones are remembered.
+    fn is_late(&mut self, pseq: u64) -> bool {
+        let missed =
+            pseq < self.first || self.skipped.iter().any(|(a, b)| (*a..*b).contains(&pseq));
+        if !missed || !self.late.insert(pseq) {
+            return false;
+        }
+        if self.late.len() > LATE_BOUND {
+            self.late.pop_first();
+        }
+        true
+    }
 }
 
 struct State {
@@ -320,6 +438,10 @@ struct State {
     /// Held messages were released since the last flush (their events go out after those of
     /// later messages: the acks waiting must cover them).
     released: bool,
+    /// The consumer sequence the next delivery should carry (0 = not known yet).
+    next_cseq: u64,
+    /// A delivery was missed: stop taking and bind again.
+    need_rebind: bool,
 }
 
 impl State {
@@ -344,6 +466,8 @@ impl State {
             acks: VecDeque::new(),
             out: Vec::new(),
             released: false,
+            next_cseq: 0,
+            need_rebind: false,
         }
     }
 
@@ -363,7 +487,8 @@ impl State {
     async fn run(
         &mut self,
         client: &async_nats::Client,
-        consumer: &PullConsumer,
+        stream: &JsStream,
+        mut consumer: PullConsumer,
         intake: tokio_util::sync::CancellationToken,
         mut close_rx: tokio::sync::oneshot::Receiver<()>,
     ) {
@@ -371,8 +496,26 @@ impl State {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut messages = None;
         let mut pulling = true;
+        let mut rebind = false;
         loop {
-            if pulling && messages.is_none() {
+            if pulling && rebind {
+                // the message stream ended: what it had buffered is gone with it, so bind
+                // again at what was acknowledged (the rest comes again; what was taken
+                // already is dropped by its stream sequence)
+                let after = self.counters.acked_seq.load(Relaxed);
+                match bind(stream, &self.cfg, after).await {
+                    Ok(c) => {
+                        consumer = c;
+                        rebind = false;
+                        self.next_cseq = 0;
+                        self.need_rebind = false;
+                        self.counters.rebinds.fetch_add(1, Relaxed);
+                        self.counters.bound_at.store(after, Relaxed);
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+                }
+            }
+            if pulling && messages.is_none() && !rebind {
                 match consumer
                     .stream()
                     .max_messages_per_batch(self.cfg.batch.max(1))
@@ -392,7 +535,7 @@ impl State {
                     pulling = false;
                     messages = None;
                 }
-                () = async {}, if pulling && messages.is_none() => {}
+                () = async {}, if pulling && (messages.is_none() || rebind) => {}
                 m = async {
                     match messages.as_mut() {
                         Some(s) => s.next().await,
@@ -404,6 +547,9 @@ impl State {
                         // take what has already arrived, then wake the consumer once
                         if let Some(s) = messages.as_mut() {
                             for _ in 0..READY_BATCH {
+                                if self.need_rebind {
+                                    break;
+                                }
                                 match s.next().now_or_never() {
                                     Some(Some(Ok(msg))) => self.take(msg),
                                     _ => break,
@@ -411,10 +557,17 @@ impl State {
                             }
                         }
                         self.flush().await;
+                        if self.need_rebind {
+                            messages = None;
+                            rebind = true;
+                        }
                     }
                     // a missed heartbeat or a node changing leader: keep reading
                     Some(Err(_)) => {}
-                    None => messages = None,
+                    None => {
+                        messages = None;
+                        rebind = true;
+                    }
                 },
                 _ = tick.tick() => {
                     self.check_gaps().await;
@@ -433,9 +586,18 @@ impl State {
         let Some(reply) = msg.message.reply.clone() else {
             return;
         };
-        let Ok(seq) = msg.info().map(|i| i.stream_sequence) else {
+        let Ok((seq, cseq)) = msg.info().map(|i| (i.stream_sequence, i.consumer_sequence)) else {
             return;
         };
+        // the consumer numbers its deliveries: a jump means messages handed out on the way
+        // here were lost (a node died with them in flight); acknowledging past them (ack-all)
+        // would lose them for good, so bind again at the acknowledged position instead
+        if self.next_cseq != 0 && cseq > self.next_cseq {
+            self.counters.holes.fetch_add(1, Relaxed);
+            self.need_rebind = true;
+            return;
+        }
+        self.next_cseq = cseq + 1;
         if seq <= self.last_seq {
             self.counters.redelivered.fetch_add(1, Relaxed);
             self.acks.push_back((self.due(), seq, reply));
@@ -491,9 +653,19 @@ impl State {
             expected: h.pseq,
             held: BTreeMap::new(),
             since: None,
+            first: h.pseq,
+            skipped: VecDeque::new(),
+            late: std::collections::BTreeSet::new(),
         });
         if h.pseq < track.expected {
-            self.counters.duplicates.fetch_add(1, Relaxed);
+            if track.is_late(h.pseq) {
+                // stored after newer messages (a publisher retry): delivered now rather than
+                // lost, except book messages (see `apply_late`)
+                self.counters.late.fetch_add(1, Relaxed);
+                self.apply_late(ev);
+            } else {
+                self.counters.duplicates.fetch_add(1, Relaxed);
+            }
             return;
         }
         if h.pseq > track.expected {
@@ -546,6 +718,10 @@ impl State {
         let expected = track.expected;
         track.expected = first;
         track.since = Some(Instant::now());
+        track.skipped.push_back((expected, first));
+        if track.skipped.len() > SKIPPED_BOUND {
+            track.skipped.pop_front();
+        }
         self.counters.gaps.fetch_add(1, Relaxed);
         let reason = StatusReason::BusGap {
             expected,
@@ -613,6 +789,19 @@ impl State {
                     }
                 }
                 self.out.push(Event::Status(s));
+            }
+            other => self.out.push(other),
+        }
+    }
+
+    /// A late message (out of its subject's order). Trades and quotes are delivered; a status
+    /// is delivered without changing a book's state (a newer one already did); a book message
+    /// is dropped: a book is only ever built from messages in their order (a late base could
+    /// miss deltas published after it and seen already, or before this consumer started).
+    fn apply_late(&mut self, ev: Event) {
+        match ev {
+            Event::Book(_) => {
+                self.counters.late_book.fetch_add(1, Relaxed);
             }
             other => self.out.push(other),
         }
@@ -897,6 +1086,29 @@ mod tests {
     }
 
     #[test]
+    fn late_messages_are_delivered_not_taken_for_duplicates() {
+        let mut st = state();
+        // resumed mid-stream: the first one seen is pseq 5, retries 3 and 4 were stored later
+        feed(&mut st, &trade(105), 9, 5, false);
+        feed(&mut st, &trade(103), 9, 3, false);
+        feed(&mut st, &trade(104), 9, 4, false);
+        feed(&mut st, &trade(103), 9, 3, false); // the same again: a duplicate
+        feed(&mut st, &trade(105), 9, 5, false); // delivered in order already
+        assert_eq!(trade_ids(&mut st), vec![105, 103, 104]);
+        assert_eq!(st.counters.late.load(Relaxed), 2);
+        assert_eq!(st.counters.duplicates.load(Relaxed), 2);
+        // a hole given up on, then filled late: delivered once
+        feed(&mut st, &trade(108), 9, 8, false);
+        let key = st.subjects.keys().next().cloned().expect("tracked");
+        st.give_up(&key);
+        feed(&mut st, &trade(106), 9, 6, false);
+        feed(&mut st, &trade(106), 9, 6, false);
+        feed(&mut st, &trade(107), 9, 7, false);
+        let ids = trade_ids(&mut st);
+        assert_eq!(ids, vec![108, 106, 107]);
+    }
+
+    #[test]
     fn a_hole_that_never_fills_is_a_reported_gap() {
         let mut st = state();
         feed(&mut st, &trade(1), 9, 1, false);
@@ -959,6 +1171,20 @@ mod tests {
         feed(&mut st, &book(14, true, vec![(1.0, 1.0)]), 1, 5, true);
         assert_eq!(consumer_book(&st).0, vec![(99.0, 2.0)]);
         assert_eq!(st.counters.refreshes_used.load(Relaxed), 1);
+    }
+
+    #[test]
+    fn a_late_book_message_never_becomes_a_base() {
+        let mut st = state();
+        // resumed mid-stream at delta pseq 10; a refresh with pseq 8 was stored after it
+        feed(&mut st, &book(30, false, vec![(99.0, 1.0)]), 1, 10, false);
+        feed(&mut st, &book(25, true, vec![(98.0, 4.0)]), 1, 8, true);
+        assert_eq!(st.counters.late_book.load(Relaxed), 1);
+        assert_eq!(consumer_book(&st).2, BookState::Syncing);
+        // the next in-order refresh is the base
+        feed(&mut st, &book(31, true, vec![(97.0, 2.0)]), 1, 11, true);
+        assert_eq!(consumer_book(&st).0, vec![(97.0, 2.0)]);
+        assert_eq!(consumer_book(&st).2, BookState::Live);
     }
 
     #[test]
