@@ -832,16 +832,17 @@ class Config:
 
     @staticmethod
     def _check_no_loop(source: SourceConfig, sink: JetStreamConfig | None) -> None:
-        """A runtime must not republish into the subjects it consumes."""
-        if sink is None or sink.stream != source.stream:
+        """A runtime fed by a JetStream source does not publish to JetStream: the source
+        acknowledges a message once the bus has delivered its events, and the sink's own
+        statuses on that bus would break the count (and could loop back into the source)."""
+        if sink is None:
             return
-        first = source.subject.split(".", 1)[0]
-        if first in (sink.subject_prefix, "*", ">"):
-            raise ConfigError(
-                "jetstream.subject_prefix",
-                f"{sink.subject_prefix!r} publishes into stream {sink.stream!r} under the "
-                f"subject {source.subject!r} that [source] consumes (a loop)",
-            )
+        raise ConfigError(
+            "jetstream",
+            f"a runtime fed by a JetStream [source] (stream {source.stream!r}) cannot also "
+            f"publish to JetStream (stream {sink.stream!r}): run the relay as its own process "
+            "from the exchanges",
+        )
 
     def load_strategies(self) -> list[Strategy]:
         """Instantiate every configured strategy.
