@@ -329,30 +329,15 @@ pub fn render(feeds: &[Arc<FeedShared>], src: &server::MetricsSource) -> String 
         );
     }
     let _ = writeln!(s, "# HELP xtrader_book_state Book state: 0 syncing, 1 live, 2 resyncing, 3 stale\n# TYPE xtrader_book_state gauge");
-    for f in feeds {
-        for m in f.symbols.read().iter() {
-            if let Some(book) = &m.book {
-                let _ = writeln!(
-                    s,
-                    "xtrader_book_state{{exchange=\"{}\",symbol=\"{}\"}} {}",
-                    f.venue.id(),
-                    label(&m.symbol),
-                    book.read().state.code()
-                );
-            }
-        }
-    }
-    if let Some(syms) = &src.bus_symbols {
-        for m in syms.read().iter() {
-            if let Some(book) = &m.book {
-                let _ = writeln!(
-                    s,
-                    "xtrader_book_state{{exchange=\"{}\",symbol=\"{}\"}} {}",
-                    m.venue.id(),
-                    label(&m.symbol),
-                    book.read().state.code()
-                );
-            }
+    for m in book_symbols(feeds, src) {
+        if let Some(book) = &m.book {
+            let _ = writeln!(
+                s,
+                "xtrader_book_state{{exchange=\"{}\",symbol=\"{}\"}} {}",
+                m.venue.id(),
+                label(&m.symbol),
+                book.read().state.code()
+            );
         }
     }
     render_frames(feeds, &mut s);
@@ -497,22 +482,12 @@ fn render_breakers(feeds: &[Arc<FeedShared>], s: &mut String) {
     }
 }
 
-/// Reads the JetStream sink's and source's counters as `(name, value)` pairs.
-#[derive(Clone)]
-pub struct BusCounters(pub Arc<dyn Fn() -> Vec<(&'static str, u64)> + Send + Sync>);
-
-impl std::fmt::Debug for BusCounters {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("BusCounters")
-    }
-}
-
-/// The JetStream sink's and source's counters (`bus_inflight` and `bus_acked_seq` are gauges).
+/// The JetStream sink's and source's counters (`bus_inflight`, `bus_acked_seq` and
+/// `bus_bound_at` are gauges).
 fn render_bus(src: &server::MetricsSource, s: &mut String) {
-    let Some(read) = &src.jetstream else {
-        return;
-    };
-    for (name, v) in (read.0)() {
+    let pairs =
+        crate::pipeline::nats::counter_pairs(src.js_sink.as_deref(), src.js_source.as_deref());
+    for (name, v) in pairs {
         let gauge = matches!(name, "bus_inflight" | "bus_acked_seq" | "bus_bound_at");
         let suffix = if gauge { "" } else { "_total" };
         let kind = if gauge { "gauge" } else { "counter" };
@@ -545,21 +520,30 @@ fn render_sinks(sinks: &SinkCounters, s: &mut String) {
     }
 }
 
-/// True when every subscribed book (and every book rebuilt from a JetStream source, `extra`)
-/// is live (the `/ready` check).
-#[must_use]
-pub fn all_books_live(feeds: &[Arc<FeedShared>], extra: &[Arc<SymbolMeta>]) -> bool {
-    let mut any = false;
-    let subscribed = feeds.iter().flat_map(|f| f.symbols.read().clone());
-    for m in subscribed.chain(extra.iter().cloned()) {
-        if let Some(b) = &m.book {
-            any = true;
-            if b.read().state != crate::model::BookState::Live {
-                return false;
-            }
-        }
+/// Every symbol with a maintained book: the feeds' subscribed ones, then those rebuilt from a
+/// JetStream source.
+fn book_symbols(feeds: &[Arc<FeedShared>], src: &server::MetricsSource) -> Vec<Arc<SymbolMeta>> {
+    let mut all: Vec<Arc<SymbolMeta>> = feeds
+        .iter()
+        .flat_map(|f| f.symbols.read().clone())
+        .collect();
+    if let Some(rebuilt) = &src.bus_symbols {
+        all.extend(rebuilt.read().iter().cloned());
     }
-    any
+    all.retain(|m| m.book.is_some());
+    all
+}
+
+/// True when there are books and every one is live (the `/ready` check).
+#[must_use]
+pub fn all_books_live(feeds: &[Arc<FeedShared>], src: &server::MetricsSource) -> bool {
+    let books = book_symbols(feeds, src);
+    !books.is_empty()
+        && books.iter().all(|m| {
+            m.book
+                .as_ref()
+                .is_some_and(|b| b.read().state == crate::model::BookState::Live)
+        })
 }
 
 #[cfg(test)]

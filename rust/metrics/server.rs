@@ -38,19 +38,13 @@ pub struct MetricsSource {
     pub stages: Arc<StageLatency>,
     /// Rows and errors reported by the Python sinks.
     pub sinks: Arc<SinkCounters>,
-    /// JetStream sink and source counters (`bus_*`), when either runs.
-    pub jetstream: Option<super::BusCounters>,
+    /// JetStream sink counters (`bus_*`), when a sink runs.
+    pub js_sink: Option<Arc<crate::pipeline::nats::sink::SinkCounters>>,
+    /// JetStream source counters (`bus_*`), when a source runs.
+    pub js_source: Option<Arc<crate::pipeline::nats::source::SourceCounters>>,
     /// Symbols rebuilt from a JetStream source (their books count for `/ready` and
     /// `xtrader_book_state`).
     pub bus_symbols: Option<Arc<parking_lot::RwLock<Vec<Arc<crate::model::SymbolMeta>>>>>,
-}
-
-/// The source-rebuilt symbols, when there is a JetStream source.
-fn bus_symbols(src: &MetricsSource) -> Vec<Arc<crate::model::SymbolMeta>> {
-    src.bus_symbols
-        .as_ref()
-        .map(|s| s.read().clone())
-        .unwrap_or_default()
 }
 
 fn respond(src: &MetricsSource, path: &str) -> Response<Full<Bytes>> {
@@ -63,7 +57,7 @@ fn respond(src: &MetricsSource, path: &str) -> Response<Full<Bytes>> {
         ),
         "/health" => (StatusCode::OK, "text/plain", "ok\n".to_string()),
         "/ready" => {
-            if all_books_live(&feeds, &bus_symbols(src)) {
+            if all_books_live(&feeds, src) {
                 (StatusCode::OK, "text/plain", "ready\n".to_string())
             } else {
                 (

@@ -635,6 +635,21 @@ impl Event {
         }
     }
 
+    /// The interned symbol the event concerns (`None` for a feed-level status).
+    #[must_use]
+    pub fn sym(&self) -> Option<&Arc<SymbolMeta>> {
+        match self {
+            Self::Trade(e) => Some(&e.sym),
+            Self::Bbo(e) => Some(&e.sym),
+            Self::Book(e) => Some(&e.sym),
+            Self::Ticker(e) => Some(&e.sym),
+            Self::Funding(e) => Some(&e.sym),
+            Self::Liquidation(e) => Some(&e.sym),
+            Self::OpenInterest(e) => Some(&e.sym),
+            Self::Status(s) => s.sym.as_ref(),
+        }
+    }
+
     /// The event's venue.
     #[must_use]
     pub fn venue(&self) -> Option<crate::model::Venue> {

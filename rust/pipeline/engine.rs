@@ -214,15 +214,10 @@ impl Engine {
     /// up on.
     pub fn close_bus(&mut self, timeout: Duration) -> u64 {
         self.bus_delivered();
-        let mut lost = 0;
-        if let Some(sink) = self.js_sink.take() {
-            lost = sink.close(timeout);
-            self.js_sink = Some(sink);
-        }
         if let Some(src) = &self.js_source {
             src.close(timeout);
         }
-        lost
+        self.js_sink.as_ref().map_or(0, |sink| sink.close(timeout))
     }
 
     /// What the metrics server and `metrics_text` read.
@@ -232,28 +227,10 @@ impl Engine {
             bus: self.bus.clone(),
             stages: self.stages.clone(),
             sinks: self.sinks.clone(),
-            jetstream: self.bus_counters(),
+            js_sink: self.js_sink.as_ref().map(|s| s.counters.clone()),
+            js_source: self.js_source.as_ref().map(|s| s.counters.clone()),
             bus_symbols: self.js_source.as_ref().map(|s| s.symbols.clone()),
         }
-    }
-
-    /// A reader of the JetStream sink's and source's counters, when either runs.
-    fn bus_counters(&self) -> Option<crate::metrics::BusCounters> {
-        let sink = self.js_sink.as_ref().map(|s| s.counters.clone());
-        let source = self.js_source.as_ref().map(|s| s.counters.clone());
-        if sink.is_none() && source.is_none() {
-            return None;
-        }
-        Some(crate::metrics::BusCounters(Arc::new(move || {
-            let mut v = Vec::new();
-            if let Some(c) = &sink {
-                v.extend(c.pairs());
-            }
-            if let Some(c) = &source {
-                v.extend(c.pairs());
-            }
-            v
-        })))
     }
 
     /// Stage latency histograms.
@@ -544,9 +521,11 @@ impl Engine {
             }
         }
         totals.push(("circuit_opened".to_string(), opened));
-        if let Some(read) = self.bus_counters() {
-            totals.extend((read.0)().into_iter().map(|(k, v)| (k.to_string(), v)));
-        }
+        let bus = super::nats::counter_pairs(
+            self.js_sink.as_ref().map(|s| &*s.counters),
+            self.js_source.as_ref().map(|s| &*s.counters),
+        );
+        totals.extend(bus.into_iter().map(|(k, v)| (k.to_string(), v)));
         totals
     }
 

@@ -37,6 +37,30 @@ pub struct PyEngine {
     last_batch: Mutex<Vec<(V, i64)>>,
 }
 
+/// At least one NATS server given.
+fn check_servers(servers: &[String]) -> PyResult<()> {
+    if servers.is_empty() {
+        return Err(PyValueError::new_err(
+            "servers: give at least one nats://host:port",
+        ));
+    }
+    Ok(())
+}
+
+/// A JetStream stream or consumer name: letters, digits, `-` and `_`.
+fn check_name(key: &str, name: &str, what: &str) -> PyResult<()> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(PyValueError::new_err(format!(
+            "{key}: '{name}' is not a valid {what} name (letters, digits, '-' and '_')"
+        )));
+    }
+    Ok(())
+}
+
 impl PyEngine {
     /// Wait (GIL released, in slices so Ctrl-C gets through) for up to `max_events` events.
     fn wait(&self, py: Python<'_>, max_events: usize, timeout_ms: u64) -> PyResult<Vec<Event>> {
@@ -367,20 +391,8 @@ impl PyEngine {
         snapshot_interval_ms: u64,
         channels: Option<Vec<String>>,
     ) -> PyResult<()> {
-        if servers.is_empty() {
-            return Err(PyValueError::new_err(
-                "servers: give at least one nats://host:port",
-            ));
-        }
-        if stream.is_empty()
-            || !stream
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(PyValueError::new_err(format!(
-                "stream: '{stream}' is not a valid stream name (letters, digits, '-' and '_')"
-            )));
-        }
+        check_servers(&servers)?;
+        check_name("stream", &stream, "stream")?;
         if subject_prefix.is_empty()
             || subject_prefix
                 .chars()
@@ -433,20 +445,8 @@ impl PyEngine {
         batch: usize,
         gap_timeout_ms: u64,
     ) -> PyResult<()> {
-        if servers.is_empty() {
-            return Err(PyValueError::new_err(
-                "servers: give at least one nats://host:port",
-            ));
-        }
-        if durable.is_empty()
-            || !durable
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(PyValueError::new_err(format!(
-                "durable: '{durable}' is not a valid consumer name (letters, digits, '-' and '_')"
-            )));
-        }
+        check_servers(&servers)?;
+        check_name("durable", &durable, "consumer")?;
         if batch == 0 || gap_timeout_ms == 0 {
             return Err(PyValueError::new_err(
                 "batch and gap_timeout_ms: must be positive",

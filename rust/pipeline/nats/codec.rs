@@ -75,83 +75,64 @@ pub const KIND_BOOK_REFRESH: u8 = kind::BOOK_REFRESH;
 /// Encode a book snapshot event as a periodic refresh (kind 9): a consumer with a whole book
 /// ignores it, one waiting for a base (joined or resumed mid-stream, or after a bus gap)
 /// rebuilds from it.
-pub fn encode_refresh(
-    ev: &Event,
-    prefix: &str,
-    epoch: u64,
-    pseq: u64,
-    out: &mut Vec<u8>,
-    subject: &mut String,
-) {
-    encode(ev, prefix, epoch, pseq, out, subject);
+pub fn encode_refresh(ev: &Event, epoch: u64, pseq: u64, out: &mut Vec<u8>) {
+    encode(ev, epoch, pseq, out);
     if matches!(ev, Event::Book(_)) {
         out[1] = kind::BOOK_REFRESH;
     }
 }
 
-/// Append `ev` to `out` (cleared first) and write its subject into `subject`.
-pub fn encode(
-    ev: &Event,
-    prefix: &str,
-    epoch: u64,
-    pseq: u64,
-    out: &mut Vec<u8>,
-    subject: &mut String,
-) {
+/// The subject of `ev`: `<prefix>.<channel>.<exchange>.<symbol>` (see [`subject_into`]).
+pub fn subject_of(ev: &Event, prefix: &str, out: &mut String) {
+    let symbol = ev.sym().map_or("", |m| &*m.symbol);
+    let venue = ev.venue().unwrap_or(Venue::Binance);
+    subject_into(out, prefix, ev.channel(), venue, symbol);
+}
+
+/// Write `ev` into `out` (cleared first); its subject is [`subject_of`].
+pub fn encode(ev: &Event, epoch: u64, pseq: u64, out: &mut Vec<u8>) {
     out.clear();
-    let (k, venue, symbol, native) = match ev {
-        Event::Trade(e) => (kind::TRADE, e.sym.venue, &*e.sym.symbol, &*e.sym.native),
-        Event::Bbo(e) => (kind::BBO, e.sym.venue, &*e.sym.symbol, &*e.sym.native),
-        Event::Book(e) => (kind::BOOK, e.sym.venue, &*e.sym.symbol, &*e.sym.native),
-        Event::Ticker(e) => (kind::TICKER, e.sym.venue, &*e.sym.symbol, &*e.sym.native),
-        Event::Funding(e) => (kind::FUNDING, e.sym.venue, &*e.sym.symbol, &*e.sym.native),
-        Event::Liquidation(e) => (
-            kind::LIQUIDATION,
-            e.sym.venue,
-            &*e.sym.symbol,
-            &*e.sym.native,
-        ),
-        Event::OpenInterest(e) => (
-            kind::OPEN_INTEREST,
-            e.sym.venue,
-            &*e.sym.symbol,
-            &*e.sym.native,
-        ),
-        Event::Status(s) => match &s.sym {
-            Some(m) => (kind::STATUS, s.venue, &*m.symbol, &*m.native),
-            None => (kind::STATUS, s.venue, "", ""),
-        },
+    let k = match ev {
+        Event::Trade(_) => kind::TRADE,
+        Event::Bbo(_) => kind::BBO,
+        Event::Book(_) => kind::BOOK,
+        Event::Ticker(_) => kind::TICKER,
+        Event::Funding(_) => kind::FUNDING,
+        Event::Liquidation(_) => kind::LIQUIDATION,
+        Event::OpenInterest(_) => kind::OPEN_INTEREST,
+        Event::Status(_) => kind::STATUS,
     };
-    subject_into(subject, prefix, ev.channel(), venue, symbol);
+    let venue = ev.venue().unwrap_or(Venue::Binance);
+    let (symbol, native) = ev.sym().map_or(("", ""), |m| (&*m.symbol, &*m.native));
     out.push(VERSION);
     out.push(k);
-    put_u64(out, epoch);
-    put_u64(out, pseq);
-    put_i64(out, ev.ts_exchange());
-    put_i64(out, ev.ts_recv());
+    put(out, epoch.to_le_bytes());
+    put(out, pseq.to_le_bytes());
+    put(out, ev.ts_exchange().to_le_bytes());
+    put(out, ev.ts_recv().to_le_bytes());
     out.push(venue_code(venue));
     put_str8(out, symbol);
     put_str8(out, native);
     match ev {
         Event::Trade(e) => {
-            put_f64(out, e.price);
-            put_f64(out, e.size);
+            put(out, e.price.to_le_bytes());
+            put(out, e.size.to_le_bytes());
             out.push(u8::from(e.side == Side::Sell));
-            put_u64(out, e.trade_id);
+            put(out, e.trade_id.to_le_bytes());
         }
         Event::Bbo(e) => {
             for v in [e.bid_price, e.bid_size, e.ask_price, e.ask_size] {
-                put_f64(out, v);
+                put(out, v.to_le_bytes());
             }
         }
         Event::Book(e) => {
-            put_u64(out, e.seq);
+            put(out, e.seq.to_le_bytes());
             out.push(u8::from(e.is_snapshot));
-            put_u32(out, len_u32(e.bids.len()));
-            put_u32(out, len_u32(e.asks.len()));
+            put(out, len_u32(e.bids.len()).to_le_bytes());
+            put(out, len_u32(e.asks.len()).to_le_bytes());
             for (p, s) in e.bids.iter().chain(&e.asks) {
-                put_f64(out, *p);
-                put_f64(out, *s);
+                put(out, p.to_le_bytes());
+                put(out, s.to_le_bytes());
             }
         }
         Event::Status(s) => {
@@ -167,7 +148,7 @@ pub fn encode(
             put_str16(out, &text[..cut]);
         }
         Event::Ticker(e) => {
-            put_f64(out, e.last_price);
+            put(out, e.last_price.to_le_bytes());
             let opts = [
                 e.last_size,
                 e.bid_price,
@@ -203,22 +184,22 @@ pub fn encode(
                 .into_iter()
                 .flatten()
             {
-                put_f64(out, v);
+                put(out, v.to_le_bytes());
             }
             for v in [e.funding_time, e.next_funding_time].into_iter().flatten() {
-                put_i64(out, v);
+                put(out, v.to_le_bytes());
             }
         }
         Event::Liquidation(e) => {
             out.push(u8::from(e.side == Side::Sell));
-            put_f64(out, e.price);
-            put_f64(out, e.size);
+            put(out, e.price.to_le_bytes());
+            put(out, e.size.to_le_bytes());
         }
         Event::OpenInterest(e) => {
-            put_f64(out, e.open_interest);
+            put(out, e.open_interest.to_le_bytes());
             out.push(u8::from(e.open_interest_value.is_some()));
             if let Some(v) = e.open_interest_value {
-                put_f64(out, v);
+                put(out, v.to_le_bytes());
             }
         }
     }
@@ -469,20 +450,9 @@ fn floor_char_boundary(s: &str, max: usize) -> usize {
     i
 }
 
-fn put_u64(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
-fn put_i64(out: &mut Vec<u8>, v: i64) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
-fn put_u32(out: &mut Vec<u8>, v: u32) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
-fn put_f64(out: &mut Vec<u8>, v: f64) {
-    out.extend_from_slice(&v.to_le_bytes());
+/// Append a fixed-width little-endian value (`x.to_le_bytes()`).
+fn put<const N: usize>(out: &mut Vec<u8>, bytes: [u8; N]) {
+    out.extend_from_slice(&bytes);
 }
 
 fn put_str8(out: &mut Vec<u8>, s: &str) {
@@ -505,7 +475,7 @@ fn put_opts16(out: &mut Vec<u8>, opts: &[Option<f64>]) {
     }
     out.extend_from_slice(&mask.to_le_bytes());
     for v in opts.iter().flatten() {
-        put_f64(out, *v);
+        put(out, v.to_le_bytes());
     }
 }
 
@@ -605,7 +575,8 @@ mod tests {
     fn round_trip(ev: &Event) -> (Header, Event, String) {
         let mut out = Vec::new();
         let mut subject = String::new();
-        encode(ev, "xt", 7, 42, &mut out, &mut subject);
+        encode(ev, 7, 42, &mut out);
+        subject_of(ev, "xt", &mut subject);
         let (h, back) = decode(&out, |v, s, n, is_book| {
             assert_eq!(v, Venue::Okx);
             let m = sym(is_book);
@@ -741,7 +712,8 @@ mod tests {
         });
         let mut out = Vec::new();
         let mut subject = String::new();
-        encode(&feed_level, "xt", 1, 1, &mut out, &mut subject);
+        encode(&feed_level, 1, 1, &mut out);
+        subject_of(&feed_level, "xt", &mut subject);
         assert_eq!(subject, "xt.status.binance._");
         let (_, back) = decode(&out, |_, _, _, b| sym(b)).expect("decodes");
         let Event::Status(s) = back else {
@@ -758,7 +730,6 @@ mod tests {
             Some(CodecError::Version(2))
         );
         let mut out = Vec::new();
-        let mut subject = String::new();
         let ev = Event::Book(BookDelta {
             sym: sym(true),
             ts_exchange: 0,
@@ -768,7 +739,7 @@ mod tests {
             bids: vec![],
             asks: vec![],
         });
-        encode(&ev, "xt", 1, 1, &mut out, &mut subject);
+        encode(&ev, 1, 1, &mut out);
         // claim 2^32-1 bid levels in a message that holds none: refused before allocating
         let n = out.len();
         out[n - 8..n - 4].copy_from_slice(&u32::MAX.to_le_bytes());

@@ -8,6 +8,70 @@ pub mod source;
 
 use std::time::Duration;
 
+/// The `bus_*` counters of a sink and a source, as `(name, value)` pairs.
+#[must_use]
+pub fn counter_pairs(
+    sink: Option<&sink::SinkCounters>,
+    source: Option<&source::SourceCounters>,
+) -> Vec<(&'static str, u64)> {
+    let mut v = Vec::new();
+    if let Some(c) = sink {
+        v.extend(c.pairs());
+    }
+    if let Some(c) = source {
+        v.extend(c.pairs());
+    }
+    v
+}
+
+/// Where a worker reports that its set-up succeeded or failed.
+pub(crate) type Ready = std::sync::mpsc::Sender<Result<(), NatsError>>;
+
+/// Run `body` on a thread of its own, with a current-thread tokio runtime (the NATS client's
+/// tasks run there too), so it outlives the engine's runtime. `body` reports on its [`Ready`]
+/// once set up; this waits for that up to `wait`. Returns what is signalled when the thread
+/// ends.
+///
+/// # Errors
+/// The thread or runtime could not start, `body` reported a failure, or said nothing in time
+/// (named with `servers`).
+pub(crate) fn spawn_worker<F, Fut>(
+    name: &str,
+    servers: &[String],
+    wait: Duration,
+    body: F,
+) -> Result<std::sync::mpsc::Receiver<()>, NatsError>
+where
+    F: FnOnce(Ready) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), NatsError>>();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(body(ready_tx)),
+                Err(e) => {
+                    let _ = ready_tx.send(Err(NatsError::Runtime(e.to_string())));
+                }
+            }
+            let _ = done_tx.send(());
+        })
+        .map_err(|e| NatsError::Runtime(e.to_string()))?;
+    match ready_rx.recv_timeout(wait) {
+        Ok(Ok(())) => Ok(done_rx),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(NatsError::Connect {
+            servers: servers.join(","),
+            reason: "no answer in time".into(),
+        }),
+    }
+}
+
 /// How long connecting to the seed servers may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 

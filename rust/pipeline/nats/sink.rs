@@ -17,9 +17,11 @@ use bytes::Bytes;
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use parking_lot::Mutex;
 
-use super::codec::{self, encode_refresh};
+use super::codec;
 use super::{connect, NatsError};
-use crate::model::{BookDelta, BookState, Event, Status, StatusKind, StatusReason, SymbolMeta};
+use crate::model::{
+    BookDelta, BookState, Event, Status, StatusKind, StatusReason, SymbolMeta, Venue,
+};
 use crate::net::now_ns;
 use crate::pipeline::bus::EventBus;
 
@@ -93,6 +95,8 @@ struct Outgoing {
     subject: String,
     payload: Bytes,
     id: String,
+    /// The event's venue (named by the status a failed publish raises).
+    venue: Venue,
 }
 
 /// Per-run encoder state (the consumer thread's).
@@ -103,7 +107,6 @@ struct Encoder {
     /// Publisher sequence per subject.
     pseq: HashMap<String, u64>,
     buf: Vec<u8>,
-    subject: String,
     /// Symbols with a maintained book, for the periodic refresh.
     books: HashMap<usize, Arc<SymbolMeta>>,
     last_refresh: Instant,
@@ -111,48 +114,30 @@ struct Encoder {
 
 impl Encoder {
     fn push(&mut self, ev: &Event, refresh: bool, prefix: &str, out: &mut Vec<Outgoing>) {
-        codec::subject_into(
-            &mut self.subject,
-            prefix,
-            ev.channel(),
-            ev.venue().unwrap_or(crate::model::Venue::Binance),
-            event_symbol(ev),
-        );
-        let pseq = match self.pseq.get_mut(self.subject.as_str()) {
+        let mut subject = String::with_capacity(64);
+        codec::subject_of(ev, prefix, &mut subject);
+        let pseq = match self.pseq.get_mut(subject.as_str()) {
             Some(p) => {
                 *p += 1;
                 *p
             }
             None => {
-                self.pseq.insert(self.subject.clone(), 1);
+                self.pseq.insert(subject.clone(), 1);
                 1
             }
         };
-        let mut subject = String::new();
         if refresh {
-            encode_refresh(ev, prefix, self.epoch, pseq, &mut self.buf, &mut subject);
+            codec::encode_refresh(ev, self.epoch, pseq, &mut self.buf);
         } else {
-            codec::encode(ev, prefix, self.epoch, pseq, &mut self.buf, &mut subject);
+            codec::encode(ev, self.epoch, pseq, &mut self.buf);
         }
         self.count += 1;
         out.push(Outgoing {
             subject,
             payload: Bytes::copy_from_slice(&self.buf),
             id: msg_id(self.epoch, self.count),
+            venue: ev.venue().unwrap_or(Venue::Binance),
         });
-    }
-}
-
-fn event_symbol(ev: &Event) -> &str {
-    match ev {
-        Event::Trade(e) => &e.sym.symbol,
-        Event::Bbo(e) => &e.sym.symbol,
-        Event::Book(e) => &e.sym.symbol,
-        Event::Ticker(e) => &e.sym.symbol,
-        Event::Funding(e) => &e.sym.symbol,
-        Event::Liquidation(e) => &e.sym.symbol,
-        Event::OpenInterest(e) => &e.sym.symbol,
-        Event::Status(s) => s.sym.as_ref().map_or("", |m| &m.symbol),
     }
 }
 
@@ -193,55 +178,29 @@ impl JetStreamSink {
     /// The servers cannot be reached or the stream cannot be created.
     pub fn start(cfg: SinkConfig, bus: Arc<EventBus>) -> Result<Arc<Self>, NatsError> {
         let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Outgoing>>(64);
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), NatsError>>();
-        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         let counters = Arc::new(SinkCounters::default());
         let abandon = Arc::new(AtomicBool::new(false));
         let run_cfg = cfg.clone();
         let run_counters = counters.clone();
         let run_abandon = abandon.clone();
-        std::thread::Builder::new()
-            .name("xtrader-nats-pub".into())
-            .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(NatsError::Runtime(e.to_string())));
-                        return;
+        let wait = super::CONNECT_TIMEOUT + STREAM_SETUP_BOUND + Duration::from_secs(10);
+        let done_rx = super::spawn_worker(
+            "xtrader-nats-pub",
+            &cfg.servers,
+            wait,
+            move |ready| async move {
+                match open_stream(&run_cfg).await {
+                    Ok(js) => {
+                        let _ = ready.send(Ok(()));
+                        publish_loop(js, rx, &run_cfg, &run_counters, &bus, &run_abandon).await;
                     }
-                };
-                rt.block_on(async move {
-                    let js = match open_stream(&run_cfg).await {
-                        Ok(js) => {
-                            let _ = ready_tx.send(Ok(()));
-                            js
-                        }
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e));
-                            return;
-                        }
-                    };
-                    publish_loop(js, rx, &run_cfg, &run_counters, &bus, &run_abandon).await;
-                });
-                let _ = done_tx.send(());
-            })
-            .map_err(|e| NatsError::Runtime(e.to_string()))?;
-        match ready_rx
-            .recv_timeout(super::CONNECT_TIMEOUT + STREAM_SETUP_BOUND + Duration::from_secs(10))
-        {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e),
-            Err(_) => {
-                abandon.store(true, Relaxed);
-                return Err(NatsError::Connect {
-                    servers: cfg.servers.join(","),
-                    reason: "no answer in time".into(),
-                });
-            }
-        }
+                    Err(e) => {
+                        let _ = ready.send(Err(e));
+                    }
+                }
+            },
+        )
+        .inspect_err(|_| abandon.store(true, Relaxed))?;
         let epoch = (now_ns() as u64) ^ (u64::from(std::process::id()) << 48);
         Ok(Arc::new(Self {
             cfg,
@@ -250,7 +209,6 @@ impl JetStreamSink {
                 count: 0,
                 pseq: HashMap::new(),
                 buf: Vec::with_capacity(512),
-                subject: String::with_capacity(64),
                 books: HashMap::new(),
                 last_refresh: Instant::now(),
             }),
@@ -504,15 +462,8 @@ fn settle(
 }
 
 fn report_failure(bus: &EventBus, m: &Outgoing, streak: u32) {
-    // the venue is the subject's third token
-    let venue = m
-        .subject
-        .split('.')
-        .nth(2)
-        .and_then(crate::model::Venue::from_id)
-        .unwrap_or(crate::model::Venue::Binance);
     let mut ev = vec![Event::Status(Status {
-        venue,
+        venue: m.venue,
         sym: None,
         kind: StatusKind::Error,
         reason: StatusReason::BusPublishFailed { attempt: streak },

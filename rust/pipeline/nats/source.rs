@@ -158,8 +158,6 @@ impl JetStreamSource {
             Some(p) => read_checkpoint(p)?,
             None => 0,
         };
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), NatsError>>();
-        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         let (close_tx, close_rx) = tokio::sync::oneshot::channel::<()>();
         let src = Arc::new(Self {
             delivered: Arc::new(AtomicU64::new(0)),
@@ -167,7 +165,7 @@ impl JetStreamSource {
             counters: Arc::new(SourceCounters::default()),
             intake: tokio_util::sync::CancellationToken::new(),
             close_tx: Mutex::new(Some(close_tx)),
-            done: Mutex::new(Some(done_rx)),
+            done: Mutex::new(None),
         });
         let mut state = State::new(
             cfg.clone(),
@@ -178,52 +176,31 @@ impl JetStreamSource {
             last,
         );
         let intake = src.intake.clone();
-        std::thread::Builder::new()
-            .name("xtrader-nats-src".into())
-            .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(NatsError::Runtime(e.to_string())));
-                        return;
+        let wait = super::CONNECT_TIMEOUT + Duration::from_secs(60);
+        let done = super::spawn_worker(
+            "xtrader-nats-src",
+            &cfg.servers,
+            wait,
+            move |ready| async move {
+                match open_consumer(&state.cfg, state.last_seq).await {
+                    Ok((client, stream, consumer, after)) => {
+                        let _ = ready.send(Ok(()));
+                        state.last_seq = after;
+                        state.counters.acked_seq.store(after, Relaxed);
+                        state.counters.bound_at.store(after, Relaxed);
+                        state
+                            .run(&client, &stream, consumer, intake, close_rx)
+                            .await;
                     }
-                };
-                rt.block_on(async move {
-                    let (client, stream, consumer, after) =
-                        match open_consumer(&state.cfg, state.last_seq).await {
-                            Ok(x) => {
-                                let _ = ready_tx.send(Ok(()));
-                                x
-                            }
-                            Err(e) => {
-                                let _ = ready_tx.send(Err(e));
-                                return;
-                            }
-                        };
-                    state.last_seq = after;
-                    state.counters.acked_seq.store(after, Relaxed);
-                    state.counters.bound_at.store(after, Relaxed);
-                    state
-                        .run(&client, &stream, consumer, intake, close_rx)
-                        .await;
-                });
-                let _ = done_tx.send(());
-            })
-            .map_err(|e| NatsError::Runtime(e.to_string()))?;
-        match ready_rx.recv_timeout(super::CONNECT_TIMEOUT + Duration::from_secs(60)) {
-            Ok(Ok(())) => Ok(src),
-            Ok(Err(e)) => Err(e),
-            Err(_) => {
-                src.intake.cancel();
-                Err(NatsError::Connect {
-                    servers: cfg.servers.join(","),
-                    reason: "no answer in time".into(),
-                })
-            }
-        }
+                    Err(e) => {
+                        let _ = ready.send(Err(e));
+                    }
+                }
+            },
+        )
+        .inspect_err(|_| src.intake.cancel())?;
+        *src.done.lock() = Some(done);
+        Ok(src)
     }
 
     /// The consumer has delivered `popped` bus events in all (callbacks returned): messages
@@ -405,6 +382,17 @@ const LATE_BOUND: usize = 4096;
 const SKIPPED_BOUND: usize = 64;
 
 impl Track {
+    fn starting_at(pseq: u64) -> Self {
+        Self {
+            expected: pseq,
+            held: BTreeMap::new(),
+            since: None,
+            first: pseq,
+            skipped: VecDeque::new(),
+            late: std::collections::BTreeSet::new(),
+        }
+    }
+
     /// A message below `expected`: delivered already (a duplicate), or late (never delivered:
     /// below the first seen, or in a hole given up on). Late ones are remembered.
     fn is_late(&mut self, pseq: u64) -> bool {
@@ -648,15 +636,14 @@ impl State {
         if self.subjects.len() >= TRACKED_BOUND && !self.subjects.contains_key(&key) {
             self.subjects.retain(|_, t| !t.held.is_empty());
         }
-        let track = self.subjects.entry(key.clone()).or_insert(Track {
+        if !self.subjects.contains_key(&key) {
             // the first message of a run seen here starts the count (joined mid-stream)
-            expected: h.pseq,
-            held: BTreeMap::new(),
-            since: None,
-            first: h.pseq,
-            skipped: VecDeque::new(),
-            late: std::collections::BTreeSet::new(),
-        });
+            self.subjects
+                .insert(key.clone(), Track::starting_at(h.pseq));
+        }
+        let Some(track) = self.subjects.get_mut(&key) else {
+            return;
+        };
         if h.pseq < track.expected {
             if track.is_late(h.pseq) {
                 // stored after newer messages (a publisher retry): delivered now rather than
@@ -727,7 +714,7 @@ impl State {
             expected,
             got: first,
         };
-        let (venue, sym) = event_symbol(ev);
+        let (venue, sym) = (ev.venue().unwrap_or(Venue::Binance), ev.sym().cloned());
         let status = match (&ev, sym) {
             (Event::Book(b), _) => {
                 let key = (b.sym.venue, b.sym.symbol.clone());
@@ -881,14 +868,9 @@ impl State {
     /// that no held message precedes; keep the checkpoint.
     async fn ack(&mut self, client: &async_nats::Client) {
         let delivered = self.delivered.load(Relaxed);
-        let floor = self
-            .subjects
-            .values()
-            .filter(|t| !t.held.is_empty())
-            .count();
         // a message held for reordering was received earlier than what follows it: do not
         // acknowledge past anything while messages are held
-        if floor > 0 {
+        if self.subjects.values().any(|t| !t.held.is_empty()) {
             return;
         }
         let mut last = None;
@@ -924,19 +906,6 @@ fn set_levels(g: &mut OrderBook, b: &BookDelta) {
     g.seq = b.seq;
     g.ts_exchange = b.ts_exchange;
     g.ts_recv = b.ts_recv;
-}
-
-fn event_symbol(ev: &Event) -> (Venue, Option<Arc<SymbolMeta>>) {
-    match ev {
-        Event::Trade(e) => (e.sym.venue, Some(e.sym.clone())),
-        Event::Bbo(e) => (e.sym.venue, Some(e.sym.clone())),
-        Event::Book(e) => (e.sym.venue, Some(e.sym.clone())),
-        Event::Ticker(e) => (e.sym.venue, Some(e.sym.clone())),
-        Event::Funding(e) => (e.sym.venue, Some(e.sym.clone())),
-        Event::Liquidation(e) => (e.sym.venue, Some(e.sym.clone())),
-        Event::OpenInterest(e) => (e.sym.venue, Some(e.sym.clone())),
-        Event::Status(s) => (s.venue, s.sym.clone()),
-    }
 }
 
 /// The interned symbol of `(venue, symbol)`, created on first sight; one seen first without
@@ -977,7 +946,7 @@ fn resolve(
 mod tests {
     use super::*;
     use crate::model::{Side, Trade};
-    use crate::pipeline::nats::codec::{encode, encode_refresh};
+    use crate::pipeline::nats::codec::{encode, encode_refresh, subject_of};
 
     fn state() -> State {
         let bus = Arc::new(EventBus::with_policies(
@@ -1036,10 +1005,11 @@ mod tests {
     fn feed(st: &mut State, ev: &Event, epoch: u64, pseq: u64, refresh: bool) {
         let (mut buf, mut subject) = (Vec::new(), String::new());
         if refresh {
-            encode_refresh(ev, "xt", epoch, pseq, &mut buf, &mut subject);
+            encode_refresh(ev, epoch, pseq, &mut buf);
         } else {
-            encode(ev, "xt", epoch, pseq, &mut buf, &mut subject);
+            encode(ev, epoch, pseq, &mut buf);
         }
+        subject_of(ev, "xt", &mut subject);
         st.take_payload(&subject, &buf).expect("decodes");
     }
 
