@@ -365,6 +365,13 @@ def stop_collector(collector: Collector) -> dict[str, Any]:
     return {"exit_code": code, "log_notes": collector.notes()}
 
 
+def collector_outputs(
+    collector: Collector, probe_out: Path
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """After the collector stopped: its probe's figures and its runtime's final stats."""
+    return read_json(probe_out), read_json(collector.stats).get("stats", {})
+
+
 def fixed_rate(
     cluster: NatsCluster, work: Path, rate: float, args: argparse.Namespace, index: int = 0
 ) -> dict[str, Any]:
@@ -399,8 +406,7 @@ def fixed_rate(
     finally:
         if collector.alive():
             collector.stop(5)
-    produced = read_json(probe_out)
-    cstats = read_json(collector.stats).get("stats", {})
+    produced, cstats = collector_outputs(collector, probe_out)
     row: dict[str, Any] = {
         "rate": rate,
         "nodes": args.nodes,
@@ -441,8 +447,7 @@ def catch_up(cluster: NatsCluster, work: Path, args: argparse.Namespace) -> dict
     finally:
         if collector.alive():
             collector.stop(5)
-    produced = read_json(probe_out)
-    cstats = read_json(collector.stats).get("stats", {})
+    produced, cstats = collector_outputs(collector, probe_out)
     messages = wait_stream_settled(cluster, stream)
     state = stream_state(cluster, stream) or {}
 

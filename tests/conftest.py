@@ -20,7 +20,8 @@ import pytest
 
 import xtrader as xt
 from natscluster import NatsCluster, nats_server_binary
-from xtrader import Simulator
+from xtrader import ConfigError, Simulator
+from xtrader.config import parse_config
 
 if TYPE_CHECKING:
     from xtrader._core import Event
@@ -460,3 +461,18 @@ def trade_holes(run: VenueRun, native: str) -> int:
     assert len(set(ids)) == len(ids), f"duplicate trades of {native}"
     assert ids == sorted(ids), f"trades of {native} out of order"
     return sum(1 for a, b in pairwise(ids) if b != a + 1)
+
+
+def config_error(text: str, source: str = "test.toml") -> ConfigError:
+    """The `ConfigError` that parsing `text` (named `source`) raises."""
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, source)
+    return info.value
+
+
+def line_of(text: str, needle: str) -> int:
+    """1-based line of the first line of `text` containing `needle`."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if needle in line:
+            return number
+    raise AssertionError(needle)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import xtrader.config as config_module
+from conftest import config_error
 from xtrader import Config, ConfigError, Runtime, load_config
 from xtrader.cli import default_config
 from xtrader.config import (
@@ -60,12 +61,6 @@ params = { report = false }
 """
 
 
-def _error(text: str) -> ConfigError:
-    with pytest.raises(ConfigError) as info:
-        parse_config(text, "test.toml")
-    return info.value
-
-
 def test_config_good_round_trip(tmp_path: Path) -> None:
     cfg = parse_config(GOOD)
     assert cfg.runtime == RuntimeConfig(4096, "drop_oldest", 3)
@@ -99,30 +94,30 @@ def test_config_default_is_valid() -> None:
 
 
 def test_config_unknown_key() -> None:
-    err = _error(GOOD.replace('channels = ["trades", "book"]', 'chanels = ["trades"]'))
+    err = config_error(GOOD.replace('channels = ["trades", "book"]', 'chanels = ["trades"]'))
     assert err.key == "feeds[0].chanels"
     assert str(err).startswith("feeds[0].chanels: unknown key")
     assert "channels" in str(err) and err.line == 14
     assert str(err).endswith("(line 14)")
-    top = _error(GOOD + "\n[extra]\nx = 1\n")
+    top = config_error(GOOD + "\n[extra]\nx = 1\n")
     assert top.key == "extra" and "unknown key" in str(top)
-    nested = _error(GOOD.replace("worker_threads = 3", "workers = 3"))
+    nested = config_error(GOOD.replace("worker_threads = 3", "workers = 3"))
     assert nested.key == "runtime.workers" and nested.line == 4
 
 
 def test_config_wrong_type() -> None:
-    err = _error(GOOD.replace("rate = 500", 'rate = "fast"'))
+    err = config_error(GOOD.replace("rate = 500", 'rate = "fast"'))
     assert err.key == "sim.rate" and "expected a number" in str(err) and err.line == 8
-    err = _error(GOOD.replace("worker_threads = 3", "worker_threads = true"))
+    err = config_error(GOOD.replace("worker_threads = 3", "worker_threads = true"))
     assert err.key == "runtime.worker_threads" and "integer" in str(err)
-    err = _error(GOOD.replace('symbols = ["BTCUSD"]', 'symbols = "BTCUSD"'))
+    err = config_error(GOOD.replace('symbols = ["BTCUSD"]', 'symbols = "BTCUSD"'))
     assert err.key == "feeds[1].symbols" and "array" in str(err)
-    err = _error("metrics = 3\n" + GOOD.replace('[metrics]\nlisten = ""\n', ""))
+    err = config_error("metrics = 3\n" + GOOD.replace('[metrics]\nlisten = ""\n', ""))
     assert err.key == "metrics" and "expected a table" in str(err) and err.line == 1
 
 
 def test_config_unknown_exchange() -> None:
-    err = _error(GOOD.replace('"binance_us"', '"kraken"'))
+    err = config_error(GOOD.replace('"binance_us"', '"kraken"'))
     assert err.key == "feeds[1].exchange" and err.line == 19
     assert "unknown exchange 'kraken'" in str(err) and "okx" in str(err)
 
@@ -130,41 +125,43 @@ def test_config_unknown_exchange() -> None:
 def test_config_exchange_not_supported_yet(monkeypatch: pytest.MonkeyPatch) -> None:
     # every venue id runs today: a venue the core does not run yet is simulated
     monkeypatch.setattr(config_module, "SUPPORTED_EXCHANGES", ("binance",))
-    err = _error(GOOD)
+    err = config_error(GOOD)
     assert err.key == "feeds[1].exchange"
     assert "not supported yet" in str(err)
 
 
 def test_config_unknown_channel() -> None:
-    err = _error(GOOD.replace('channels = ["trades", "book"]', 'channels = ["trades", "l2"]'))
+    err = config_error(GOOD.replace('channels = ["trades", "book"]', 'channels = ["trades", "l2"]'))
     assert err.key == "feeds[0].channels" and "unknown channel 'l2'" in str(err)
     assert err.line == 14
-    err = _error(GOOD.replace('channels = ["trades", "bbo", "book"]', 'channels = ["ticker"]'))
+    err = config_error(
+        GOOD.replace('channels = ["trades", "bbo", "book"]', 'channels = ["ticker"]')
+    )
     assert err.key == "record.channels"
 
 
 def test_config_empty_symbols() -> None:
-    err = _error(GOOD.replace('symbols = ["BTCUSD"]', "symbols = []"))
+    err = config_error(GOOD.replace('symbols = ["BTCUSD"]', "symbols = []"))
     assert err.key == "feeds[1].symbols" and "at least one symbol" in str(err)
-    err = _error(GOOD.replace('symbols = ["BTCUSDT", "ETHUSDT"]', "symbols = []"))
+    err = config_error(GOOD.replace('symbols = ["BTCUSDT", "ETHUSDT"]', "symbols = []"))
     assert err.key == "sim.symbols"
 
 
 def test_config_bad_url() -> None:
-    err = _error(GOOD.replace("wss://stream.binance.us:9443", "http://stream.binance.us"))
+    err = config_error(GOOD.replace("wss://stream.binance.us:9443", "http://stream.binance.us"))
     assert err.key == "feeds[1].ws_url" and "invalid URL" in str(err)
-    err = _error(GOOD.replace("https://api.binance.us", "https://"))
+    err = config_error(GOOD.replace("https://api.binance.us", "https://"))
     assert err.key == "feeds[1].rest_url"
-    err = _error(GOOD.replace("[sim]", "[xsim]"))
+    err = config_error(GOOD.replace("[sim]", "[xsim]"))
     assert err.key == "xsim"
     no_sim = GOOD.replace("[sim]\n", "").replace('symbols = ["BTCUSDT", "ETHUSDT"]\n', "")
     no_sim = no_sim.replace("rate = 500\nseed = 3\n", "")
-    err = _error(no_sim)
+    err = config_error(no_sim)
     assert err.key == "feeds[0].ws_url" and "[sim]" in str(err)
 
 
 def test_config_bad_overflow() -> None:
-    err = _error(GOOD.replace('"drop_oldest"', '"drop_newest"'))
+    err = config_error(GOOD.replace('"drop_oldest"', '"drop_newest"'))
     assert err.key == "runtime.overflow" and err.line == 3
     assert "'block', 'drop_oldest'" in str(err)
     with pytest.raises(ConfigError, match="overflow"):
@@ -172,16 +169,18 @@ def test_config_bad_overflow() -> None:
 
 
 def test_config_other_classes() -> None:
-    assert _error(GOOD.replace('[metrics]\nlisten = ""', 'listen = "x"')).key.startswith("feeds[1]")
-    err = _error(GOOD.replace('listen = ""', 'listen = "localhost"'))
+    assert config_error(GOOD.replace('[metrics]\nlisten = ""', 'listen = "x"')).key.startswith(
+        "feeds[1]"
+    )
+    err = config_error(GOOD.replace('listen = ""', 'listen = "localhost"'))
     assert err.key == "metrics.listen"
-    err = _error(GOOD.replace("xtrader.demo:DemoStrategy", "no-colon"))
+    err = config_error(GOOD.replace("xtrader.demo:DemoStrategy", "no-colon"))
     assert err.key == "strategies[0].path"
-    err = _error(GOOD.replace("depth_limit = 500", "depth_limit = 0"))
+    err = config_error(GOOD.replace("depth_limit = 500", "depth_limit = 0"))
     assert err.key == "feeds[1].depth_limit"
-    err = _error("[[feeds]]\nexchange = 'binance'\n")
+    err = config_error("[[feeds]]\nexchange = 'binance'\n")
     assert err.key == "feeds[0].symbols" and "missing" in str(err)
-    err = _error("feeds = [")
+    err = config_error("feeds = [")
     assert err.key == "test.toml" and "invalid TOML" in str(err)
     with pytest.raises(ConfigError, match="feeds"):
         Config()

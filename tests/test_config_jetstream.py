@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import config_error, line_of
 from xtrader import ConfigError, Runtime
 from xtrader.config import (
     ALL_CHANNELS,
@@ -51,19 +52,6 @@ gap_timeout_s = 0.5
 [[strategies]]
 path = "xtrader.demo:DemoStrategy"
 """
-
-
-def _error(text: str) -> ConfigError:
-    with pytest.raises(ConfigError) as info:
-        parse_config(text, "test.toml")
-    return info.value
-
-
-def _line_of(text: str, needle: str) -> int:
-    for number, line in enumerate(text.splitlines(), start=1):
-        if needle in line:
-            return number
-    raise AssertionError(needle)
 
 
 def test_config_jetstream_collector_round_trip() -> None:
@@ -166,10 +154,10 @@ def test_config_jetstream_mistake_names_key_and_line(case: str) -> None:
     old, new, key, words = JETSTREAM_MISTAKES[case]
     assert old in COLLECTOR
     text = COLLECTOR.replace(old, new, 1)
-    err = _error(text)
+    err = config_error(text)
     assert err.key == key, str(err)
     assert words in err.message, str(err)
-    assert err.line == _line_of(text, new), str(err)
+    assert err.line == line_of(text, new), str(err)
 
 
 SOURCE_MISTAKES = {
@@ -204,44 +192,44 @@ def test_config_source_mistake_names_key_and_line(case: str) -> None:
     old, new, key, words = SOURCE_MISTAKES[case]
     assert old in CONSUMER
     text = CONSUMER.replace(old, new, 1)
-    err = _error(text)
+    err = config_error(text)
     assert err.key == key, str(err)
     assert words in err.message, str(err)
-    assert err.line == _line_of(text, new), str(err)
+    assert err.line == line_of(text, new), str(err)
 
 
 def test_config_source_required_keys() -> None:
-    err = _error('[source]\nservers = ["nats://127.0.0.1:4222"]\n')
+    err = config_error('[source]\nservers = ["nats://127.0.0.1:4222"]\n')
     assert err.key == "source.kind" and "missing" in err.message and err.line == 1
-    err = _error('[source]\nkind = "jetstream"\n')
+    err = config_error('[source]\nkind = "jetstream"\n')
     assert err.key == "source.servers" and "missing" in err.message
-    err = _error("[jetstream]\n" + COLLECTOR.split("[jetstream]\n")[1].split("\n", 1)[1])
+    err = config_error("[jetstream]\n" + COLLECTOR.split("[jetstream]\n")[1].split("\n", 1)[1])
     assert err.key == "jetstream.servers" and "missing" in err.message
 
 
 def test_config_source_replaces_feeds_and_sim() -> None:
     feeds = '[[feeds]]\nexchange = "binance"\nsymbols = ["BTCUSDT"]\n'
-    err = _error(CONSUMER + feeds)
+    err = config_error(CONSUMER + feeds)
     assert err.key == "source" and "a JetStream source replaces feeds" in err.message
     assert err.line == 1 and "[[feeds]]" in err.message
-    err = _error(CONSUMER + '[sim]\nsymbols = ["BTCUSDT"]\n')
+    err = config_error(CONSUMER + '[sim]\nsymbols = ["BTCUSDT"]\n')
     assert err.key == "source" and "replaces feeds" in err.message and "[sim]" in err.message
     with pytest.raises(ConfigError, match=r"^source: a JetStream source replaces feeds"):
         Config(
             feeds=(FeedConfig("binance", ("BTCUSDT",)),),
             source=SourceConfig("jetstream", ("nats://127.0.0.1:4222",)),
         )
-    err = _error("[runtime]\nworker_threads = 2\n")
+    err = config_error("[runtime]\nworker_threads = 2\n")
     assert err.key == "feeds" and "[source]" in err.message
 
 
 def test_config_source_may_not_republish() -> None:
     sink = '[jetstream]\nservers = ["nats://127.0.0.1:4222"]\nstream = "XT_1"\n'
     for subject in ('"xt.>"', '">"', '"xt.*.binance.>"'):
-        err = _error(CONSUMER.replace('"xt.*.binance.>"', subject) + sink)
+        err = config_error(CONSUMER.replace('"xt.*.binance.>"', subject) + sink)
         assert err.key == "jetstream" and "cannot also publish" in err.message
     # another stream or another prefix is refused too: the source's acks count its own events
-    err = _error(CONSUMER + sink.replace('"XT_1"', '"XT_2"') + 'subject_prefix = "agg"\n')
+    err = config_error(CONSUMER + sink.replace('"XT_1"', '"XT_2"') + 'subject_prefix = "agg"\n')
     assert err.key == "jetstream"
 
 

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 import xtrader as xt
 import xtrader.runtime as runtime_module
+from conftest import config_error, line_of
 from xtrader import ConfigError
 from xtrader.config import (
     ALL_CHANNELS,
@@ -64,17 +65,7 @@ flush_interval_s = 2.0
 
 
 def _error(text: str) -> ConfigError:
-    with pytest.raises(ConfigError) as info:
-        parse_config(text, "bad.toml")
-    return info.value
-
-
-def _line_of(text: str, needle: str) -> int:
-    """1-based line of the first line of `text` containing `needle`."""
-    for number, line in enumerate(text.splitlines(), start=1):
-        if needle in line:
-            return number
-    raise AssertionError(needle)
+    return config_error(text, "bad.toml")
 
 
 # ------------------------------------------------------------------------------------------
@@ -118,7 +109,7 @@ def test_config_error_class_names_key_and_line(case: str) -> None:
     assert err.key == key, str(err)
     assert words in err.message, str(err)
     assert str(err).startswith(f"{key}: ")
-    line = _line_of(text, new.splitlines()[-1])
+    line = line_of(text, new.splitlines()[-1])
     assert err.line == line and str(err).endswith(f"(line {line})"), str(err)
 
 

@@ -99,6 +99,14 @@ def _start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
         )
 
 
+def _start_consumer(tmp: Path, urls: list[str], run: int) -> subprocess.Popen[bytes]:
+    """Consumer run `run` (1, 2...): the same durable and checkpoint every time, its final
+    stats written to ``r<run>.stats.json`` and its output to ``r<run>.log``."""
+    config = _consumer_config(tmp, urls, run)
+    stats = tmp / f"r{run}.stats.json"
+    return _start(["run", str(config), "--stats-json", str(stats)], tmp / f"r{run}.log")
+
+
 def _stop(proc: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> None:
     proc.send_signal(signal.SIGTERM)
     try:
@@ -185,15 +193,7 @@ def _scaleout_run(
         started.extend(collectors)
         try:
             _wait("the stream", lambda: _stream_info(urls).state.messages > 200, 30)
-            consumer = _start(
-                [
-                    "run",
-                    str(_consumer_config(tmp_path, urls, 1)),
-                    "--stats-json",
-                    str(tmp_path / "r1.stats.json"),
-                ],
-                logs["r1"],
-            )
+            consumer = _start_consumer(tmp_path, urls, 1)
             started.append(consumer)
             time.sleep(3)
             # kill the stream's leader mid-run, bring it back
@@ -206,15 +206,7 @@ def _scaleout_run(
             time.sleep(1)
             _stop(consumer, logs["r1"])
             time.sleep(1)
-            consumer = _start(
-                [
-                    "run",
-                    str(_consumer_config(tmp_path, urls, 2)),
-                    "--stats-json",
-                    str(tmp_path / "r2.stats.json"),
-                ],
-                logs["r2"],
-            )
+            consumer = _start_consumer(tmp_path, urls, 2)
             started.append(consumer)
             time.sleep(4)
         finally:
