@@ -44,6 +44,10 @@ class Ring:
         self.buf[self.count % self.capacity] = value
         self.count += 1
 
+    def extend(self, values: Sequence[int]) -> None:
+        for v in values:
+            self.add(v)
+
     def values(self) -> list[int]:
         """The samples held (at most `capacity`), unordered."""
         return list(self.buf[: min(self.count, self.capacity)])
@@ -95,6 +99,36 @@ class LatencyProbe(xt.Strategy):
             self.books.add(now - book.ts_recv)
 
 
+class BatchProbe(xt.Strategy):
+    """The columnar twin of `LatencyProbe`: overrides only `on_batch`, so the core builds Arrow
+    tables and no per-event objects; every trade and quote row's latency is the frame's
+    arrival at the callback minus that row's `ts_recv`."""
+
+    def __init__(self, capacity: int, warmup_s: float) -> None:
+        self.ring = Ring(capacity)
+        self.books = Ring(max(1, capacity // 8))
+        self.warmup_s = warmup_s
+        self.start_ns = 0
+        self.calls = 0
+        self.rows = 0
+
+    def on_start(self, ctx: Any) -> None:
+        self.start_ns = time.time_ns() + int(self.warmup_s * 1e9)
+
+    def on_batch(self, channel: str, frame: Any) -> None:
+        now = time.time_ns()
+        self.calls += 1
+        self.rows += frame.height
+        if now < self.start_ns:
+            return
+        ring = self.books if channel == "book" else self.ring
+        if channel in ("trades", "bbo", "book"):
+            ring.extend((now - frame.get_column("ts_recv")).to_list())
+
+
+DELIVERIES = ("objects", "batch")
+
+
 def make_sim(exchange: str, rate: float, symbols: Sequence[str]) -> _core.Simulator:
     if exchange == "okx":
         return _core.Simulator(symbols=[], okx_symbols=list(symbols), rate=rate, seed=7)
@@ -109,18 +143,27 @@ def run(
     samples: int = 1 << 21,
     warmup_s: float = 1.0,
     busy_poll_us: int = 0,
+    delivery: str = "objects",
 ) -> dict[str, Any]:
     """One load run at `rate` messages/s (0 = flat out); returns its figures.
 
     `busy_poll_us`: the Runtime's spin on an empty bus before it sleeps (0 = off).
+    `delivery`: ``objects`` (per-event `on_trade`/`on_bbo`/`on_book`) or ``batch``
+    (`on_batch` frames only).
     """
+    if delivery not in DELIVERIES:
+        raise ValueError(f"delivery must be one of {DELIVERIES}, not {delivery!r}")
     syms = list(symbols or (OKX_SYMBOLS if exchange == "okx" else BINANCE_SYMBOLS))
     sim = make_sim(exchange, rate, syms)
     sim.start()
     try:
         rt = xt.Runtime(queue_capacity=1 << 16, busy_poll_us=busy_poll_us)
         rt.subscribe(exchange, syms, ws_url=sim.ws_url, rest_url=sim.rest_url)
-        probe = LatencyProbe(samples, warmup_s)
+        probe: LatencyProbe | BatchProbe = (
+            BatchProbe(samples, warmup_s)
+            if delivery == "batch"
+            else LatencyProbe(samples, warmup_s)
+        )
         rt.add_strategy(probe)
         t0 = time.perf_counter()
         cpu0 = time.process_time()
@@ -138,6 +181,7 @@ def run(
         "exchange": exchange,
         "rate": rate,
         "busy_poll_us": busy_poll_us,
+        "delivery": delivery,
         "seconds": round(wall, 3),
         "messages": stats.get("messages", 0),
         "messages_per_s": round(stats.get("messages", 0) / wall),
@@ -176,14 +220,14 @@ def stage_summary(stages: dict[tuple[str, str], dict[str, int]]) -> dict[str, di
 def table(rows: Sequence[dict[str, Any]]) -> str:
     """A Markdown table of the runs (the format RESULTS.md uses)."""
     head = (
-        "| exchange | sim rate (msg/s) | messages/s | events/s | p50 µs | p95 µs | p99 µs "
-        "| p99.9 µs | samples | CPU (cores) |\n|---|---|---|---|---|---|---|---|---|---|"
+        "| exchange | delivery | sim rate (msg/s) | messages/s | events/s | p50 µs | p95 µs "
+        "| p99 µs | p99.9 µs | samples | CPU (cores) |\n|---|---|---|---|---|---|---|---|---|---|---|"
     )
     lines = [head]
     for r in rows:
         rate = "flat out" if r["rate"] == 0 else f"{r['rate']:,.0f}"
         lines.append(
-            f"| {r['exchange']} | {rate} | {r['messages_per_s']:,} | {r['events_per_s']:,} "
+            f"| {r['exchange']} | {r['delivery']} | {rate} | {r['messages_per_s']:,} | {r['events_per_s']:,} "
             f"| {r['p50_us']} | {r['p95_us']} | {r['p99_us']} | {r['p999_us']} "
             f"| {r['samples_kept']:,} | {r['process_cpu_share']} |"
         )
@@ -243,6 +287,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument(
         "--busy-poll-us", type=int, default=0, help="Runtime busy_poll_us (0 = sleep at once)"
     )
+    ap.add_argument(
+        "--delivery",
+        choices=DELIVERIES,
+        default="objects",
+        help="per-event callbacks (objects) or columnar on_batch frames (batch)",
+    )
     args = ap.parse_args(argv)
     rows = []
     for rate in args.rates:
@@ -254,6 +304,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             args.samples,
             args.warmup,
             args.busy_poll_us,
+            args.delivery,
         )
         print(json.dumps(row), flush=True)
         rows.append(row)

@@ -123,6 +123,21 @@ impl OrderBook {
         Self::set_at(&mut self.asks, pos, price, size);
     }
 
+    /// [`OrderBook::set_bid`] where a book kept in step with this one (same prices, same
+    /// order of changes) says the level sits at `hint`: the hint is checked against its
+    /// neighbours in O(1), and a wrong one falls back to the search, so the result is always
+    /// that of `set_bid`.
+    pub fn set_bid_near(&mut self, hint: usize, price: f64, size: f64) {
+        let pos = locate(&self.bids, hint, |l| l.price.total_cmp(&price));
+        Self::set_at(&mut self.bids, pos, price, size);
+    }
+
+    /// [`OrderBook::set_ask`] with a position hint (see [`OrderBook::set_bid_near`]).
+    pub fn set_ask_near(&mut self, hint: usize, price: f64, size: f64) {
+        let pos = locate(&self.asks, hint, |l| price.total_cmp(&l.price));
+        Self::set_at(&mut self.asks, pos, price, size);
+    }
+
     #[inline]
     fn set_at(side: &mut Vec<Level>, pos: Result<usize, usize>, price: f64, size: f64) {
         match pos {
@@ -225,12 +240,66 @@ impl OrderBook {
     }
 }
 
+/// Where `binary_search_by(cmp)` would land in `side`, trying `hint` first: `Ok(hint)` when
+/// the level there matches, `Err(hint)` when the price falls between its neighbours, else
+/// the search.
+#[inline]
+fn locate(
+    side: &[Level],
+    hint: usize,
+    cmp: impl Fn(&Level) -> std::cmp::Ordering,
+) -> Result<usize, usize> {
+    use std::cmp::Ordering::{Greater, Less};
+    let at = side.get(hint).map(&cmp);
+    if at == Some(std::cmp::Ordering::Equal) {
+        return Ok(hint);
+    }
+    let above = at.is_none_or(|o| o == Greater) && hint <= side.len();
+    let below = hint == 0 || side.get(hint - 1).map(&cmp) == Some(Less);
+    if above && below {
+        return Err(hint);
+    }
+    side.binary_search_by(cmp)
+}
+
 /// A book shared between the connection task (writer) and readers (Python, metrics).
 pub type SharedBook = Arc<RwLock<OrderBook>>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn position_hints_never_change_the_result() {
+        // every hint, right or wrong, must give the book `set_bid`/`set_ask` give
+        let base: Vec<(f64, f64)> = (1..=9).map(|i| (f64::from(i) * 10.0, 1.0)).collect();
+        let changes = [
+            (45.0, 2.0),
+            (50.0, 0.0),
+            (10.0, 3.0),
+            (95.0, 1.0),
+            (5.0, 0.0),
+            (60.0, 7.0),
+        ];
+        for &(p, s) in &changes {
+            for hint in 0..=12 {
+                let (mut a, mut b) = (OrderBook::new(), OrderBook::new());
+                for &(bp, bs) in &base {
+                    for book in [&mut a, &mut b] {
+                        book.set_bid(bp, bs);
+                        book.set_ask(bp + 100.0, bs);
+                    }
+                }
+                a.set_bid(p, s);
+                a.set_ask(p + 100.0, s);
+                b.set_bid_near(hint, p, s);
+                b.set_ask_near(hint, p + 100.0, s);
+                assert_eq!(a.bids, b.bids, "bid {p} {s} hint {hint}");
+                assert_eq!(a.asks, b.asks, "ask {p} {s} hint {hint}");
+                assert!(b.check_invariants().is_ok());
+            }
+        }
+    }
 
     #[test]
     fn levels_stay_sorted_and_zero_removes() {

@@ -147,15 +147,19 @@ impl WireBook {
     }
 
     /// Set a bid level (`remove` when the size is zero; removing an absent level is normal).
-    pub fn set_bid(&mut self, px: f64, px_s: &str, sz_s: &str, remove: bool) {
+    /// Returns the level's position in the sorted side, which is its position in an f64
+    /// book kept in step (a hint for [`OrderBook::set_bid_near`](crate::model::OrderBook)).
+    pub fn set_bid(&mut self, px: f64, px_s: &str, sz_s: &str, remove: bool) -> usize {
         let pos = self.bids.keys.binary_search_by(|k| k.px.total_cmp(&px));
         self.bids.set(pos, px, px_s, sz_s, remove);
+        pos.unwrap_or_else(|i| i)
     }
 
     /// Set an ask level (see [`WireBook::set_bid`]).
-    pub fn set_ask(&mut self, px: f64, px_s: &str, sz_s: &str, remove: bool) {
+    pub fn set_ask(&mut self, px: f64, px_s: &str, sz_s: &str, remove: bool) -> usize {
         let pos = self.asks.keys.binary_search_by(|k| px.total_cmp(&k.px));
         self.asks.set(pos, px, px_s, sz_s, remove);
+        pos.unwrap_or_else(|i| i)
     }
 
     /// Number of (bid, ask) levels.

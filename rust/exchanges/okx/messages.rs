@@ -108,6 +108,13 @@ impl<'s> Iterator for Levels<'s> {
             Self::Text(it) => it.next(),
         }
     }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            Self::Read(it) => it.size_hint(),
+            Self::Text(_) => (0, None),
+        }
+    }
 }
 
 impl<'a> OkxLevels<'a> {

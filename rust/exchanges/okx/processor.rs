@@ -201,6 +201,9 @@ pub struct OkxProcessor {
     pending: HashSet<Box<str>>,
     unknown: LruCache<Box<str>, ()>,
     scratch: Vec<u8>,
+    /// Positions of the levels just applied to the wire book, per side (bids, asks): where
+    /// they sit in the f64 book too, which is kept in step.
+    hints: (Vec<usize>, Vec<usize>),
     budget: StatusBudget,
     requests_window: i64,
     requests_used: u32,
@@ -230,6 +233,7 @@ impl OkxProcessor {
             pending: HashSet::new(),
             unknown: LruCache::new(cap(UNKNOWN_CAPACITY)),
             scratch: Vec::with_capacity(2048),
+            hints: (Vec::with_capacity(64), Vec::with_capacity(64)),
             budget: StatusBudget::default(),
             requests_window: i64::MIN,
             requests_used: 0,

@@ -23,17 +23,27 @@ const RESUBSCRIBE_WAIT_NS: i64 = 5_000_000_000;
 type Levels = Vec<(f64, f64)>;
 
 /// Applies one side's levels to the wire book; returns them normalized (size × `mult`), or
-/// `None` where a level does not read (the book then missed part of an update).
-fn apply_side(levels: &OkxLevels<'_>, mult: f64, wire: &mut WireBook, bid: bool) -> Option<Levels> {
-    let mut v = Vec::with_capacity(8);
-    for l in levels.iter() {
+/// `None` where a level does not read (the book then missed part of an update). `hints`
+/// receives each level's position in the wire book: the f64 book, changed next by the same
+/// levels in the same order, has them at the same places.
+fn apply_side(
+    levels: &OkxLevels<'_>,
+    mult: f64,
+    wire: &mut WireBook,
+    bid: bool,
+    hints: &mut Vec<usize>,
+) -> Option<Levels> {
+    let it = levels.iter();
+    let mut v = Vec::with_capacity(it.size_hint().0.max(4));
+    hints.clear();
+    for l in it {
         let l = l?;
         let (px, sz) = (wire_price(l.px)?, wire_size(l.sz)?);
-        if bid {
-            wire.set_bid(px, l.px, l.sz, sz == 0.0);
+        hints.push(if bid {
+            wire.set_bid(px, l.px, l.sz, sz == 0.0)
         } else {
-            wire.set_ask(px, l.px, l.sz, sz == 0.0);
-        }
+            wire.set_ask(px, l.px, l.sz, sz == 0.0)
+        });
         v.push((px, sz * mult));
     }
     Some(v)
@@ -42,7 +52,13 @@ fn apply_side(levels: &OkxLevels<'_>, mult: f64, wire: &mut WireBook, bid: bool)
 /// Fills an emptied side from a snapshot. Levels come best first and the sorted sides keep
 /// the best last, so they are inserted worst first: each lands at the end, and a 400-level
 /// snapshot costs no shifting.
-fn fill_side(levels: &OkxLevels<'_>, mult: f64, wire: &mut WireBook, bid: bool) -> Option<Levels> {
+fn fill_side(
+    levels: &OkxLevels<'_>,
+    mult: f64,
+    wire: &mut WireBook,
+    bid: bool,
+    _: &mut Vec<usize>,
+) -> Option<Levels> {
     let mut read = Vec::with_capacity(64);
     for l in levels.iter() {
         let l = l?;
@@ -146,9 +162,10 @@ impl OkxProcessor {
         }
         let mult = st.mult;
         let side = if replace { fill_side } else { apply_side };
+        let hints = &mut self.hints;
         let (Some(bids), Some(asks)) = (
-            side(&d.bids, mult, &mut st.wire, true),
-            side(&d.asks, mult, &mut st.wire, false),
+            side(&d.bids, mult, &mut st.wire, true, &mut hints.0),
+            side(&d.asks, mult, &mut st.wire, false, &mut hints.1),
         ) else {
             return Applied::Malformed;
         };
@@ -167,11 +184,12 @@ impl OkxProcessor {
                     b.set_ask(p, s);
                 }
             } else {
-                for &(p, s) in &bids {
-                    b.set_bid(p, s);
+                // the wire book's positions (checked, so a book out of step stays right)
+                for (&(p, s), &at) in bids.iter().zip(&self.hints.0) {
+                    b.set_bid_near(at, p, s);
                 }
-                for &(p, s) in &asks {
-                    b.set_ask(p, s);
+                for (&(p, s), &at) in asks.iter().zip(&self.hints.1) {
+                    b.set_ask_near(at, p, s);
                 }
             }
             if replace || d.seq_id.is_some() {
