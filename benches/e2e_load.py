@@ -45,8 +45,15 @@ class Ring:
         self.count += 1
 
     def extend(self, values: Sequence[int]) -> None:
-        for v in values:
-            self.add(v)
+        """Add many samples at once (slice copies, wrapping around the ring)."""
+        skipped = max(0, len(values) - self.capacity)  # overwritten anyway
+        kept = values[skipped:]
+        at = (self.count + skipped) % self.capacity
+        head = min(len(kept), self.capacity - at)
+        self.buf[at : at + head] = array("q", kept[:head])
+        if len(kept) > head:
+            self.buf[: len(kept) - head] = array("q", kept[head:])
+        self.count += len(values)
 
     def values(self) -> list[int]:
         """The samples held (at most `capacity`), unordered."""
@@ -188,6 +195,7 @@ def run(
         "events": events,
         "events_per_s": round(events / wall),
         "callbacks": probe.calls,
+        "rows": probe.rows if isinstance(probe, BatchProbe) else None,
         "samples": probe.ring.count,
         "samples_kept": min(probe.ring.count, probe.ring.capacity),
         "p50_us": round(lat[0] / 1e3, 1),

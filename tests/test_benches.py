@@ -130,6 +130,11 @@ def test_e2e_load_ring_and_percentiles(e2e: ModuleType) -> None:
         ring.add(v)
     # bounded: the last four samples only
     assert ring.count == 10 and sorted(ring.values()) == [6, 7, 8, 9]
+    # bulk adds wrap around the same way, and keep only the newest when too many
+    ring.extend([10, 11, 12])
+    assert ring.count == 13 and sorted(ring.values()) == [9, 10, 11, 12]
+    ring.extend(list(range(20, 30)))
+    assert ring.count == 23 and sorted(ring.values()) == [26, 27, 28, 29]
     assert e2e.percentiles(list(range(1, 1001))) == [500.0, 950.0, 990.0, 999.0]
     assert e2e.percentiles([7]) == [7.0] * 4
 
@@ -138,7 +143,9 @@ def _check_e2e_row(row: dict[str, Any], rate: float) -> None:
     for key in ("messages_per_s", "events_per_s", "p50_us", "p95_us", "p99_us", "p999_us"):
         assert key in row
     assert row["rate"] == rate and row["messages"] > 0 and row["events"] >= row["messages"] // 2
-    assert 0 < row["samples_kept"] <= row["samples"] <= row["callbacks"]
+    # one sample per event: per-event callbacks, or the rows of on_batch frames
+    delivered = row["callbacks"] if row["delivery"] == "objects" else row["rows"]
+    assert 0 < row["samples_kept"] <= row["samples"] <= delivered
     assert 0 < row["p50_us"] <= row["p95_us"] <= row["p99_us"] <= row["p999_us"]
     assert row["gaps"] == 0
 
@@ -160,6 +167,15 @@ def test_e2e_load_runs(e2e: ModuleType, tmp_path: Path) -> None:
     )
     _check_e2e_row(spin, 5_000)
     assert spin["busy_poll_us"] == 50
+    # columnar delivery: on_batch frames only, a latency per trade/quote row
+    batch = e2e.run(
+        5_000, 1.5, "binance", ("BTCUSDT",), samples=1 << 12, warmup_s=0.5, delivery="batch"
+    )
+    _check_e2e_row(batch, 5_000)
+    assert batch["delivery"] == "batch" and batch["rows"] >= batch["callbacks"] > 0
+    assert "| batch |" in e2e.table([batch])
+    with pytest.raises(ValueError, match="delivery"):
+        e2e.run(5_000, 0.1, delivery="rows")
     png = tmp_path / "chart.png"
     e2e.plot([row, flat], str(png))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

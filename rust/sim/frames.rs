@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::market::{Level, StepOut};
@@ -52,17 +53,28 @@ impl Frame {
     }
 
     /// Wraps a bare event for `stream`; the raw text is kept as is.
+    ///
+    /// One buffer holds both texts: the raw one is a slice of the wrapper, and the wrapper is
+    /// sized exactly, so it becomes shared bytes without another allocation or copy.
     pub(crate) fn wrap(topic: u32, stream: &str, raw: &str) -> Arc<Frame> {
-        let mut combined = String::with_capacity(raw.len() + stream.len() + 22);
-        combined.push_str("{\"stream\":\"");
+        const HEAD: &str = "{\"stream\":\"";
+        const MID: &str = "\",\"data\":";
+        let start = HEAD.len() + stream.len() + MID.len();
+        let mut combined = String::with_capacity(start + raw.len() + 1);
+        combined.push_str(HEAD);
         combined.push_str(stream);
-        combined.push_str("\",\"data\":");
+        combined.push_str(MID);
         combined.push_str(raw);
         combined.push('}');
+        let combined = Utf8Bytes::from(combined);
+        let all: Bytes = combined.clone().into();
+        // the slice is `raw`, whole, so it is UTF-8; the fallback copy is never taken
+        let raw = Utf8Bytes::try_from(all.slice(start..start + raw.len()))
+            .unwrap_or_else(|_| Utf8Bytes::from(raw));
         Arc::new(Frame {
             topic,
-            raw: Utf8Bytes::from(raw),
-            combined: combined.into(),
+            raw,
+            combined,
         })
     }
 }
