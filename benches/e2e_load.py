@@ -229,15 +229,15 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
     """A Markdown table of the runs (the format RESULTS.md uses)."""
     head = (
         "| exchange | delivery | sim rate (msg/s) | messages/s | events/s | p50 µs | p95 µs "
-        "| p99 µs | p99.9 µs | samples | CPU (cores) |\n|---|---|---|---|---|---|---|---|---|---|---|"
+        "| p99 µs | p99.9 µs | samples | CPU (cores) |\n" + "|---" * 11 + "|"
     )
     lines = [head]
     for r in rows:
         rate = "flat out" if r["rate"] == 0 else f"{r['rate']:,.0f}"
         lines.append(
-            f"| {r['exchange']} | {r['delivery']} | {rate} | {r['messages_per_s']:,} | {r['events_per_s']:,} "
-            f"| {r['p50_us']} | {r['p95_us']} | {r['p99_us']} | {r['p999_us']} "
-            f"| {r['samples_kept']:,} | {r['process_cpu_share']} |"
+            f"| {r['exchange']} | {r['delivery']} | {rate} | {r['messages_per_s']:,} "
+            f"| {r['events_per_s']:,} | {r['p50_us']} | {r['p95_us']} | {r['p99_us']} "
+            f"| {r['p999_us']} | {r['samples_kept']:,} | {r['process_cpu_share']} |"
         )
     return "\n".join(lines)
 
