@@ -73,8 +73,8 @@ def percentiles(samples: Sequence[int], points: Sequence[float] = PERCENTILES) -
     return out
 
 
-class LatencyProbe(xt.Strategy):
-    """Records socket-read-to-callback latency of every trade and quote after `warmup_s`."""
+class _Probe(xt.Strategy):
+    """Latency rings (trades and quotes; books) filled after a warm-up of `warmup_s`."""
 
     def __init__(self, capacity: int, warmup_s: float) -> None:
         self.ring = Ring(capacity)
@@ -82,10 +82,14 @@ class LatencyProbe(xt.Strategy):
         self.warmup_s = warmup_s
         self.start_ns = 0
         self.calls = 0
-        self.late_calls = 0
+        self.rows = 0
 
     def on_start(self, ctx: Any) -> None:
         self.start_ns = time.time_ns() + int(self.warmup_s * 1e9)
+
+
+class LatencyProbe(_Probe):
+    """Records socket-read-to-callback latency of every trade and quote after `warmup_s`."""
 
     def _take(self, ts_recv: int) -> None:
         now = time.time_ns()
@@ -106,21 +110,10 @@ class LatencyProbe(xt.Strategy):
             self.books.add(now - book.ts_recv)
 
 
-class BatchProbe(xt.Strategy):
+class BatchProbe(_Probe):
     """The columnar twin of `LatencyProbe`: overrides only `on_batch`, so the core builds Arrow
     tables and no per-event objects; every trade and quote row's latency is the frame's
     arrival at the callback minus that row's `ts_recv`."""
-
-    def __init__(self, capacity: int, warmup_s: float) -> None:
-        self.ring = Ring(capacity)
-        self.books = Ring(max(1, capacity // 8))
-        self.warmup_s = warmup_s
-        self.start_ns = 0
-        self.calls = 0
-        self.rows = 0
-
-    def on_start(self, ctx: Any) -> None:
-        self.start_ns = time.time_ns() + int(self.warmup_s * 1e9)
 
     def on_batch(self, channel: str, frame: Any) -> None:
         now = time.time_ns()
@@ -166,7 +159,7 @@ def run(
     try:
         rt = xt.Runtime(queue_capacity=1 << 16, busy_poll_us=busy_poll_us)
         rt.subscribe(exchange, syms, ws_url=sim.ws_url, rest_url=sim.rest_url)
-        probe: LatencyProbe | BatchProbe = (
+        probe: _Probe = (
             BatchProbe(samples, warmup_s)
             if delivery == "batch"
             else LatencyProbe(samples, warmup_s)
