@@ -248,13 +248,15 @@ async fn test_sim_faults_lifetime_disconnect_stall_and_rest_limits() {
     .unwrap();
     assert!(ended);
     assert_eq!(sim.stats().forced_disconnects, 1);
-    // stall of one stream kind: depth flows, bookTicker withheld
+    // stall of one stream kind: depth flows, bookTicker withheld. The stall starts before the
+    // connection, so no bookTicker frame sent just before it can be read in the window, and
+    // outlasts the window by far
+    sim.stall(Duration::from_millis(1500), Some("bookTicker".into()));
     let mut s = connect(
         addr,
         "/public/stream?streams=btcusdt@depth@100ms/btcusdt@bookTicker",
     )
     .await;
-    sim.stall(Duration::from_millis(300), Some("bookTicker".into()));
     let seen = streams_seen(&mut s, Duration::from_millis(250), 200).await;
     assert!(seen.iter().all(|n| n == "btcusdt@depth@100ms"), "{seen:?}");
     assert!(sim.stats().stalled_frames > 0);
