@@ -102,12 +102,11 @@ def test_slow_consumer_conflates_quotes_resyncs_books_and_spills_trades(
                     (b := rt.book(venue, n)) is not None and b.state == "live" for n in natives
                 )
 
+            def spill_read_back() -> bool:
+                return rt.stats()["queue_unspilled"] == rt.stats()["queue_spilled"]
+
             wait_until(all_live, 60, "every book live again")
-            wait_until(
-                lambda: rt.stats()["queue_unspilled"] == rt.stats()["queue_spilled"],
-                30,
-                "spilled trades to be read back",
-            )
+            wait_until(spill_read_back, 30, "spilled trades to be read back")
             time.sleep(0.5)  # trades flow at the normal pace for a while
             # a 64-event queue can overflow again on a burst even with the consumer caught
             # up, and the resync it starts may still be open at stop: stop inside a data
@@ -116,11 +115,7 @@ def test_slow_consumer_conflates_quotes_resyncs_books_and_spills_trades(
                 wait_until(all_live, 60, "every book live before the stop")
                 sim.stall(2000)
                 time.sleep(0.3)  # what was already in flight lands
-                wait_until(
-                    lambda: rt.stats()["queue_unspilled"] == rt.stats()["queue_spilled"],
-                    30,
-                    "spilled trades to be read back",
-                )
+                wait_until(spill_read_back, 30, "spilled trades to be read back")
                 if all_live():
                     break
                 time.sleep(2.0)  # a resync began meanwhile: data resumes and completes it

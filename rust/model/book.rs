@@ -249,12 +249,13 @@ fn locate(
     hint: usize,
     cmp: impl Fn(&Level) -> std::cmp::Ordering,
 ) -> Result<usize, usize> {
-    use std::cmp::Ordering::{Greater, Less};
+    use std::cmp::Ordering::{Equal, Greater, Less};
     let at = side.get(hint).map(&cmp);
-    if at == Some(std::cmp::Ordering::Equal) {
+    if at == Some(Equal) {
         return Ok(hint);
     }
-    let above = at.is_none_or(|o| o == Greater) && hint <= side.len();
+    // past the end, `below` holds only for `hint == len` (the level before must exist)
+    let above = at.is_none_or(|o| o == Greater);
     let below = hint == 0 || side.get(hint - 1).map(&cmp) == Some(Less);
     if above && below {
         return Err(hint);

@@ -52,13 +52,7 @@ fn apply_side(
 /// Fills an emptied side from a snapshot. Levels come best first and the sorted sides keep
 /// the best last, so they are inserted worst first: each lands at the end, and a 400-level
 /// snapshot costs no shifting.
-fn fill_side(
-    levels: &OkxLevels<'_>,
-    mult: f64,
-    wire: &mut WireBook,
-    bid: bool,
-    _: &mut Vec<usize>,
-) -> Option<Levels> {
+fn fill_side(levels: &OkxLevels<'_>, mult: f64, wire: &mut WireBook, bid: bool) -> Option<Levels> {
     let mut read = Vec::with_capacity(64);
     for l in levels.iter() {
         let l = l?;
@@ -161,12 +155,19 @@ impl OkxProcessor {
             st.wire.clear();
         }
         let mult = st.mult;
-        let side = if replace { fill_side } else { apply_side };
-        let hints = &mut self.hints;
-        let (Some(bids), Some(asks)) = (
-            side(&d.bids, mult, &mut st.wire, true, &mut hints.0),
-            side(&d.asks, mult, &mut st.wire, false, &mut hints.1),
-        ) else {
+        let (bids, asks) = if replace {
+            (
+                fill_side(&d.bids, mult, &mut st.wire, true),
+                fill_side(&d.asks, mult, &mut st.wire, false),
+            )
+        } else {
+            let hints = &mut self.hints;
+            (
+                apply_side(&d.bids, mult, &mut st.wire, true, &mut hints.0),
+                apply_side(&d.asks, mult, &mut st.wire, false, &mut hints.1),
+            )
+        };
+        let (Some(bids), Some(asks)) = (bids, asks) else {
             return Applied::Malformed;
         };
         if replace || d.seq_id.is_some() {
