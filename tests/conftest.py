@@ -222,9 +222,11 @@ def run_runtime(
     symbols: Sequence[str],
     strategies: Sequence[xt.Strategy] = (),
     subscribe: bool = True,
+    worker_threads: int = 2,
 ) -> Iterator[RunningRuntime]:
-    """Subscribe a runtime to `symbols` on `sim`, run it on a thread, stop it afterwards."""
-    rt = xt.Runtime(queue_capacity=65536, overflow="block", worker_threads=2)
+    """Subscribe a runtime to `symbols` on `sim`, run it on a thread, stop it afterwards
+    (`worker_threads=0`: inline, the run thread reads the sockets)."""
+    rt = xt.Runtime(queue_capacity=65536, overflow="block", worker_threads=worker_threads)
     if subscribe:
         rt.subscribe("binance", symbols, ws_url=sim.ws_url, rest_url=sim.rest_url)
     log = EventLog()

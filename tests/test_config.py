@@ -110,6 +110,9 @@ def test_config_wrong_type() -> None:
     assert err.key == "sim.rate" and "expected a number" in str(err) and err.line == 8
     err = config_error(GOOD.replace("worker_threads = 3", "worker_threads = true"))
     assert err.key == "runtime.worker_threads" and "integer" in str(err)
+    # 0 is the inline mode; below it is an error naming the key and the range
+    err = config_error(GOOD.replace("worker_threads = 3", "worker_threads = -1"))
+    assert err.key == "runtime.worker_threads" and "between 0 and 256" in str(err)
     err = config_error(GOOD.replace('symbols = ["BTCUSD"]', 'symbols = "BTCUSD"'))
     assert err.key == "feeds[1].symbols" and "array" in str(err)
     err = config_error("metrics = 3\n" + GOOD.replace('[metrics]\nlisten = ""\n', ""))

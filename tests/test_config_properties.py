@@ -244,7 +244,7 @@ def configs(draw: st.DrawFn) -> Config:
         runtime=RuntimeConfig(
             queue_capacity=draw(st.integers(16, 1 << 30)),
             overflow=draw(st.sampled_from(["block", "drop_oldest"])),
-            worker_threads=draw(st.integers(1, 256)),
+            worker_threads=draw(st.integers(0, 256)),
             on_error=draw(st.sampled_from(["continue", "stop"])),
             quote_policy=draw(st.sampled_from(["conflate", "block"])),
             book_policy=draw(st.sampled_from(["resync", "block"])),

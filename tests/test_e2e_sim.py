@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 import urllib.request
 from typing import Any
@@ -45,6 +46,23 @@ class Exploding(xt.Strategy):
         raise ValueError(f"strategy bug on {trade.symbol}")
 
 
+# Both I/O modes: tokio worker threads, and inline (the run thread reads the sockets while it
+# waits for events; no I/O thread at all).
+IO_MODES = pytest.mark.parametrize("worker_threads", [2, 0], ids=["io-threads", "inline"])
+
+
+def io_threads() -> int:
+    """Threads of this process named like the engine's tokio workers."""
+    names = []
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/comm") as fh:
+                names.append(fh.read().strip())
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+    return sum(1 for n in names if n.startswith("xtrader-io"))
+
+
 def fetch_snapshot(sim: xt.Simulator, native: str) -> dict[str, Any]:
     url = f"{sim.rest_url.rstrip('/')}/api/v3/depth?symbol={native}&limit=1000"
     with urllib.request.urlopen(url, timeout=5) as resp:
@@ -59,13 +77,17 @@ def uncrossed(run: RunningRuntime, native: str) -> bool:
     return bid is not None and ask is not None and bid[0] < ask[0]
 
 
+@IO_MODES
 def test_e2e_subscribe_sync_trades_books(
-    sim: xt.Simulator, caplog: pytest.LogCaptureFixture
+    sim: xt.Simulator, caplog: pytest.LogCaptureFixture, worker_threads: int
 ) -> None:
     collector, exploding = Collector(), Exploding()
     with caplog.at_level(logging.ERROR, logger="xtrader"):
-        with run_runtime(sim, SYMBOLS, [exploding, collector]) as run:
+        strategies = [exploding, collector]
+        with run_runtime(sim, SYMBOLS, strategies, worker_threads=worker_threads) as run:
             run.wait_live(SYMBOLS)
+            # inline: no I/O thread exists, the run thread did the reading
+            assert io_threads() == worker_threads
             for native in SYMBOLS:
 
                 def flowing(n: str = native) -> bool:
@@ -121,8 +143,11 @@ def _no_resync_for_others(run: RunningRuntime, start: int, native: str) -> None:
     assert others == [], f"only {native} may resync: {others}"
 
 
-def test_e2e_gap_resyncs_one_symbol_and_rebuilds_a_correct_book(sim: xt.Simulator) -> None:
-    with run_runtime(sim, SYMBOLS) as run:
+@IO_MODES
+def test_e2e_gap_resyncs_one_symbol_and_rebuilds_a_correct_book(
+    sim: xt.Simulator, worker_threads: int
+) -> None:
+    with run_runtime(sim, SYMBOLS, worker_threads=worker_threads) as run:
         run.wait_live(SYMBOLS)
         start = len(run.log.snapshot())
         sim.inject_gap(GAP_SYMBOL)

@@ -216,6 +216,8 @@ class Engine:
     snapshot, announced; no delta is dropped) or "block"; trade_policy: "block" or "spill"
     (to a bounded file under spill_dir, read back in order). busy_poll_us: how long the
     consumer spins on an empty bus before sleeping (lower hand-off latency, one busy core).
+    worker_threads: tokio I/O threads; 0 = inline: the sockets are read by the thread waiting
+    in next_batch/next_frames, while it waits (no thread wake-up per hand-off).
     """
 
     def __new__(
@@ -367,7 +369,10 @@ class Simulator:
     request weight per window (default: the profile's documented limit per minute), published
     in exchangeInfo; past it REST answers 429 with Retry-After. mark_interval_ms: futures
     markPrice@1s cadence. liquidation_prob: chance per symbol and mark interval of a
-    forceOrder event.
+    forceOrder event. paced: generate the synthetic Binance market one step at a time, each
+    at its own instant (1/rate apart on average, on a thread of its own), instead of in 1 ms
+    ticks of rate/1000 messages; a step's 1 to 3 messages (trade, top, depth diff) go
+    together.
 
     The OKX profile serves `okx_symbols` (instrument ids: BTC-USDT, BTC-USDT-SWAP,
     BTC-USD-250926, BTC-USD-250926-60000-C) on /ws/v5/public, /ws/v5/business,
@@ -400,6 +405,7 @@ class Simulator:
         okx_checksum: bool = True,
         okx_push_snapshot: bool = True,
         okx_idle_timeout_ms: int = 30000,
+        paced: bool = False,
     ) -> Simulator: ...
     def __enter__(self) -> Simulator: ...
     def __exit__(

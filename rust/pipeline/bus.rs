@@ -255,6 +255,8 @@ pub struct EventBus {
     kinds: KindPolicies,
     spill_cfg: Option<SpillConfig>,
     not_empty: Condvar,
+    /// Async twin of `not_empty`, for a consumer that waits by driving an inline runtime.
+    ready: Notify,
     not_full: Notify,
     /// How long an empty `pop_batch` spins before it sleeps, ns (0: sleeps at once).
     busy_poll_ns: AtomicU64,
@@ -294,6 +296,7 @@ impl EventBus {
             kinds,
             spill_cfg: spill,
             not_empty: Condvar::new(),
+            ready: Notify::new(),
             not_full: Notify::new(),
             busy_poll_ns: AtomicU64::new(0),
             counters: BusCounters::default(),
@@ -467,6 +470,7 @@ impl EventBus {
                 blocked
             };
             self.not_empty.notify_one();
+            self.ready.notify_one();
             match blocked {
                 Some(ev) => {
                     pending = Some(ev);
@@ -489,6 +493,38 @@ impl EventBus {
             }
         }
         self.not_empty.notify_one();
+        self.ready.notify_one();
+    }
+
+    /// Wait (asynchronously) up to `timeout` until there is something to pop: the wait of a
+    /// consumer that drives the runtime its producers run on (`worker_threads = 0`), so the
+    /// hand-off needs no thread wake-up.
+    /// With a busy poll set, it first spins for that long: it yields to the runtime's other
+    /// tasks and polls the sockets without sleeping, so the thread stays running (and its
+    /// caches warm) between bursts.
+    pub async fn ready(&self, timeout: Duration) {
+        let start = tokio::time::Instant::now();
+        let deadline = start + timeout;
+        let spin = Duration::from_nanos(self.busy_poll_ns.load(Ordering::Relaxed)).min(timeout);
+        loop {
+            // register before looking, so a push between the check and the await is seen
+            let waiter = self.ready.notified();
+            tokio::pin!(waiter);
+            waiter.as_mut().enable();
+            {
+                let g = self.inner.lock();
+                if !g.q.is_empty() || g.spill.as_ref().is_some_and(|s| s.pending() > 0) {
+                    return;
+                }
+            }
+            if start.elapsed() < spin {
+                tokio::task::yield_now().await;
+                continue;
+            }
+            if tokio::time::timeout_at(deadline, waiter).await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Wait up to `timeout` for events and move at most `max` into `out`; returns how many.
@@ -566,6 +602,7 @@ impl EventBus {
     /// Wake a waiting consumer (used at shutdown).
     pub fn wake(&self) {
         self.not_empty.notify_all();
+        self.ready.notify_one();
     }
 }
 
@@ -635,6 +672,63 @@ mod tests {
         assert_eq!(ts, (0..100).collect::<Vec<_>>());
         assert!(bus.counters.full_waits.load(Ordering::Relaxed) > 0);
         assert_eq!(bus.counters.dropped.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn inline_wait_runs_the_producers_on_the_waiting_thread() {
+        // worker_threads = 0: the producer is a task of a current-thread runtime that only
+        // the consumer's waits drive. A blocking publish into a full bus must not deadlock,
+        // nothing may be lost or reordered, and an idle wait ends at its timeout.
+        let bus = std::sync::Arc::new(EventBus::new(16, OverflowPolicy::Block));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let producer = {
+            let bus = bus.clone();
+            rt.spawn(async move {
+                for chunk in 0..10 {
+                    let mut evs: Vec<Event> = (chunk * 10..chunk * 10 + 10).map(ev).collect();
+                    bus.publish(&mut evs).await;
+                    bus.publish(&mut (0..30).map(|i| ev(1000 + i)).collect())
+                        .await;
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            })
+        };
+        let thread = std::thread::current().id();
+        let ran_here = rt.spawn(async move { std::thread::current().id() == thread });
+        let mut got = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while got.len() < 400 && Instant::now() < deadline {
+            crate::pipeline::engine::wait_batch(
+                &bus,
+                Some(&rt),
+                &mut got,
+                7,
+                Duration::from_millis(50),
+            );
+        }
+        assert!(rt.block_on(producer).is_ok());
+        assert!(
+            rt.block_on(ran_here).unwrap(),
+            "tasks run on the waiting thread"
+        );
+        let ts: Vec<i64> = got.iter().map(ts_of).filter(|t| *t < 1000).collect();
+        assert_eq!(ts, (0..100).collect::<Vec<_>>());
+        assert_eq!(got.len(), 400);
+        assert!(bus.counters.full_waits.load(Ordering::Relaxed) > 0);
+        // nothing queued and no producer: the wait returns empty at its timeout
+        let t0 = Instant::now();
+        let n = crate::pipeline::engine::wait_batch(
+            &bus,
+            Some(&rt),
+            &mut got,
+            7,
+            Duration::from_millis(30),
+        );
+        assert_eq!(n, 0);
+        assert!(t0.elapsed() >= Duration::from_millis(30));
     }
 
     fn sym(name: &str) -> Arc<SymbolMeta> {

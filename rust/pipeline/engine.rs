@@ -70,7 +70,8 @@ pub struct EngineConfig {
     pub spill: Option<SpillConfig>,
     /// How long the consumer spins on an empty bus before sleeping (0 = off).
     pub busy_poll: Duration,
-    /// Tokio worker threads.
+    /// Tokio worker threads; 0 = inline: no I/O threads, the sockets are read by the thread
+    /// that waits in [`Engine::next_batch`] (the strategy thread), while it waits.
     pub worker_threads: usize,
     /// Metrics listen address (`None` = no server).
     pub metrics_addr: Option<String>,
@@ -79,7 +80,8 @@ pub struct EngineConfig {
 /// The running core.
 pub struct Engine {
     cfg: EngineConfig,
-    rt: Option<tokio::runtime::Runtime>,
+    /// Shared only with inline waiters (`worker_threads = 0`), which drive it.
+    rt: Option<Arc<tokio::runtime::Runtime>>,
     bus: Arc<EventBus>,
     specs: Vec<FeedSpec>,
     feeds: Arc<RwLock<Vec<Arc<FeedShared>>>>,
@@ -320,12 +322,18 @@ impl Engine {
         if self.rt.is_some() {
             return Err(EngineError::State("engine already started"));
         }
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(self.cfg.worker_threads.max(1))
-            .thread_name("xtrader-io")
-            .enable_all()
-            .build()
-            .map_err(EngineError::Runtime)?;
+        let rt = if self.cfg.worker_threads == 0 {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+        } else {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(self.cfg.worker_threads)
+                .thread_name("xtrader-io")
+                .enable_all()
+                .build()
+        }
+        .map_err(EngineError::Runtime)?;
         let http = rt
             .block_on(async { http_client() })
             .map_err(|e| EngineError::Http(e.to_string()))?;
@@ -373,8 +381,19 @@ impl Engine {
         }
         self.tasks.extend(tasks);
         self.schedulers = schedulers.into_iter().collect();
-        self.rt = Some(rt);
+        self.rt = Some(Arc::new(rt));
         Ok(())
+    }
+
+    /// The runtime a waiting consumer must drive: `Some` only while an inline engine
+    /// (`worker_threads = 0`) runs. Nothing reads the sockets unless someone waits in it.
+    #[must_use]
+    pub fn inline_driver(&self) -> Option<Arc<tokio::runtime::Runtime>> {
+        if self.cfg.worker_threads == 0 {
+            self.rt.clone()
+        } else {
+            None
+        }
     }
 
     /// The REST scheduler of a venue (its dispatcher and the task that reports its
@@ -414,7 +433,10 @@ impl Engine {
             rt.block_on(async {
                 let _ = tokio::time::timeout(timeout, futures_util::future::join_all(tasks)).await;
             });
-            rt.shutdown_timeout(Duration::from_millis(500));
+            // an inline waiter may still hold the runtime: the last holder drops it
+            if let Ok(rt) = Arc::try_unwrap(rt) {
+                rt.shutdown_timeout(Duration::from_millis(500));
+            }
         }
         for w in &self.raw_writers {
             w.close();
@@ -422,9 +444,16 @@ impl Engine {
         self.bus.wake();
     }
 
-    /// Wait up to `timeout` and move at most `max` events into `out`.
+    /// Wait up to `timeout` and move at most `max` events into `out`. An inline engine
+    /// reads its sockets during the wait.
     pub fn next_batch(&self, out: &mut Vec<Event>, max: usize, timeout: Duration) -> usize {
-        self.bus.pop_batch(out, max, timeout)
+        wait_batch(
+            &self.bus,
+            self.inline_driver().as_deref(),
+            out,
+            max,
+            timeout,
+        )
     }
 
     /// Find a maintained book's symbol by exchange id and normalized or native symbol.
@@ -541,6 +570,26 @@ impl Drop for Engine {
     fn drop(&mut self) {
         self.stop(Duration::from_millis(500));
         self.close_bus(Duration::from_secs(5));
+    }
+}
+
+/// Wait up to `timeout` for events on `bus` and move at most `max` into `out`. With a
+/// `driver` (an inline engine's runtime) the wait runs that runtime's tasks (sockets,
+/// timers) on this thread until something is queued: the hand-off from the socket task to
+/// the consumer is then a function return, not a thread wake-up.
+pub fn wait_batch(
+    bus: &EventBus,
+    driver: Option<&tokio::runtime::Runtime>,
+    out: &mut Vec<Event>,
+    max: usize,
+    timeout: Duration,
+) -> usize {
+    match driver {
+        Some(rt) => {
+            rt.block_on(bus.ready(timeout));
+            bus.pop_batch(out, max, Duration::ZERO)
+        }
+        None => bus.pop_batch(out, max, timeout),
     }
 }
 

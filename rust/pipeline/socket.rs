@@ -784,6 +784,11 @@ async fn serve(
                 resync_overflowed(env, proc, &overflowed, out, &mut actions);
             }
         }
+        // Frames already in the read buffer never make `ws.next()` wait, so without this the
+        // task could run for thousands of frames in one poll. Every 128 frames it now yields:
+        // the other sockets get their turn, and an inline consumer (worker_threads = 0), which
+        // runs only when this task yields, pops the bus before it fills.
+        tokio::task::consume_budget().await;
         if let Some(reason) = closing {
             let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;
             if let Some(mut next) = roll.next.take() {

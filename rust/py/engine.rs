@@ -21,7 +21,7 @@ use crate::model::Venue;
 use crate::model::Venue as V;
 use crate::net::now_ns;
 use crate::pipeline::bus::{KindPolicies, OverflowPolicy};
-use crate::pipeline::engine::{Engine, EngineConfig};
+use crate::pipeline::engine::{wait_batch, Engine, EngineConfig};
 use crate::pipeline::feed::FeedSpec;
 use crate::pipeline::raw::RawConfig;
 use crate::pipeline::spill::SpillConfig;
@@ -64,13 +64,24 @@ fn check_name(key: &str, name: &str, what: &str) -> PyResult<()> {
 impl PyEngine {
     /// Wait (GIL released, in slices so Ctrl-C gets through) for up to `max_events` events.
     fn wait(&self, py: Python<'_>, max_events: usize, timeout_ms: u64) -> PyResult<Vec<Event>> {
-        let bus = self.inner.lock().bus().clone();
+        let (bus, driver) = {
+            let engine = self.inner.lock();
+            (engine.bus().clone(), engine.inline_driver())
+        };
         let mut events = Vec::with_capacity(max_events.min(65536));
         let deadline = std::time::Instant::now() + Duration::from_millis(timeout_ms);
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             let slice = left.min(WAIT_SLICE);
-            let n = py.detach(|| bus.pop_batch(&mut events, max_events.max(1), slice));
+            let n = py.detach(|| {
+                wait_batch(
+                    &bus,
+                    driver.as_deref(),
+                    &mut events,
+                    max_events.max(1),
+                    slice,
+                )
+            });
             if n > 0 || left <= WAIT_SLICE {
                 break;
             }
