@@ -129,10 +129,16 @@ class BatchProbe(_Probe):
 DELIVERIES = ("objects", "batch")
 
 
-def make_sim(exchange: str, rate: float, symbols: Sequence[str]) -> _core.Simulator:
+def make_sim(
+    exchange: str, rate: float, symbols: Sequence[str], paced: bool = False
+) -> _core.Simulator:
+    """The load's simulator; `paced` (Binance only): one market step at a time, each at its
+    own instant, instead of 1 ms ticks of rate/1000 messages."""
     if exchange == "okx":
+        if paced:
+            raise ValueError("paced: the simulator paces the synthetic Binance market only")
         return _core.Simulator(symbols=[], okx_symbols=list(symbols), rate=rate, seed=7)
-    return _core.Simulator(symbols=list(symbols), rate=rate, seed=7, worker_threads=1)
+    return _core.Simulator(symbols=list(symbols), rate=rate, seed=7, worker_threads=1, paced=paced)
 
 
 def run(
@@ -144,20 +150,27 @@ def run(
     warmup_s: float = 1.0,
     busy_poll_us: int = 0,
     delivery: str = "objects",
+    worker_threads: int = 2,
+    paced: bool = False,
 ) -> dict[str, Any]:
     """One load run at `rate` messages/s (0 = flat out); returns its figures.
 
     `busy_poll_us`: the Runtime's spin on an empty bus before it sleeps (0 = off).
+    `worker_threads`: the Runtime's I/O threads; 0 = inline (the strategy thread reads the
+    sockets while it waits).
+    `paced`: the simulator sends one market step at a time instead of 1 ms bursts.
     `delivery`: ``objects`` (per-event `on_trade`/`on_bbo`/`on_book`) or ``batch``
     (`on_batch` frames only).
     """
     if delivery not in DELIVERIES:
         raise ValueError(f"delivery must be one of {DELIVERIES}, not {delivery!r}")
     syms = list(symbols or (OKX_SYMBOLS if exchange == "okx" else BINANCE_SYMBOLS))
-    sim = make_sim(exchange, rate, syms)
+    sim = make_sim(exchange, rate, syms, paced and rate > 0)
     sim.start()
     try:
-        rt = xt.Runtime(queue_capacity=1 << 16, busy_poll_us=busy_poll_us)
+        rt = xt.Runtime(
+            queue_capacity=1 << 16, busy_poll_us=busy_poll_us, worker_threads=worker_threads
+        )
         rt.subscribe(exchange, syms, ws_url=sim.ws_url, rest_url=sim.rest_url)
         probe: _Probe = (
             BatchProbe(samples, warmup_s)
@@ -182,6 +195,8 @@ def run(
         "rate": rate,
         "busy_poll_us": busy_poll_us,
         "delivery": delivery,
+        "worker_threads": worker_threads,
+        "paced": paced and rate > 0,
         "seconds": round(wall, 3),
         "messages": stats.get("messages", 0),
         "messages_per_s": round(stats.get("messages", 0) / wall),
@@ -218,17 +233,26 @@ def stage_summary(stages: dict[tuple[str, str], dict[str, int]]) -> dict[str, di
     }
 
 
+def io_threads(row: dict[str, Any]) -> str:
+    """The run's I/O threads as the table shows them (0 is the inline mode)."""
+    n = row.get("worker_threads", 2)
+    return "0 (inline)" if n == 0 else str(n)
+
+
 def table(rows: Sequence[dict[str, Any]]) -> str:
     """A Markdown table of the runs (the format RESULTS.md uses)."""
     head = (
-        "| exchange | delivery | sim rate (msg/s) | messages/s | events/s | p50 µs | p95 µs "
-        "| p99 µs | p99.9 µs | samples | CPU (cores) |\n" + "|---" * 11 + "|"
+        "| exchange | delivery | I/O threads | busy poll µs | sim rate (msg/s) | sim sends "
+        "| messages/s | events/s | p50 µs | p95 µs | p99 µs | p99.9 µs | samples "
+        "| CPU (cores) |\n" + "|---" * 14 + "|"
     )
     lines = [head]
     for r in rows:
         rate = "flat out" if r["rate"] == 0 else f"{r['rate']:,.0f}"
         lines.append(
-            f"| {r['exchange']} | {r['delivery']} | {rate} | {r['messages_per_s']:,} "
+            f"| {r['exchange']} | {r['delivery']} | {io_threads(r)} | {r['busy_poll_us']} "
+            f"| {rate} | {'paced' if r.get('paced') else '1 ms ticks'} "
+            f"| {r['messages_per_s']:,} "
             f"| {r['events_per_s']:,} | {r['p50_us']} | {r['p95_us']} | {r['p99_us']} "
             f"| {r['p999_us']} | {r['samples_kept']:,} | {r['process_cpu_share']} |"
         )
@@ -294,6 +318,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         default="objects",
         help="per-event callbacks (objects) or columnar on_batch frames (batch)",
     )
+    ap.add_argument(
+        "--paced",
+        action="store_true",
+        help="the simulator sends one market step at a time (no 1 ms bursts)",
+    )
+    ap.add_argument(
+        "--worker-threads",
+        type=int,
+        default=2,
+        help="Runtime worker_threads (0 = inline: the strategy thread reads the sockets)",
+    )
     args = ap.parse_args(argv)
     rows = []
     for rate in args.rates:
@@ -306,6 +341,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             args.warmup,
             args.busy_poll_us,
             args.delivery,
+            args.worker_threads,
+            args.paced,
         )
         print(json.dumps(row), flush=True)
         rows.append(row)

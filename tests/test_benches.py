@@ -174,6 +174,27 @@ def test_e2e_load_runs(e2e: ModuleType, tmp_path: Path) -> None:
     _check_e2e_row(batch, 5_000)
     assert batch["delivery"] == "batch" and batch["rows"] >= batch["callbacks"] > 0
     assert "| batch |" in e2e.table([batch])
+    # inline I/O: the strategy thread reads the sockets; the core's stamps are still taken
+    # inline I/O (the strategy thread reads the sockets, spinning 500 µs before it sleeps)
+    # against a paced simulator; the core's stamps are still taken
+    inline = e2e.run(
+        5_000,
+        1.5,
+        "binance",
+        ("BTCUSDT",),
+        samples=1 << 12,
+        warmup_s=0.5,
+        worker_threads=0,
+        busy_poll_us=500,
+        paced=True,
+    )
+    _check_e2e_row(inline, 5_000)
+    assert inline["worker_threads"] == 0 and inline["paced"]
+    text = e2e.table([inline])
+    assert "| 0 (inline) | 500 |" in text and "| paced |" in text
+    assert inline["stage_latency"]["binance/to_python"]["count"] > 0
+    with pytest.raises(ValueError, match="paced"):
+        e2e.run(5_000, 0.1, "okx", paced=True)
     with pytest.raises(ValueError, match="delivery"):
         e2e.run(5_000, 0.1, delivery="rows")
     png = tmp_path / "chart.png"

@@ -53,7 +53,7 @@ impl PySimulator {
 #[pymethods]
 impl PySimulator {
     #[new]
-    #[pyo3(signature = (symbols=vec!["BTCUSDT".to_string(), "ETHUSDT".to_string()], rate=1000.0, seed=1, host="127.0.0.1".to_string(), port=0, capture=None, rest=None, ping_interval_ms=20000, depth_levels=200, speed=1.0, max_client_msgs_per_s=Some(5), worker_threads=1, profile="spot", connection_lifetime_ms=None, weight_limit=None, weight_window_ms=60000, mark_interval_ms=1000, liquidation_prob=0.2, okx_symbols=Vec::new(), okx_checksum=true, okx_push_snapshot=true, okx_idle_timeout_ms=30000))]
+    #[pyo3(signature = (symbols=vec!["BTCUSDT".to_string(), "ETHUSDT".to_string()], rate=1000.0, seed=1, host="127.0.0.1".to_string(), port=0, capture=None, rest=None, ping_interval_ms=20000, depth_levels=200, speed=1.0, max_client_msgs_per_s=Some(5), worker_threads=1, profile="spot", connection_lifetime_ms=None, weight_limit=None, weight_window_ms=60000, mark_interval_ms=1000, liquidation_prob=0.2, okx_symbols=Vec::new(), okx_checksum=true, okx_push_snapshot=true, okx_idle_timeout_ms=30000, paced=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         symbols: Vec<String>,
@@ -78,6 +78,7 @@ impl PySimulator {
         okx_checksum: bool,
         okx_push_snapshot: bool,
         okx_idle_timeout_ms: u64,
+        paced: bool,
     ) -> PyResult<Self> {
         if symbols.is_empty() && okx_symbols.is_empty() && capture.is_none() {
             return Err(PyValueError::new_err(
@@ -110,6 +111,7 @@ impl PySimulator {
             port,
             symbols: symbols.into_iter().map(|s| native(profile, &s)).collect(),
             rate,
+            paced,
             seed,
             ping_interval: Duration::from_millis(ping_interval_ms.max(10)),
             pong_timeout: Duration::from_millis(ping_interval_ms.max(10).saturating_mul(3)),

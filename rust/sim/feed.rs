@@ -2,7 +2,8 @@
 //!
 //! Owns the generator task: a 1 ms ticker with a fractional message budget (`rate` messages per
 //! second over all symbols and streams), or, with `rate <= 0`, generation limited only by the
-//! slowest client's queue. It serialises only the topics somebody listens to, but advances the
+//! slowest client's queue. With `paced`, a thread of its own generates one step at a time, each
+//! at its own instant, so a fixed rate has no 1 ms bursts. It serialises only the topics somebody listens to, but advances the
 //! market identically either way so that books depend on the seed alone. It must not hold the
 //! market lock while sending or sleeping.
 //!
@@ -77,6 +78,19 @@ struct Scratch {
 
 /// Runs the generator until the sim is cancelled.
 pub(crate) async fn run(shared: Arc<Shared>, market: Arc<Market>) {
+    if shared.paced && shared.rate > 0.0 {
+        let (s, m) = (shared.clone(), market.clone());
+        let thread = std::thread::Builder::new()
+            .name("xtrader-sim-pace".to_string())
+            .spawn(move || pace(&s, &m));
+        // without a thread (the OS refused one) the 1 ms ticks below still pace the market
+        if let Ok(t) = thread {
+            shared.cancel.cancelled().await;
+            // the thread sees the cancellation within one sleep (at most PACE_MAX_SLEEP)
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+            return;
+        }
+    }
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut scratch = Scratch {
@@ -120,6 +134,56 @@ pub(crate) async fn run(shared: Arc<Shared>, market: Arc<Market>) {
                 }
             }
         }
+    }
+}
+
+/// Longest single sleep of the pacing thread (bounds how late it sees the cancellation).
+const PACE_MAX_SLEEP: Duration = Duration::from_millis(20);
+
+/// The paced generator (`SimConfig::paced`): step `k` is due when the messages made before
+/// it reach `rate * elapsed`; the thread sleeps until then. If it falls behind by more than
+/// the catch-up cap, or nobody listens, the schedule restarts from now (no flood afterwards).
+fn pace(shared: &Shared, market: &Market) {
+    fine_timer_slack();
+    let mut scratch = Scratch {
+        out: StepOut::default(),
+        text: String::with_capacity(4096),
+        frames: Vec::with_capacity(STEPS_PER_LOCK * 4),
+    };
+    let rate = shared.rate;
+    let cap = (rate * MAX_CATCH_UP_S).clamp(1.0, (BROADCAST_CAPACITY / 4) as f64) as u64;
+    let mut start = Instant::now();
+    let mut made = 0u64;
+    while !shared.cancel.is_cancelled() {
+        let now = Instant::now();
+        let due = start + Duration::from_secs_f64(made as f64 / rate);
+        if due > now {
+            std::thread::sleep((due - now).min(PACE_MAX_SLEEP));
+            continue;
+        }
+        let owed = (now.duration_since(start).as_secs_f64() * rate) as u64 + 1;
+        let behind = owed.saturating_sub(made);
+        if behind > cap {
+            (start, made) = (now, 0);
+        }
+        let n = generate(shared, market, &mut scratch, 1);
+        publish(shared, &mut scratch.frames);
+        if n == 0 {
+            // nobody listens: idle, and start the schedule afresh when somebody does
+            std::thread::sleep(TICK);
+            (start, made) = (Instant::now(), 0);
+        }
+        made += n;
+    }
+}
+
+/// Ask the kernel for 1 µs timer slack on this thread (the default 50 µs would make every
+/// paced sleep that much late). Best effort: without it the pacing is coarser, not wrong.
+fn fine_timer_slack() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_TIMERSLACK takes an integer argument and touches no memory of ours.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1_000 as libc::c_ulong, 0, 0, 0);
     }
 }
 

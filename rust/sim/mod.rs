@@ -74,6 +74,11 @@ pub struct SimConfig {
     /// Data messages per second over all symbols and streams (default 1000); `<= 0` generates
     /// as fast as the slowest connected client drains them.
     pub rate: f64,
+    /// Pace the synthetic market one generator step at a time, each at its own instant
+    /// (messages `1/rate` apart on average), on a thread of its own, instead of in 1 ms ticks
+    /// (bursts of `rate/1000` messages). A step is one market event: a trade with its top and
+    /// depth diff, so its 1 to 3 messages still go out together.
+    pub paced: bool,
     /// Seed of the synthetic market: the same seed gives the same books and trades.
     pub seed: u64,
     /// Interval of the server's websocket pings (Binance spot: 20 s).
@@ -111,6 +116,7 @@ impl Default for SimConfig {
             port: 0,
             symbols: vec!["BTCUSDT".to_string(), "ETHUSDT".to_string()],
             rate: 1000.0,
+            paced: false,
             seed: 1,
             ping_interval: Duration::from_secs(20),
             pong_timeout: Duration::from_secs(60),
@@ -303,6 +309,7 @@ pub(crate) struct Shared {
     pub pong_timeout: Duration,
     pub max_client_msgs_per_s: Option<u32>,
     pub rate: f64,
+    pub paced: bool,
     pub stats: Counters,
     pub tx: broadcast::Sender<Arc<Frame>>,
     pub topics: Topics,
@@ -621,6 +628,7 @@ pub async fn start(cfg: SimConfig) -> Result<SimHandle, SimError> {
         pong_timeout: cfg.pong_timeout,
         max_client_msgs_per_s: cfg.max_client_msgs_per_s,
         rate: cfg.rate,
+        paced: cfg.paced,
         stats: Counters::default(),
         tx,
         topics: Topics::new(topic_names),

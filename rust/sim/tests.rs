@@ -457,6 +457,36 @@ async fn test_sim_rate_paces_messages() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_sim_paced_keeps_the_rate_the_books_and_stops_promptly() {
+    let sim = start(SimConfig {
+        rate: 2000.0,
+        paced: true,
+        ..test_config()
+    })
+    .await
+    .unwrap();
+    let before = sim.stats().messages_generated;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let made = sim.stats().messages_generated - before;
+    assert!(
+        (1400..=2600).contains(&made),
+        "{made} messages in 1 s at rate 2000, paced"
+    );
+    // the paced thread drives the same market: snapshot + diffs still equal the sim's book
+    let addr = sim.local_addr();
+    let mut ws = connect(addr, "/stream?streams=btcusdt@depth@100ms").await;
+    let mut book = sync(&mut ws, addr, Vec::new()).await;
+    for _ in 0..100 {
+        book.apply(&next_diff(&mut ws).await, false)
+            .expect("gap in a clean paced stream");
+    }
+    assert_matches_sim(&mut ws, addr, &mut book).await;
+    let t0 = std::time::Instant::now();
+    sim.shutdown().await;
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_sim_unbounded_rate_follows_the_client() {
     let sim = start(SimConfig {
         rate: 0.0,
