@@ -622,6 +622,7 @@ async fn serve(
                 break StatusReason::Closed { code: 1000 };
             }
             msg = ws.next() => {
+                // one clock read per message serves both silence watches
                 last_rx = Instant::now();
                 keepalive_sent = false;
                 match msg {
@@ -632,7 +633,7 @@ async fn serve(
                             _ => false,
                         };
                         if data {
-                            last_data = Instant::now();
+                            last_data = last_rx;
                         }
                         if !*healthy && data {
                             // the venue answers with data: the breaker may close

@@ -26,15 +26,11 @@ const MARK_SILENT_AFTER: Duration = Duration::from_secs(4);
 impl BinanceProcessor {
     pub(super) fn on_mark_price(
         &mut self,
-        data: &str,
+        m: BinanceMarkPrice<'_>,
         frame: &str,
         ts_recv: i64,
         out: &mut Vec<Event>,
     ) {
-        let m: BinanceMarkPrice = match sonic_rs::from_str(data) {
-            Ok(m) => m,
-            Err(e) => return self.malformed(frame, e.offset(), ts_recv, out),
-        };
         let Some(idx) = self.lookup(m.symbol, ts_recv, out) else {
             return;
         };
@@ -71,15 +67,11 @@ impl BinanceProcessor {
 
     pub(super) fn on_force_order(
         &mut self,
-        data: &str,
+        f: BinanceForceOrder<'_>,
         frame: &str,
         ts_recv: i64,
         out: &mut Vec<Event>,
     ) {
-        let f: BinanceForceOrder = match sonic_rs::from_str(data) {
-            Ok(f) => f,
-            Err(e) => return self.malformed(frame, e.offset(), ts_recv, out),
-        };
         let o = &f.order;
         let Some(idx) = self.lookup(o.symbol, ts_recv, out) else {
             return;

@@ -12,6 +12,7 @@ use parking_lot::RwLock;
 
 use super::book::{Market, SyncRules};
 use super::messages::BinanceEnvelope;
+use super::streams::parse_trade;
 #[cfg(test)]
 pub(super) use crate::exchanges::STATUS_BUDGET_PER_S;
 use crate::exchanges::{Action, Channels, ExchangeProcessor, StatusBudget};
@@ -289,6 +290,21 @@ impl BinanceProcessor {
     ) {
         self.counters.messages += 1;
         self.counters.bytes += frame.len() as u64;
+        // One pass for the usual `{"stream":"…","data":{…}}`: the payload is parsed straight
+        // from its slice. Anything else, or a payload that does not parse on its own (a frame
+        // with fields after `data`, or a broken one), takes the full envelope parse below.
+        if let Some((stream, data)) = split_envelope(frame) {
+            let kind = stream_kind(stream);
+            if NORMALIZED_STREAMS.contains(&kind) {
+                self.parsed_at = crate::net::now_ns();
+                if self
+                    .on_stream(kind, data, frame, ts_recv, out, actions)
+                    .is_ok()
+                {
+                    return;
+                }
+            }
+        }
         let env: BinanceEnvelope = match sonic_rs::from_str(frame) {
             Ok(e) => e,
             Err(e) => return self.malformed(frame, e.offset(), ts_recv, out),
@@ -313,12 +329,11 @@ impl BinanceProcessor {
         };
         let data = data.as_raw_str();
         match stream_kind(stream) {
-            "depth" => self.on_depth(data, frame, ts_recv, out, actions),
-            "trade" => self.on_trade(data, frame, false, ts_recv, out),
-            "aggTrade" => self.on_trade(data, frame, true, ts_recv, out),
-            "bookTicker" => self.on_book_ticker(data, frame, ts_recv, out),
-            "markPrice" => self.on_mark_price(data, frame, ts_recv, out),
-            "forceOrder" => self.on_force_order(data, frame, ts_recv, out),
+            k if NORMALIZED_STREAMS.contains(&k) => {
+                if let Err(e) = self.on_stream(k, data, frame, ts_recv, out, actions) {
+                    self.malformed(frame, e.offset(), ts_recv, out);
+                }
+            }
             // offered by the venue, not part of the normalized model (yet): counted, not errors
             k if IGNORED_STREAMS.contains(&k)
                 || k.starts_with("kline_")
@@ -343,6 +358,32 @@ impl BinanceProcessor {
     }
 }
 
+/// Stream kinds this processor normalizes (see `BinanceProcessor::on_stream`).
+const NORMALIZED_STREAMS: [&str; 6] = [
+    "depth",
+    "trade",
+    "aggTrade",
+    "bookTicker",
+    "markPrice",
+    "forceOrder",
+];
+
+/// `{"stream":"S","data":D}` split by position: `(S, D)` when the frame starts exactly so,
+/// `S` holds no escape, and it ends with the `}` closing the envelope right after `D`. Whether
+/// `D` is one JSON value is not checked here: the payload parser refuses trailing text, and
+/// the caller falls back to the full parse when it does.
+fn split_envelope(frame: &str) -> Option<(&str, &str)> {
+    let rest = frame.strip_prefix("{\"stream\":\"")?;
+    let end = rest.find('"')?;
+    let stream = &rest[..end];
+    if stream.contains('\\') {
+        return None;
+    }
+    let data = rest[end..].strip_prefix("\",\"data\":")?;
+    let data = data.strip_suffix('}')?;
+    data.starts_with('{').then_some((stream, data))
+}
+
 /// Binance streams that are valid but not normalized by this processor.
 const IGNORED_STREAMS: [&str; 6] = [
     "ticker",
@@ -354,6 +395,30 @@ const IGNORED_STREAMS: [&str; 6] = [
 ];
 
 /// Stream kind from a stream name's suffix (`nknusdt@depth@100ms` to `depth`).
+impl BinanceProcessor {
+    /// Parse the payload `data` of a normalized stream `kind` and apply it. Errs (having
+    /// changed nothing) only when the payload does not parse.
+    fn on_stream(
+        &mut self,
+        kind: &str,
+        data: &str,
+        frame: &str,
+        ts_recv: i64,
+        out: &mut Vec<Event>,
+        actions: &mut Vec<Action>,
+    ) -> Result<(), sonic_rs::Error> {
+        match kind {
+            "depth" => self.on_depth(sonic_rs::from_str(data)?, frame, ts_recv, out, actions),
+            "trade" => self.on_trade(parse_trade(data, false)?, frame, ts_recv, out),
+            "aggTrade" => self.on_trade(parse_trade(data, true)?, frame, ts_recv, out),
+            "bookTicker" => self.on_book_ticker(sonic_rs::from_str(data)?, frame, ts_recv, out),
+            "markPrice" => self.on_mark_price(sonic_rs::from_str(data)?, frame, ts_recv, out),
+            _ => self.on_force_order(sonic_rs::from_str(data)?, frame, ts_recv, out),
+        }
+        Ok(())
+    }
+}
+
 fn stream_kind(stream: &str) -> &str {
     let rest = stream.split_once('@').map_or("", |(_, r)| r);
     rest.split_once('@').map_or(rest, |(k, _)| k)

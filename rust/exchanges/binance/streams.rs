@@ -7,42 +7,57 @@ use super::messages::{BinanceAggTrade, BinanceBookTicker, BinanceTrade};
 use super::processor::{ms_to_ns, wire_price, wire_size, BinanceProcessor, D_BBO, D_TRADE};
 use crate::model::{Bbo, Event, Side, Trade};
 
+/// The fields of a `trade` or `aggTrade` payload the processor uses.
+pub(super) struct TradeFields<'a> {
+    symbol: &'a str,
+    id: u64,
+    price: &'a str,
+    qty: &'a str,
+    time: i64,
+    buyer_is_maker: bool,
+}
+
+/// Parse a `trade` (`agg` false) or `aggTrade` payload.
+pub(super) fn parse_trade(data: &str, agg: bool) -> Result<TradeFields<'_>, sonic_rs::Error> {
+    Ok(if agg {
+        let t: BinanceAggTrade = sonic_rs::from_str(data)?;
+        TradeFields {
+            symbol: t.symbol,
+            id: t.id,
+            price: t.price,
+            qty: t.qty,
+            time: t.trade_time,
+            buyer_is_maker: t.buyer_is_maker,
+        }
+    } else {
+        let t: BinanceTrade = sonic_rs::from_str(data)?;
+        TradeFields {
+            symbol: t.symbol,
+            id: t.id,
+            price: t.price,
+            qty: t.qty,
+            time: t.trade_time,
+            buyer_is_maker: t.buyer_is_maker,
+        }
+    })
+}
+
 impl BinanceProcessor {
     pub(super) fn on_trade(
         &mut self,
-        data: &str,
+        t: TradeFields<'_>,
         frame: &str,
-        agg: bool,
         ts_recv: i64,
         out: &mut Vec<Event>,
     ) {
-        let parsed = if agg {
-            sonic_rs::from_str::<BinanceAggTrade>(data).map(|t| {
-                (
-                    t.symbol,
-                    t.id,
-                    t.price,
-                    t.qty,
-                    t.trade_time,
-                    t.buyer_is_maker,
-                )
-            })
-        } else {
-            sonic_rs::from_str::<BinanceTrade>(data).map(|t| {
-                (
-                    t.symbol,
-                    t.id,
-                    t.price,
-                    t.qty,
-                    t.trade_time,
-                    t.buyer_is_maker,
-                )
-            })
-        };
-        let (symbol, id, price, qty, time, buyer_is_maker) = match parsed {
-            Ok(t) => t,
-            Err(e) => return self.malformed(frame, e.offset(), ts_recv, out),
-        };
+        let TradeFields {
+            symbol,
+            id,
+            price,
+            qty,
+            time,
+            buyer_is_maker,
+        } = t;
         let Some(idx) = self.lookup(symbol, ts_recv, out) else {
             return;
         };
@@ -80,15 +95,11 @@ impl BinanceProcessor {
 
     pub(super) fn on_book_ticker(
         &mut self,
-        data: &str,
+        t: BinanceBookTicker<'_>,
         frame: &str,
         ts_recv: i64,
         out: &mut Vec<Event>,
     ) {
-        let t: BinanceBookTicker = match sonic_rs::from_str(data) {
-            Ok(t) => t,
-            Err(e) => return self.malformed(frame, e.offset(), ts_recv, out),
-        };
         let Some(idx) = self.lookup(t.symbol, ts_recv, out) else {
             return;
         };

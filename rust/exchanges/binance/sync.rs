@@ -57,16 +57,12 @@ pub(super) fn parse_levels(levels: &[[&str; 2]], mult: f64) -> Option<Vec<(f64, 
 impl BinanceProcessor {
     pub(super) fn on_depth(
         &mut self,
-        data: &str,
+        d: BinanceDepthUpdate<'_>,
         frame: &str,
         ts_recv: i64,
         out: &mut Vec<Event>,
         actions: &mut Vec<Action>,
     ) {
-        let d: BinanceDepthUpdate = match sonic_rs::from_str(data) {
-            Ok(d) => d,
-            Err(e) => return self.malformed(frame, e.offset(), ts_recv, out),
-        };
         let Some(idx) = self.lookup(d.symbol, ts_recv, out) else {
             return;
         };

@@ -169,3 +169,47 @@ fn error_statuses_are_budgeted_per_second() {
     );
     assert_eq!(p.counters.parse_errors, 100);
 }
+
+#[test]
+fn envelope_shapes_off_the_fast_path_parse_the_same_and_garbage_stays_malformed() {
+    let trade = |id: u64| {
+        format!(
+            r#"{{"e":"trade","E":1,"s":"AAAUSDT","t":{id},"p":"1.5","q":"2","T":1000,"m":true}}"#
+        )
+    };
+    let good = [
+        // the usual shape: the one-pass split
+        format!(r#"{{"stream":"aaausdt@trade","data":{}}}"#, trade(1)),
+        // a field after data: the payload slice has trailing text, the full parse takes it
+        format!(
+            r#"{{"stream":"aaausdt@trade","data":{},"x":[1,{{}}]}}"#,
+            trade(2)
+        ),
+        // data first, and whitespace: no split at all
+        format!(r#"{{"data":{},"stream":"aaausdt@trade"}}"#, trade(3)),
+        format!(r#"{{ "stream" : "aaausdt@trade", "data" : {} }}"#, trade(4)),
+    ];
+    let bad = [
+        format!(r#"{{"stream":"aaausdt@trade","data":{}}}}}"#, trade(6)),
+        format!(r#"{{"stream":"aaausdt@trade","data":{} x}}"#, trade(7)),
+        format!(r#"{{"stream":"aaausdt@trade","data":{}"#, trade(8)),
+        r#"{"stream":"aaausdt@trade","data":{"e":"trade"}}"#.to_string(),
+    ];
+    let mut p = proc2();
+    let (mut out, mut act) = (Vec::new(), Vec::new());
+    for frame in good.iter().chain(&bad) {
+        p.on_frame(frame, 1, &mut out, &mut act);
+    }
+    let ids: Vec<u64> = out
+        .iter()
+        .filter_map(|e| match e {
+            Event::Trade(t) => Some(t.trade_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids, vec![1, 2, 3, 4]);
+    let reasons: Vec<_> = statuses(&out).into_iter().map(|s| s.1).collect();
+    assert_eq!(reasons, vec![Some("malformed_frame"); 4]);
+    assert_eq!(p.counters.parse_errors, 4, "each bad frame counted once");
+    assert_eq!(p.counters.messages, 8);
+}
