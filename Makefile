@@ -80,6 +80,8 @@ bench:  ## Every benchmark (criterion, Python, end-to-end, peer; needs '.[bench]
 		--json $(BENCH_OUT)/e2e.json --png benches/latency_vs_rate.png
 	$(PYTHON) benches/e2e_load.py --seconds $(BENCH_SECONDS) --rates 10000 100000 0 \
 		--delivery batch --json $(BENCH_OUT)/e2e-batch.json
+	$(PYTHON) benches/e2e_load.py --seconds $(BENCH_SECONDS) --rates 10000 100000 0 \
+		--worker-threads 0 --busy-poll-us 2000 --paced --json $(BENCH_OUT)/e2e-inline.json
 	$(PYTHON) benches/peer_cryptofeed.py --repeat 5 --seconds $(BENCH_SECONDS) --rates 10000 0 \
 		--json $(BENCH_OUT)/peer.json
 	$(PYTHON) benches/sim_throughput.py --seconds $(BENCH_SECONDS) --rates 10000 0

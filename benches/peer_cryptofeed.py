@@ -541,8 +541,14 @@ def cf_e2e(
     }
 
 
+# xtrader's inline I/O mode: like cryptofeed's single asyncio thread, one thread reads the
+# socket and runs the callbacks; it polls the socket for 2 ms before it sleeps
+INLINE = {"worker_threads": 0, "busy_poll_us": 2000}
+
+
 def e2e(rates: Sequence[float], seconds: float, natives: Sequence[str]) -> list[dict[str, Any]]:
-    """cryptofeed and xtrader against the same simulator at each rate."""
+    """cryptofeed and xtrader (default I/O threads, then inline) against the same simulator
+    at each rate."""
     import e2e_load
 
     rows = []
@@ -555,15 +561,20 @@ def e2e(rates: Sequence[float], seconds: float, natives: Sequence[str]) -> list[
             finally:
                 sim.stop()
             x = e2e_load.run(rate, seconds, "binance", natives, warmup_s=1.0)
+            xi = e2e_load.run(rate, seconds, "binance", natives, warmup_s=1.0, **INLINE)
             rows.append(
                 {
                     "rate": rate,
                     "cryptofeed": cf,
                     "xtrader": x,
+                    "xtrader_inline": xi,
                     # one cryptofeed callback per message (depth diff, trade, quote)
                     "throughput_ratio": _ratio(x["messages_per_s"], cf["messages_per_s"]),
                     "p99_fraction": _ratio(x["p99_us"], cf["p99_us"]),
                     "p50_fraction": _ratio(x["p50_us"], cf["p50_us"]),
+                    "inline_throughput_ratio": _ratio(xi["messages_per_s"], cf["messages_per_s"]),
+                    "inline_p99_fraction": _ratio(xi["p99_us"], cf["p99_us"]),
+                    "inline_p50_fraction": _ratio(xi["p50_us"], cf["p50_us"]),
                 }
             )
     return rows

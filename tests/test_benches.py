@@ -285,6 +285,10 @@ def test_peer_end_to_end_on_loopback(peer: ModuleType) -> None:
     assert cf["callbacks"] > 0 and cf["samples"] > 0 and x["messages"] > 0
     assert cf["p50_us"] <= cf["p95_us"] <= cf["p99_us"] <= cf["p999_us"]
     assert row["throughput_ratio"] > 0 and row["p99_fraction"] > 0
+    inline = row["xtrader_inline"]
+    assert inline["worker_threads"] == 0 and inline["busy_poll_us"] == 2000
+    assert inline["messages"] > 0 and row["inline_throughput_ratio"] > 0
+    assert row["inline_p99_fraction"] > 0
 
 
 def test_bus_probe_windows(bus_probe: ModuleType) -> None:
