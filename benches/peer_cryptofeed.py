@@ -543,7 +543,7 @@ def cf_e2e(
 
 # xtrader's inline I/O mode: like cryptofeed's single asyncio thread, one thread reads the
 # socket and runs the callbacks; it polls the socket for 2 ms before it sleeps
-INLINE = {"worker_threads": 0, "busy_poll_us": 2000}
+INLINE_BUSY_POLL_US = 2000
 
 
 def e2e(rates: Sequence[float], seconds: float, natives: Sequence[str]) -> list[dict[str, Any]]:
@@ -561,7 +561,15 @@ def e2e(rates: Sequence[float], seconds: float, natives: Sequence[str]) -> list[
             finally:
                 sim.stop()
             x = e2e_load.run(rate, seconds, "binance", natives, warmup_s=1.0)
-            xi = e2e_load.run(rate, seconds, "binance", natives, warmup_s=1.0, **INLINE)
+            xi = e2e_load.run(
+                rate,
+                seconds,
+                "binance",
+                natives,
+                warmup_s=1.0,
+                worker_threads=0,
+                busy_poll_us=INLINE_BUSY_POLL_US,
+            )
             rows.append(
                 {
                     "rate": rate,

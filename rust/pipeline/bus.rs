@@ -640,13 +640,19 @@ mod tests {
         assert_eq!(bus.counters.dropped.load(Ordering::Relaxed), 4);
     }
 
-    #[test]
-    fn block_waits_for_the_consumer_and_loses_nothing() {
-        let bus = std::sync::Arc::new(EventBus::new(16, OverflowPolicy::Block));
+    /// A blocking bus of 16 and a current-thread runtime for its producer.
+    fn small_blocking_bus() -> (Arc<EventBus>, tokio::runtime::Runtime) {
+        let bus = Arc::new(EventBus::new(16, OverflowPolicy::Block));
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
+        (bus, rt)
+    }
+
+    #[test]
+    fn block_waits_for_the_consumer_and_loses_nothing() {
+        let (bus, rt) = small_blocking_bus();
         let producer = {
             let bus = bus.clone();
             std::thread::spawn(move || {
@@ -679,11 +685,7 @@ mod tests {
         // worker_threads = 0: the producer is a task of a current-thread runtime that only
         // the consumer's waits drive. A blocking publish into a full bus must not deadlock,
         // nothing may be lost or reordered, and an idle wait ends at its timeout.
-        let bus = std::sync::Arc::new(EventBus::new(16, OverflowPolicy::Block));
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let (bus, rt) = small_blocking_bus();
         let producer = {
             let bus = bus.clone();
             rt.spawn(async move {

@@ -438,10 +438,11 @@ async fn test_sim_fail_snapshots_then_recover() {
     sim.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn test_sim_rate_paces_messages() {
+/// A simulator at 2,000 messages/s that made 1,400 to 2,600 of them in one second.
+async fn started_at_rate_2000(paced: bool) -> SimHandle {
     let sim = start(SimConfig {
         rate: 2000.0,
+        paced,
         ..test_config()
     })
     .await
@@ -451,27 +452,19 @@ async fn test_sim_rate_paces_messages() {
     let made = sim.stats().messages_generated - before;
     assert!(
         (1400..=2600).contains(&made),
-        "{made} messages in 1 s at rate 2000"
+        "{made} messages in 1 s at rate 2000 (paced: {paced})"
     );
-    sim.shutdown().await;
+    sim
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_sim_rate_paces_messages() {
+    started_at_rate_2000(false).await.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_sim_paced_keeps_the_rate_the_books_and_stops_promptly() {
-    let sim = start(SimConfig {
-        rate: 2000.0,
-        paced: true,
-        ..test_config()
-    })
-    .await
-    .unwrap();
-    let before = sim.stats().messages_generated;
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    let made = sim.stats().messages_generated - before;
-    assert!(
-        (1400..=2600).contains(&made),
-        "{made} messages in 1 s at rate 2000, paced"
-    );
+    let sim = started_at_rate_2000(true).await;
     // the paced thread drives the same market: snapshot + diffs still equal the sim's book
     let addr = sim.local_addr();
     let mut ws = connect(addr, "/stream?streams=btcusdt@depth@100ms").await;

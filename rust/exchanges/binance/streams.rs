@@ -19,26 +19,24 @@ pub(super) struct TradeFields<'a> {
 
 /// Parse a `trade` (`agg` false) or `aggTrade` payload.
 pub(super) fn parse_trade(data: &str, agg: bool) -> Result<TradeFields<'_>, sonic_rs::Error> {
+    // the two wire structs name these fields alike
+    macro_rules! fields {
+        ($wire:ty) => {{
+            let t: $wire = sonic_rs::from_str(data)?;
+            TradeFields {
+                symbol: t.symbol,
+                id: t.id,
+                price: t.price,
+                qty: t.qty,
+                time: t.trade_time,
+                buyer_is_maker: t.buyer_is_maker,
+            }
+        }};
+    }
     Ok(if agg {
-        let t: BinanceAggTrade = sonic_rs::from_str(data)?;
-        TradeFields {
-            symbol: t.symbol,
-            id: t.id,
-            price: t.price,
-            qty: t.qty,
-            time: t.trade_time,
-            buyer_is_maker: t.buyer_is_maker,
-        }
+        fields!(BinanceAggTrade)
     } else {
-        let t: BinanceTrade = sonic_rs::from_str(data)?;
-        TradeFields {
-            symbol: t.symbol,
-            id: t.id,
-            price: t.price,
-            qty: t.qty,
-            time: t.trade_time,
-            buyer_is_maker: t.buyer_is_maker,
-        }
+        fields!(BinanceTrade)
     })
 }
 
