@@ -156,12 +156,23 @@ fn pace(shared: &Shared, market: &Market) {
     let mut made = 0u64;
     while !shared.cancel.is_cancelled() {
         let now = Instant::now();
-        let due = start + Duration::from_secs_f64(made as f64 / rate);
-        if due > now {
-            std::thread::sleep((due - now).min(PACE_MAX_SLEEP));
-            continue;
+        // `None` only for absurdly low rates (due beyond what an Instant holds): never due
+        let due = Duration::try_from_secs_f64(made as f64 / rate)
+            .ok()
+            .and_then(|d| start.checked_add(d));
+        match due {
+            Some(due) if due <= now => {}
+            Some(due) => {
+                std::thread::sleep((due - now).min(PACE_MAX_SLEEP));
+                continue;
+            }
+            None => {
+                std::thread::sleep(PACE_MAX_SLEEP);
+                continue;
+            }
         }
-        let owed = (now.duration_since(start).as_secs_f64() * rate) as u64 + 1;
+        let owed = (now.duration_since(start).as_secs_f64() * rate) as u64;
+        let owed = owed.saturating_add(1);
         let behind = owed.saturating_sub(made);
         if behind > cap {
             (start, made) = (now, 0);

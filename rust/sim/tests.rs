@@ -480,6 +480,27 @@ async fn test_sim_paced_keeps_the_rate_the_books_and_stops_promptly() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_sim_paced_survives_extreme_rates() {
+    // an infinite rate generates without pause; at a vanishing one only the first step (at
+    // time 0, at most 3 messages) is ever due
+    for (rate, flows) in [(f64::INFINITY, true), (1e-300, false)] {
+        let sim = start(SimConfig {
+            rate,
+            paced: true,
+            ..test_config()
+        })
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let made = sim.stats().messages_generated;
+        assert_eq!(made > 3, flows, "rate {rate}: {made} messages");
+        let t0 = std::time::Instant::now();
+        sim.shutdown().await;
+        assert!(t0.elapsed() < Duration::from_secs(2), "rate {rate}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_sim_unbounded_rate_follows_the_client() {
     let sim = start(SimConfig {
         rate: 0.0,
