@@ -157,9 +157,13 @@ def load_run(mode: str, seconds: float, symbols: tuple[str, ...]) -> dict[str, A
         stats = rt.stats()
     finally:
         sim.stop()
-    events = stats.get("trades", 0) + stats.get("bbo", 0)
+    # quotes conflated on a full queue (the default quote policy) never reach a strategy:
+    # a newer quote of the same symbol replaced each
+    conflated = stats.get("queue_conflated", 0)
+    events = stats.get("trades", 0) + stats.get("bbo", 0) - conflated
     out: dict[str, Any] = {"mode": mode, "seconds": round(wall, 2)}
     out["core_events_per_s"] = round(events / wall)
+    out["conflated_quotes"] = conflated
     if isinstance(strategy, Trivial):
         out["callbacks_per_s"] = round(strategy.n / wall)
     else:

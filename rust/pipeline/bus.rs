@@ -20,7 +20,7 @@
 //! entry per (kind, symbol).
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -258,6 +258,8 @@ pub struct EventBus {
     /// Async twin of `not_empty`, for a consumer that waits by driving an inline runtime.
     ready: Notify,
     not_full: Notify,
+    /// Set by [`EventBus::close_intake`]: producers no longer wait for room.
+    closing: AtomicBool,
     /// How long an empty `pop_batch` spins before it sleeps, ns (0: sleeps at once).
     busy_poll_ns: AtomicU64,
     /// Counters.
@@ -298,6 +300,7 @@ impl EventBus {
             not_empty: Condvar::new(),
             ready: Notify::new(),
             not_full: Notify::new(),
+            closing: AtomicBool::new(false),
             busy_poll_ns: AtomicU64::new(0),
             counters: BusCounters::default(),
         }
@@ -458,9 +461,11 @@ impl EventBus {
             waiter.as_mut().enable();
             let blocked = {
                 let mut g = self.inner.lock();
+                // once intake closes, nothing waits: what a producer holds is queued
+                let force = self.closing.load(Ordering::SeqCst);
                 let mut blocked = None;
                 while let Some(ev) = pending.take().or_else(|| it.next()) {
-                    if let Offer::Wait(ev) = self.offer(&mut g, ev, &mut overflowed, false) {
+                    if let Offer::Wait(ev) = self.offer(&mut g, ev, &mut overflowed, force) {
                         blocked = Some(ev);
                         break;
                     }
@@ -599,6 +604,20 @@ impl EventBus {
             .map(|s| s.path().to_path_buf())
     }
 
+    /// Intake is closing (the engine stops): producers waiting for room, and any that publish
+    /// later, queue what they hold without waiting. The consumer drains only after the
+    /// producers have finished, so a wait for room then would last until the stop's deadline
+    /// and lose the waiting batch. Exceeds the bound by at most what the producers held.
+    pub fn close_intake(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        self.not_full.notify_waiters();
+    }
+
+    /// Producers wait for room again (an engine that starts anew).
+    pub fn open_intake(&self) {
+        self.closing.store(false, Ordering::SeqCst);
+    }
+
     /// Wake a waiting consumer (used at shutdown).
     pub fn wake(&self) {
         self.not_empty.notify_all();
@@ -678,6 +697,51 @@ mod tests {
         assert_eq!(ts, (0..100).collect::<Vec<_>>());
         assert!(bus.counters.full_waits.load(Ordering::Relaxed) > 0);
         assert_eq!(bus.counters.dropped.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn closing_intake_releases_a_blocked_producer_with_its_whole_batch() {
+        // the engine's stop: a producer waits on a full bus while the consumer waits for the
+        // producers to finish before it drains. Closing intake must end the wait at once and
+        // queue the held events, in order, and later publishes must not wait either.
+        let (bus, rt) = small_blocking_bus();
+        let producer = {
+            let bus = bus.clone();
+            std::thread::spawn(move || {
+                rt.block_on(async {
+                    // bounded: a regression fails the test instead of hanging it
+                    tokio::time::timeout(Duration::from_secs(5), async {
+                        let mut evs: Vec<Event> = (0..40).map(ev).collect();
+                        bus.publish(&mut evs).await;
+                        bus.publish(&mut vec![ev(40)]).await;
+                    })
+                    .await
+                    .is_ok()
+                })
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while bus.counters.full_waits.load(Ordering::Relaxed) == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(bus.len(), 16, "the producer waits on a full bus");
+        let t0 = Instant::now();
+        bus.close_intake();
+        assert!(
+            producer.join().unwrap(),
+            "the producer still waits after close_intake"
+        );
+        assert!(
+            t0.elapsed() < Duration::from_secs(2),
+            "the producer did not wait"
+        );
+        let mut got = Vec::new();
+        while bus.pop_batch(&mut got, 100, Duration::from_millis(1)) > 0 {}
+        let ts: Vec<i64> = got.iter().map(ts_of).collect();
+        assert_eq!(ts, (0..41).collect::<Vec<_>>());
+        // a new start waits for room again
+        bus.open_intake();
+        assert!(!bus.closing.load(Ordering::SeqCst));
     }
 
     #[test]

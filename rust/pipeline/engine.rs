@@ -334,6 +334,7 @@ impl Engine {
                 .build()
         }
         .map_err(EngineError::Runtime)?;
+        self.bus.open_intake();
         let http = rt
             .block_on(async { http_client() })
             .map_err(|e| EngineError::Http(e.to_string()))?;
@@ -424,6 +425,9 @@ impl Engine {
     /// Stop intake: cancel every task, close sockets, join with a bound. Queued events stay
     /// readable with [`Engine::next_batch`].
     pub fn stop(&mut self, timeout: Duration) {
+        // first, so a producer blocked on a full bus finishes instead of waiting for the
+        // consumer, which drains only after this returns
+        self.bus.close_intake();
         self.cancel.cancel();
         if let Some(src) = &self.js_source {
             src.stop_intake();
