@@ -31,7 +31,7 @@ const YIELD_EVERY: usize = 256;
 #[derive(Debug)]
 struct CapFrame {
     ts_us: i64,
-    frame: Arc<Frame>,
+    frame: Frame,
 }
 
 /// A loaded capture plus the playback state shared with REST handlers.
@@ -126,11 +126,11 @@ impl CaptureData {
             let frame = if raw_stream.is_some() {
                 Frame::wrap(topic, &name, &raw)
             } else {
-                Arc::new(Frame {
+                Frame {
                     topic,
                     raw: Utf8Bytes::from(raw),
                     combined: Utf8Bytes::from(body),
-                })
+                }
             };
             frames.push(CapFrame { ts_us, frame });
         }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::time::MissedTickBehavior;
 
-use super::frames::{self, Frame, Grid};
+use super::frames::{self, Frame, FrameBatch, Grid};
 use super::futures::{force_order, mark_price};
 use super::market::{Market, StepOut};
 use super::profile::Profile;
@@ -73,7 +73,10 @@ pub(crate) fn now_ms() -> u64 {
 struct Scratch {
     out: StepOut,
     text: String,
-    frames: Vec<Arc<Frame>>,
+    /// The frames being written (one buffer per batch).
+    batch: FrameBatch,
+    /// The frames of the last batch, to publish.
+    frames: Vec<Frame>,
 }
 
 /// Runs the generator until the sim is cancelled.
@@ -96,6 +99,7 @@ pub(crate) async fn run(shared: Arc<Shared>, market: Arc<Market>) {
     let mut scratch = Scratch {
         out: StepOut::default(),
         text: String::with_capacity(4096),
+        batch: FrameBatch::default(),
         frames: Vec::with_capacity(STEPS_PER_LOCK * 4),
     };
     let rate = shared.rate;
@@ -148,6 +152,7 @@ fn pace(shared: &Shared, market: &Market) {
     let mut scratch = Scratch {
         out: StepOut::default(),
         text: String::with_capacity(4096),
+        batch: FrameBatch::default(),
         frames: Vec::with_capacity(STEPS_PER_LOCK * 4),
     };
     let rate = shared.rate;
@@ -198,7 +203,7 @@ fn fine_timer_slack() {
     }
 }
 
-fn publish(shared: &Shared, frames: &mut Vec<Arc<Frame>>) {
+fn publish(shared: &Shared, frames: &mut Vec<Frame>) {
     for f in frames.drain(..) {
         // An error only means no receiver exists right now; the frame is simply dropped.
         let _ = shared.tx.send(f);
@@ -219,6 +224,7 @@ fn generate(shared: &Shared, market: &Market, s: &mut Scratch, want: u64) -> u64
         serialise(shared, market, s, now);
     }
     drop(state);
+    s.batch.finish(&mut s.frames);
     shared
         .stats
         .messages_generated
@@ -240,24 +246,24 @@ fn serialise(shared: &Shared, market: &Market, s: &mut Scratch, now: u64) {
         pair: (shared.profile == Profile::CoinM).then_some(spec.pair.as_str()),
     };
     let topics = &shared.topics;
-    let emit = |topic: u32, text: &str, frames: &mut Vec<Arc<Frame>>| {
-        frames.push(Frame::wrap(topic, topics.name(topic), text));
+    let emit = |topic: u32, text: &str, batch: &mut FrameBatch| {
+        batch.wrap(topic, topics.name(topic), text);
     };
     if out.trade.is_some() {
         if topics.listened(base + K_TRADE) {
             for i in 0..out.fills.len() {
                 frames::trade(&mut s.text, grid, out, i, now);
-                emit(base + K_TRADE, &s.text, &mut s.frames);
+                emit(base + K_TRADE, &s.text, &mut s.batch);
             }
         }
         if topics.listened(base + K_AGG) {
             frames::agg_trade(&mut s.text, grid, out, now);
-            emit(base + K_AGG, &s.text, &mut s.frames);
+            emit(base + K_AGG, &s.text, &mut s.batch);
         }
     }
     if out.top.is_some() && topics.listened(base + K_BOOK) {
         frames::book_ticker(&mut s.text, grid, out, now);
-        emit(base + K_BOOK, &s.text, &mut s.frames);
+        emit(base + K_BOOK, &s.text, &mut s.batch);
     }
     if out.suppressed {
         shared.stats.gaps_injected.fetch_add(1, Ordering::Relaxed);
@@ -270,10 +276,10 @@ fn serialise(shared: &Shared, market: &Market, s: &mut Scratch, now: u64) {
     if fast || slow {
         frames::depth_update(&mut s.text, grid, out, now);
         if fast {
-            emit(base + K_DEPTH100, &s.text, &mut s.frames);
+            emit(base + K_DEPTH100, &s.text, &mut s.batch);
         }
         if slow {
-            emit(base + K_DEPTH, &s.text, &mut s.frames);
+            emit(base + K_DEPTH, &s.text, &mut s.batch);
         }
     }
 }

@@ -7,8 +7,6 @@
 //! nor who receives a frame (that is `feed.rs` and `ws.rs`). Numbers are written by hand
 //! because `format!` per field is the dominant cost at high message rates.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -18,8 +16,9 @@ use super::market::{Level, StepOut};
 pub(crate) const DECIMALS: u32 = 8;
 const SCALE: i64 = 100_000_000;
 
-/// One pre-serialised data frame, shared by every connection through the broadcast channel.
-#[derive(Debug)]
+/// One pre-serialised data frame, shared by every connection through the broadcast channel
+/// (a clone shares the bytes).
+#[derive(Debug, Clone)]
 pub(crate) struct Frame {
     /// Topic index (see `Topics`), or [`TOPIC_ALL`] for frames every client receives.
     pub topic: u32,
@@ -34,48 +33,92 @@ pub(crate) const TOPIC_ALL: u32 = u32::MAX;
 
 impl Frame {
     /// Frame delivered verbatim to every client (injection, server notices).
-    pub(crate) fn to_all(raw: String, combined: String) -> Arc<Frame> {
-        Arc::new(Frame {
+    pub(crate) fn to_all(raw: String, combined: String) -> Frame {
+        Frame {
             topic: TOPIC_ALL,
             raw: raw.into(),
             combined: combined.into(),
-        })
+        }
     }
 
     /// Text sent unchanged to every client whatever its mode (`inject_raw`).
-    pub(crate) fn verbatim(text: String) -> Arc<Frame> {
+    pub(crate) fn verbatim(text: String) -> Frame {
         let text = Utf8Bytes::from(text);
-        Arc::new(Frame {
+        Frame {
             topic: TOPIC_ALL,
             raw: text.clone(),
             combined: text,
-        })
+        }
     }
 
     /// Wraps a bare event for `stream`; the raw text is kept as is.
     ///
     /// One buffer holds both texts: the raw one is a slice of the wrapper, and the wrapper is
     /// sized exactly, so it becomes shared bytes without another allocation or copy.
-    pub(crate) fn wrap(topic: u32, stream: &str, raw: &str) -> Arc<Frame> {
-        const HEAD: &str = "{\"stream\":\"";
-        const MID: &str = "\",\"data\":";
-        let start = HEAD.len() + stream.len() + MID.len();
-        let mut combined = String::with_capacity(start + raw.len() + 1);
-        combined.push_str(HEAD);
-        combined.push_str(stream);
-        combined.push_str(MID);
-        combined.push_str(raw);
-        combined.push('}');
-        let combined = Utf8Bytes::from(combined);
-        let all: Bytes = combined.clone().into();
-        // the slice is `raw`, whole, so it is UTF-8; the fallback copy is never taken
-        let raw = Utf8Bytes::try_from(all.slice(start..start + raw.len()))
-            .unwrap_or_else(|_| Utf8Bytes::from(raw));
-        Arc::new(Frame {
+    pub(crate) fn wrap(topic: u32, stream: &str, raw: &str) -> Frame {
+        let mut batch = FrameBatch::default();
+        batch.wrap(topic, stream, raw);
+        let mut out = Vec::with_capacity(1);
+        batch.finish(&mut out);
+        // `finish` yields one frame per `wrap`; the fallback is never taken
+        out.pop().unwrap_or_else(|| Frame {
             topic,
-            raw,
-            combined,
+            raw: Utf8Bytes::from(raw),
+            combined: Utf8Bytes::from(format!("{HEAD}{stream}{MID}{raw}}}")),
         })
+    }
+}
+
+const HEAD: &str = "{\"stream\":\"";
+const MID: &str = "\",\"data\":";
+
+/// The frames of one generation batch, written into one buffer: a batch costs one allocation
+/// instead of three per frame, and each frame's two texts are slices of it.
+#[derive(Debug, Default)]
+pub(crate) struct FrameBatch {
+    buf: String,
+    /// Per frame: topic, start of the combined text, start of the raw text, end.
+    marks: Vec<(u32, usize, usize, usize)>,
+}
+
+impl FrameBatch {
+    /// Appends `raw` and its `{"stream":..,"data":..}` wrapper for `stream`.
+    pub(crate) fn wrap(&mut self, topic: u32, stream: &str, raw: &str) {
+        let start = self.buf.len();
+        self.buf.push_str(HEAD);
+        self.buf.push_str(stream);
+        self.buf.push_str(MID);
+        let raw_start = self.buf.len();
+        self.buf.push_str(raw);
+        self.buf.push('}');
+        self.marks.push((topic, start, raw_start, self.buf.len()));
+    }
+
+    /// Moves the frames written so far into `out`, in order, and starts an empty batch.
+    pub(crate) fn finish(&mut self, out: &mut Vec<Frame>) {
+        if self.marks.is_empty() {
+            return;
+        }
+        let capacity = self.buf.capacity();
+        let all = Bytes::from(std::mem::replace(
+            &mut self.buf,
+            String::with_capacity(capacity),
+        ));
+        for (topic, start, raw_start, end) in self.marks.drain(..) {
+            // SAFETY: every offset was the buffer's length between two `push_str`/`push`
+            // calls on a `String`, so each is a char boundary and each range is valid UTF-8.
+            let (combined, raw) = unsafe {
+                (
+                    Utf8Bytes::from_bytes_unchecked(all.slice(start..end)),
+                    Utf8Bytes::from_bytes_unchecked(all.slice(raw_start..end - 1)),
+                )
+            };
+            out.push(Frame {
+                topic,
+                raw,
+                combined,
+            });
+        }
     }
 }
 
@@ -302,7 +345,7 @@ pub(crate) fn depth_update(out: &mut String, g: Grid<'_>, step: &StepOut, now_ms
 }
 
 /// `serverShutdown` notice sent before the sim closes its connections (exchanges.md 2.4).
-pub(crate) fn server_shutdown(now_ms: u64) -> Arc<Frame> {
+pub(crate) fn server_shutdown(now_ms: u64) -> Frame {
     let mut raw = String::with_capacity(48);
     raw.push_str("{\"e\":\"serverShutdown\",\"E\":");
     push_u64(&mut raw, now_ms);
@@ -332,5 +375,51 @@ mod unit {
         s.clear();
         push_u64(&mut s, u64::MAX);
         assert_eq!(s, u64::MAX.to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_cuts_each_frame_whole_from_one_buffer() {
+        let frames = [
+            (3u32, "btcusdt@trade", r#"{"e":"trade","p":"1.5"}"#),
+            (
+                7,
+                "ethusdt@depth@100ms",
+                r#"{"e":"depthUpdate","note":"é€😀"}"#,
+            ),
+            (TOPIC_ALL, "x", "{}"),
+        ];
+        let mut batch = FrameBatch::default();
+        let mut out = Vec::new();
+        batch.finish(&mut out);
+        assert!(out.is_empty(), "an empty batch yields nothing");
+        for (topic, stream, raw) in frames {
+            batch.wrap(topic, stream, raw);
+        }
+        batch.finish(&mut out);
+        assert_eq!(out.len(), frames.len());
+        for (frame, (topic, stream, raw)) in out.iter().zip(frames) {
+            assert_eq!(frame.topic, topic);
+            assert_eq!(frame.raw.as_str(), raw);
+            let combined = format!("{{\"stream\":\"{stream}\",\"data\":{raw}}}");
+            assert_eq!(frame.combined.as_str(), combined);
+            let single = Frame::wrap(topic, stream, raw);
+            assert_eq!(single.combined.as_str(), combined);
+            assert_eq!(single.raw.as_str(), raw);
+        }
+        // the next batch starts empty and the frames already cut stay intact
+        batch.wrap(1, "a", "{\"b\":1}");
+        let mut next = Vec::new();
+        batch.finish(&mut next);
+        assert_eq!(next.len(), 1);
+        assert_eq!(
+            next[0].combined.as_str(),
+            "{\"stream\":\"a\",\"data\":{\"b\":1}}"
+        );
+        assert_eq!(out[0].raw.as_str(), frames[0].2);
     }
 }

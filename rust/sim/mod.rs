@@ -311,7 +311,7 @@ pub(crate) struct Shared {
     pub rate: f64,
     pub paced: bool,
     pub stats: Counters,
-    pub tx: broadcast::Sender<Arc<Frame>>,
+    pub tx: broadcast::Sender<Frame>,
     pub topics: Topics,
     pub source: Source,
     /// Remaining forced HTTP 500 answers per native symbol.

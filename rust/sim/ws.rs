@@ -163,7 +163,7 @@ async fn deadline(at: Option<Instant>) {
 }
 
 impl Session {
-    async fn run(&mut self, mut rx: Receiver<Arc<Frame>>) {
+    async fn run(&mut self, mut rx: Receiver<Frame>) {
         let period = self.shared.ping_interval;
         let mut pings = tokio::time::interval_at(Instant::now() + period, period);
         pings.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -299,7 +299,7 @@ impl Session {
     }
 
     /// Forwards `first` and whatever else is already queued, then flushes once.
-    async fn deliver(&mut self, first: Arc<Frame>, rx: &mut Receiver<Arc<Frame>>) -> Flow {
+    async fn deliver(&mut self, first: Frame, rx: &mut Receiver<Frame>) -> Flow {
         let mut next = Some(first);
         let mut sent = 0u64;
         let mut seen = 0usize;

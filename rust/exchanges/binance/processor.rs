@@ -374,12 +374,10 @@ const NORMALIZED_STREAMS: [&str; 6] = [
 /// the caller falls back to the full parse when it does.
 fn split_envelope(frame: &str) -> Option<(&str, &str)> {
     let rest = frame.strip_prefix("{\"stream\":\"")?;
-    let end = rest.find('"')?;
-    let stream = &rest[..end];
-    if stream.contains('\\') {
-        return None;
-    }
-    let data = rest[end..].strip_prefix("\",\"data\":")?;
+    // one byte scan to the closing quote; an escape in the name leaves it to the full parse
+    let end = rest.bytes().position(|b| b == b'"' || b == b'\\')?;
+    let (stream, tail) = rest.split_at_checked(end)?;
+    let data = tail.strip_prefix("\",\"data\":")?;
     let data = data.strip_suffix('}')?;
     data.starts_with('{').then_some((stream, data))
 }
@@ -420,8 +418,10 @@ impl BinanceProcessor {
 }
 
 fn stream_kind(stream: &str) -> &str {
-    let rest = stream.split_once('@').map_or("", |(_, r)| r);
-    rest.split_once('@').map_or(rest, |(k, _)| k)
+    // byte scans: `@` is ASCII, so each cut is at a char boundary
+    let at = |s: &str| s.bytes().position(|b| b == b'@');
+    let rest = at(stream).and_then(|i| stream.get(i + 1..)).unwrap_or("");
+    at(rest).and_then(|i| rest.get(..i)).unwrap_or(rest)
 }
 
 impl ExchangeProcessor for BinanceProcessor {

@@ -213,3 +213,26 @@ fn envelope_shapes_off_the_fast_path_parse_the_same_and_garbage_stays_malformed(
     assert_eq!(p.counters.parse_errors, 4, "each bad frame counted once");
     assert_eq!(p.counters.messages, 8);
 }
+
+#[test]
+fn stream_names_split_by_byte_scans() {
+    assert_eq!(stream_kind("btcusdt@depth@100ms"), "depth");
+    assert_eq!(stream_kind("btcusdt@aggTrade"), "aggTrade");
+    assert_eq!(stream_kind("!bookTicker"), "");
+    assert_eq!(stream_kind("é@trade"), "trade");
+    assert_eq!(stream_kind("x@"), "");
+    let frame = r#"{"stream":"btcusdt@trade","data":{"e":"trade"}}"#;
+    assert_eq!(
+        split_envelope(frame),
+        Some(("btcusdt@trade", r#"{"e":"trade"}"#))
+    );
+    // an escape in the name, an unterminated name, a non-object payload: the full parse
+    for off in [
+        r#"{"stream":"btc\"usdt@trade","data":{"e":"trade"}}"#,
+        r#"{"stream":"btcusdt@trade"#,
+        r#"{"stream":"btcusdt@trade","data":[1]}"#,
+        r#"{"data":{"e":"trade"},"stream":"btcusdt@trade"}"#,
+    ] {
+        assert_eq!(split_envelope(off), None, "{off}");
+    }
+}
