@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,22 @@ def test_events_are_frozen_comparable_and_printable(captures: Path) -> None:
         with pytest.raises(AttributeError):
             ev.exchange = "other"
     assert {xt.Trade, xt.BookUpdate, xt.Status} <= seen
+
+
+def test_events_are_left_out_of_the_cyclic_collector(captures: Path) -> None:
+    # event objects hold no Python references, so the core untracks them: a collection has
+    # nothing of theirs to traverse, and they stay whole across one
+    rest = [str(captures / "BINANCE.http.0.0"), str(captures / "BINANCE.0")]
+    raw = _core.replay_capture(str(captures / "BINANCE.ws.1.0"), rest, collect_events=True)
+    assert raw.events
+    assert not any(gc.is_tracked(ev) for ev in raw.events)
+    before = [ev.to_dict() for ev in raw.events]
+    kept = list(raw.events)
+    holder: list[object] = [kept]
+    holder.append(holder)  # a cycle through a list that holds events
+    del holder
+    gc.collect()
+    assert [ev.to_dict() for ev in kept] == before
 
 
 def test_package_is_typed() -> None:
