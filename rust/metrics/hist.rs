@@ -85,6 +85,24 @@ impl Histogram {
         self.max_ns.fetch_max(ns, Ordering::Relaxed);
     }
 
+    /// Add what `local` recorded since its last merge, and empty it.
+    pub fn absorb(&self, local: &mut LocalHistogram) {
+        if local.count == 0 {
+            return;
+        }
+        for (shared, n) in self.buckets.iter().zip(local.buckets.iter_mut()) {
+            if *n > 0 {
+                shared.fetch_add(std::mem::take(n), Ordering::Relaxed);
+            }
+        }
+        self.count
+            .fetch_add(std::mem::take(&mut local.count), Ordering::Relaxed);
+        self.sum_ns
+            .fetch_add(std::mem::take(&mut local.sum_ns), Ordering::Relaxed);
+        self.max_ns
+            .fetch_max(std::mem::take(&mut local.max_ns), Ordering::Relaxed);
+    }
+
     /// Samples recorded.
     #[must_use]
     pub fn count(&self) -> u64 {
@@ -199,6 +217,41 @@ impl Stage {
     }
 }
 
+/// A histogram owned by one task: plain counters, recorded without atomic instructions and
+/// merged into a shared [`Histogram`] with [`Histogram::absorb`] now and then.
+#[derive(Debug, Clone)]
+pub struct LocalHistogram {
+    buckets: Box<[u64]>,
+    count: u64,
+    sum_ns: u64,
+    max_ns: u64,
+}
+
+impl Default for LocalHistogram {
+    fn default() -> Self {
+        Self {
+            buckets: vec![0; BUCKETS].into_boxed_slice(),
+            count: 0,
+            sum_ns: 0,
+            max_ns: 0,
+        }
+    }
+}
+
+impl LocalHistogram {
+    /// Record one latency; negative values (clock steps) count as 0.
+    #[inline]
+    pub fn record(&mut self, ns: i64) {
+        let ns = u64::try_from(ns).unwrap_or(0);
+        if let Some(b) = self.buckets.get_mut(bucket_of(ns)) {
+            *b += 1;
+        }
+        self.count += 1;
+        self.sum_ns = self.sum_ns.wrapping_add(ns);
+        self.max_ns = self.max_ns.max(ns);
+    }
+}
+
 /// Every stage histogram of the process, per venue.
 #[derive(Debug)]
 pub struct StageLatency {
@@ -279,6 +332,32 @@ impl StageLatency {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_local_histogram_merges_into_the_same_figures_once() {
+        let samples = [-5i64, 0, 63, 64, 100, 1_000, 1_000, 75_000, 3_000_000, 1 << 40];
+        let (direct, merged) = (Histogram::new(), Histogram::new());
+        let mut local = LocalHistogram::default();
+        for &ns in &samples {
+            direct.record(ns);
+            local.record(ns);
+        }
+        merged.absorb(&mut local);
+        // the local one is empty after a merge: merging again adds nothing
+        merged.absorb(&mut local);
+        assert_eq!(merged.count(), samples.len() as u64);
+        assert_eq!(merged.count(), direct.count());
+        assert_eq!(merged.sum_ns(), direct.sum_ns());
+        assert_eq!(merged.max_ns(), direct.max_ns());
+        assert_eq!(merged.cumulative(), direct.cumulative());
+        for q in [0.0, 0.5, 0.9, 0.99, 1.0] {
+            assert_eq!(merged.quantile(q), direct.quantile(q), "q = {q}");
+        }
+        // later samples add to what was merged
+        local.record(200);
+        merged.absorb(&mut local);
+        assert_eq!(merged.count(), samples.len() as u64 + 1);
+    }
 
     #[test]
     fn buckets_are_ordered_and_cover_the_range() {

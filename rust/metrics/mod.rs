@@ -110,10 +110,10 @@ impl FeedShared {
 
     /// Count one frame of `bytes` for the channel at `idx` of [`FRAME_CHANNELS`].
     #[inline]
-    pub fn count_frame(&self, idx: usize, bytes: usize) {
+    pub fn count_frames(&self, idx: usize, frames: u64, bytes: u64) {
         if let (Some(f), Some(b)) = (self.channel_frames.get(idx), self.channel_bytes.get(idx)) {
-            f.fetch_add(1, Ordering::Relaxed);
-            b.fetch_add(bytes as u64, Ordering::Relaxed);
+            f.fetch_add(frames, Ordering::Relaxed);
+            b.fetch_add(bytes, Ordering::Relaxed);
         }
     }
 
