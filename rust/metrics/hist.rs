@@ -335,7 +335,18 @@ mod tests {
 
     #[test]
     fn a_local_histogram_merges_into_the_same_figures_once() {
-        let samples = [-5i64, 0, 63, 64, 100, 1_000, 1_000, 75_000, 3_000_000, 1 << 40];
+        let samples = [
+            -5i64,
+            0,
+            63,
+            64,
+            100,
+            1_000,
+            1_000,
+            75_000,
+            3_000_000,
+            1 << 40,
+        ];
         let (direct, merged) = (Histogram::new(), Histogram::new());
         let mut local = LocalHistogram::default();
         for &ns in &samples {
