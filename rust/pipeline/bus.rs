@@ -454,37 +454,52 @@ impl EventBus {
         let mut it = events.drain(..);
         let mut pending: Option<Event> = None;
         loop {
-            // register interest before looking, so a pop between the check and the await
-            // cannot be missed
+            // the usual case has room: no waiter is registered (that costs a lock of the
+            // Notify's own and its removal afterwards)
+            pending = self.offer_all(pending, &mut it, &mut overflowed);
+            if pending.is_none() {
+                return overflowed;
+            }
+            // full: register interest, then look again, so a pop between the first look and
+            // the registration cannot be missed
             let waiter = self.not_full.notified();
             tokio::pin!(waiter);
             waiter.as_mut().enable();
-            let blocked = {
-                let mut g = self.inner.lock();
-                // once intake closes, nothing waits: what a producer holds is queued
-                let force = self.closing.load(Ordering::SeqCst);
-                let mut blocked = None;
-                while let Some(ev) = pending.take().or_else(|| it.next()) {
-                    if let Offer::Wait(ev) = self.offer(&mut g, ev, &mut overflowed, force) {
-                        blocked = Some(ev);
-                        break;
-                    }
-                }
-                let depth = g.q.len() as u64;
-                self.counters.high_water.fetch_max(depth, Ordering::Relaxed);
-                blocked
-            };
-            self.not_empty.notify_one();
-            self.ready.notify_one();
-            match blocked {
-                Some(ev) => {
-                    pending = Some(ev);
-                    self.counters.full_waits.fetch_add(1, Ordering::Relaxed);
-                    waiter.await;
-                }
-                None => return overflowed,
+            pending = self.offer_all(pending, &mut it, &mut overflowed);
+            if pending.is_none() {
+                return overflowed;
             }
+            self.counters.full_waits.fetch_add(1, Ordering::Relaxed);
+            waiter.await;
         }
+    }
+
+    /// Offer `pending`, then the rest of `events`, until one has to wait (returned) or all are
+    /// taken (`None`); wakes the consumer.
+    fn offer_all(
+        &self,
+        mut pending: Option<Event>,
+        events: &mut impl Iterator<Item = Event>,
+        overflowed: &mut Vec<Arc<SymbolMeta>>,
+    ) -> Option<Event> {
+        let blocked = {
+            let mut g = self.inner.lock();
+            // once intake closes, nothing waits: what a producer holds is queued
+            let force = self.closing.load(Ordering::SeqCst);
+            let mut blocked = None;
+            while let Some(ev) = pending.take().or_else(|| events.next()) {
+                if let Offer::Wait(ev) = self.offer(&mut g, ev, overflowed, force) {
+                    blocked = Some(ev);
+                    break;
+                }
+            }
+            let depth = g.q.len() as u64;
+            self.counters.high_water.fetch_max(depth, Ordering::Relaxed);
+            blocked
+        };
+        self.not_empty.notify_one();
+        self.ready.notify_one();
+        blocked
     }
 
     /// Push from synchronous code (replay, tests); never waits: where the policy would block
