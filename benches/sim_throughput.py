@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from typing import Any
 
@@ -35,6 +36,22 @@ class Counter(xt.Strategy):
         self.books += 1
 
 
+def thread_cpu_s(prefix: str) -> float:
+    """CPU seconds (user + system) of this process's threads whose name starts with `prefix`."""
+    ticks = 0
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/comm") as fh:
+                if not fh.read().startswith(prefix):
+                    continue
+            with open(f"/proc/self/task/{task}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def run(rate: float, seconds: float, symbols: list[str]) -> dict[str, float]:
     """One load run; returns its figures."""
     sim = _core.Simulator(symbols=symbols, rate=rate, seed=7, worker_threads=1)
@@ -46,10 +63,13 @@ def run(rate: float, seconds: float, symbols: list[str]) -> dict[str, float]:
         rt.add_strategy(counter)
         t0 = time.perf_counter()
         cpu0 = time.process_time()
+        sim_cpu0 = thread_cpu_s("xtrader-sim")
         rt.run(duration=seconds)
         wall = time.perf_counter() - t0
         cpu = time.process_time() - cpu0
+        sim_cpu = thread_cpu_s("xtrader-sim") - sim_cpu0
         stats = rt.stats()
+        frames_sent = sim.stats()["frames_sent"]
     finally:
         sim.stop()
     callbacks = counter.trades + counter.quotes + counter.books
@@ -61,6 +81,9 @@ def run(rate: float, seconds: float, symbols: list[str]) -> dict[str, float]:
         "events_per_s": round(events / wall),
         "callbacks_per_s": round(callbacks / wall),
         "process_cpu_share": round(cpu / wall, 2),
+        # the simulator's own threads: what serving the frames costs (its share of the 2
+        # cores is not available to the client)
+        "sim_cpu_ns_per_frame": round(sim_cpu / frames_sent * 1e9) if frames_sent else 0,
         "gaps": stats.get("gaps", 0),
         "queue_high_water": stats.get("queue_high_water", 0),
     }

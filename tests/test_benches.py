@@ -70,6 +70,17 @@ def test_dispatch_bench_outputs(bench: ModuleType) -> None:
     assert result == 10_000 and seconds > 0
 
 
+def test_sim_throughput_run() -> None:
+    for mod in _import("sim_throughput"):
+        out = mod.run(0, 1.0, ["BTCUSDT"])
+        assert out["messages_per_s"] > 0 and out["gaps"] == 0
+        # every message became at least one event, each delivered to a callback
+        assert out["events_per_s"] >= out["messages_per_s"] * 0.99
+        assert 0 < out["sim_cpu_ns_per_frame"] < 1e9
+        # the simulator's threads are found by name, and they did run
+        assert mod.thread_cpu_s("no-such-thread-") == 0.0
+
+
 def test_dispatch_bench_load_runs(bench: ModuleType) -> None:
     events = bench.load_run("events", 1.0, ("BTCUSDT",))
     assert events["callbacks_per_s"] == events["core_events_per_s"] > 0
