@@ -1,6 +1,7 @@
 //! Lock-free latency histograms: log-linear buckets (8 per power of two, so any quantile
 //! read back is within 12.5% of the truth) over 64 ns .. 68 s, counted with relaxed atomics
-//! so socket tasks on several workers record without locks or allocation.
+//! so socket tasks on several workers record without locks or allocation. A socket task keeps
+//! a [`LocalHistogram`] per stage (plain counters) and merges it in every tick.
 //!
 //! Stages are stamped against `ts_recv` (the socket read): each histogram holds "time from
 //! socket read to this stage", so one scrape shows where the time goes. Exchange-to-receive
