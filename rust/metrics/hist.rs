@@ -48,6 +48,12 @@ fn bucket_of(ns: u64) -> usize {
     1 + (exp - MIN_EXP) as usize * SUB + sub
 }
 
+/// A latency sample as recorded: negative values (clock steps) count as 0.
+#[inline]
+fn sample_ns(ns: i64) -> u64 {
+    u64::try_from(ns).unwrap_or(0)
+}
+
 /// Upper bound (ns) of bucket `b`.
 fn upper_of(b: usize) -> u64 {
     if b == 0 {
@@ -77,7 +83,7 @@ impl Histogram {
     /// Record one latency; negative values (clock steps) count as 0.
     #[inline]
     pub fn record(&self, ns: i64) {
-        let ns = u64::try_from(ns).unwrap_or(0);
+        let ns = sample_ns(ns);
         if let Some(b) = self.buckets.get(bucket_of(ns)) {
             b.fetch_add(1, Ordering::Relaxed);
         }
@@ -243,7 +249,7 @@ impl LocalHistogram {
     /// Record one latency; negative values (clock steps) count as 0.
     #[inline]
     pub fn record(&mut self, ns: i64) {
-        let ns = u64::try_from(ns).unwrap_or(0);
+        let ns = sample_ns(ns);
         if let Some(b) = self.buckets.get_mut(bucket_of(ns)) {
             *b += 1;
         }

@@ -496,6 +496,7 @@ fn deliver(
 /// (parse done as stamped by the processor, book applied = now) and venue-to-socket latency.
 /// Kept in plain counters and merged into the feed's shared ones on every tick and when the
 /// connection ends, so a frame costs no atomic read-modify-write (it cost 14).
+#[derive(Default)]
 struct FrameTally {
     parsed: LocalHistogram,
     applied: LocalHistogram,
@@ -505,16 +506,6 @@ struct FrameTally {
 }
 
 impl FrameTally {
-    fn new() -> Self {
-        Self {
-            parsed: LocalHistogram::default(),
-            applied: LocalHistogram::default(),
-            exchange: LocalHistogram::default(),
-            frames: [0; FRAME_CHANNELS.len()],
-            bytes: [0; FRAME_CHANNELS.len()],
-        }
-    }
-
     fn stamp(&mut self, proc: &dyn ExchangeProcessor, ts_recv: i64, bytes: usize, new: &[Event]) {
         let first = new.first();
         let idx = frame_channel(first);
@@ -633,7 +624,7 @@ async fn serve(
     let mut roll = Rollover::new(lifetime);
     let mut actions = Vec::new();
     // merged into the feed's counters on every tick and when the connection ends, below
-    let tally = &mut FrameTally::new();
+    let mut tally = FrameTally::default();
     let mut tick = tokio::time::interval(TICK);
     let mut last_rx = Instant::now();
     let mut last_data = Instant::now();
@@ -675,7 +666,7 @@ async fn serve(
                                 out.push(breaker_status(env.spec.venue, t));
                             }
                         }
-                        deliver(tally, proc, &m, false, raw_ref, out, &mut actions);
+                        deliver(&mut tally, proc, &m, false, raw_ref, out, &mut actions);
                     }
                     other => {
                         if roll.next.is_none() {
@@ -692,7 +683,7 @@ async fn serve(
                         if matches!(m, Message::Text(_) | Message::Binary(_)) {
                             roll.next_first_frame.get_or_insert_with(Instant::now);
                         }
-                        deliver(tally, proc, &m, true, raw_ref, out, &mut actions);
+                        deliver(&mut tally, proc, &m, true, raw_ref, out, &mut actions);
                     }
                     _ => {
                         // the new socket failed: drop it, keep the old one, try again shortly

@@ -79,6 +79,17 @@ struct Scratch {
     frames: Vec<Frame>,
 }
 
+impl Scratch {
+    fn new() -> Self {
+        Self {
+            out: StepOut::default(),
+            text: String::with_capacity(4096),
+            batch: FrameBatch::default(),
+            frames: Vec::with_capacity(STEPS_PER_LOCK * 4),
+        }
+    }
+}
+
 /// Runs the generator until the sim is cancelled.
 pub(crate) async fn run(shared: Arc<Shared>, market: Arc<Market>) {
     if shared.paced && shared.rate > 0.0 {
@@ -96,12 +107,7 @@ pub(crate) async fn run(shared: Arc<Shared>, market: Arc<Market>) {
     }
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut scratch = Scratch {
-        out: StepOut::default(),
-        text: String::with_capacity(4096),
-        batch: FrameBatch::default(),
-        frames: Vec::with_capacity(STEPS_PER_LOCK * 4),
-    };
+    let mut scratch = Scratch::new();
     let rate = shared.rate;
     let max_budget = (rate * MAX_CATCH_UP_S).min((BROADCAST_CAPACITY / 4) as f64) + 8.0;
     let mut budget = 0.0f64;
@@ -149,12 +155,7 @@ const PACE_MAX_SLEEP: Duration = Duration::from_millis(20);
 /// the catch-up cap, or nobody listens, the schedule restarts from now (no flood afterwards).
 fn pace(shared: &Shared, market: &Market) {
     fine_timer_slack();
-    let mut scratch = Scratch {
-        out: StepOut::default(),
-        text: String::with_capacity(4096),
-        batch: FrameBatch::default(),
-        frames: Vec::with_capacity(STEPS_PER_LOCK * 4),
-    };
+    let mut scratch = Scratch::new();
     let rate = shared.rate;
     let cap = (rate * MAX_CATCH_UP_S).clamp(1.0, (BROADCAST_CAPACITY / 4) as f64) as u64;
     let mut start = Instant::now();

@@ -56,42 +56,76 @@ impl Frame {
     /// One buffer holds both texts: the raw one is a slice of the wrapper, and the wrapper is
     /// sized exactly, so it becomes shared bytes without another allocation or copy.
     pub(crate) fn wrap(topic: u32, stream: &str, raw: &str) -> Frame {
-        let mut batch = FrameBatch::default();
-        batch.wrap(topic, stream, raw);
-        let mut out = Vec::with_capacity(1);
-        batch.finish(&mut out);
-        // `finish` yields one frame per `wrap`; the fallback is never taken
-        out.pop().unwrap_or_else(|| Frame {
-            topic,
-            raw: Utf8Bytes::from(raw),
-            combined: Utf8Bytes::from(format!("{HEAD}{stream}{MID}{raw}}}")),
-        })
+        let mut buf = String::with_capacity(HEAD.len() + stream.len() + MID.len() + raw.len() + 1);
+        let mark = Mark::write(&mut buf, topic, stream, raw);
+        mark.cut(&Bytes::from(buf))
     }
 }
 
 const HEAD: &str = "{\"stream\":\"";
 const MID: &str = "\",\"data\":";
 
+/// Where one frame's texts lie in the buffer they were written to.
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    topic: u32,
+    /// Start of the `{"stream":..,"data":..}` wrapper.
+    start: usize,
+    /// Start of the raw event inside it.
+    raw_start: usize,
+    /// End of the wrapper (the raw event ends one byte before, at its closing `}`).
+    end: usize,
+}
+
+impl Mark {
+    /// Appends `raw` and its wrapper for `stream` to `buf`.
+    fn write(buf: &mut String, topic: u32, stream: &str, raw: &str) -> Mark {
+        let start = buf.len();
+        buf.push_str(HEAD);
+        buf.push_str(stream);
+        buf.push_str(MID);
+        let raw_start = buf.len();
+        buf.push_str(raw);
+        buf.push('}');
+        Mark {
+            topic,
+            start,
+            raw_start,
+            end: buf.len(),
+        }
+    }
+
+    /// The frame, as two slices of `all` (the buffer this mark was written to).
+    fn cut(self, all: &Bytes) -> Frame {
+        // SAFETY: every offset was the buffer's length between two `push_str`/`push` calls on
+        // a `String`, so each is a char boundary and each range is valid UTF-8.
+        let (combined, raw) = unsafe {
+            (
+                Utf8Bytes::from_bytes_unchecked(all.slice(self.start..self.end)),
+                Utf8Bytes::from_bytes_unchecked(all.slice(self.raw_start..self.end - 1)),
+            )
+        };
+        Frame {
+            topic: self.topic,
+            raw,
+            combined,
+        }
+    }
+}
+
 /// The frames of one generation batch, written into one buffer: a batch costs one allocation
 /// instead of three per frame, and each frame's two texts are slices of it.
 #[derive(Debug, Default)]
 pub(crate) struct FrameBatch {
     buf: String,
-    /// Per frame: topic, start of the combined text, start of the raw text, end.
-    marks: Vec<(u32, usize, usize, usize)>,
+    marks: Vec<Mark>,
 }
 
 impl FrameBatch {
     /// Appends `raw` and its `{"stream":..,"data":..}` wrapper for `stream`.
     pub(crate) fn wrap(&mut self, topic: u32, stream: &str, raw: &str) {
-        let start = self.buf.len();
-        self.buf.push_str(HEAD);
-        self.buf.push_str(stream);
-        self.buf.push_str(MID);
-        let raw_start = self.buf.len();
-        self.buf.push_str(raw);
-        self.buf.push('}');
-        self.marks.push((topic, start, raw_start, self.buf.len()));
+        self.marks
+            .push(Mark::write(&mut self.buf, topic, stream, raw));
     }
 
     /// Moves the frames written so far into `out`, in order, and starts an empty batch.
@@ -104,21 +138,7 @@ impl FrameBatch {
             &mut self.buf,
             String::with_capacity(capacity),
         ));
-        for (topic, start, raw_start, end) in self.marks.drain(..) {
-            // SAFETY: every offset was the buffer's length between two `push_str`/`push`
-            // calls on a `String`, so each is a char boundary and each range is valid UTF-8.
-            let (combined, raw) = unsafe {
-                (
-                    Utf8Bytes::from_bytes_unchecked(all.slice(start..end)),
-                    Utf8Bytes::from_bytes_unchecked(all.slice(raw_start..end - 1)),
-                )
-            };
-            out.push(Frame {
-                topic,
-                raw,
-                combined,
-            });
-        }
+        out.extend(self.marks.drain(..).map(|m| m.cut(&all)));
     }
 }
 
