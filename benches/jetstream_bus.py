@@ -56,6 +56,7 @@ if str(BENCHES) not in sys.path:
     sys.path.insert(0, str(BENCHES))
 
 from bus_probe import BusProbe  # noqa: E402
+from procstat import cpu_seconds  # noqa: E402
 
 import xtrader as xt  # noqa: E402
 from natscluster import NatsCluster, nats_server_binary  # noqa: E402
@@ -203,16 +204,6 @@ class Collector:
             return []
         marks = ("WARNING", "ERROR", "CRITICAL", "Traceback", "error:", "panicked")
         return [line for line in lines if any(m in line for m in marks)][:limit]
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds of a process (Linux /proc; None elsewhere or when gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14, 15)
 
 
 class CpuMeter:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from typing import Any
+
+from procstat import thread_cpu_seconds
 
 import xtrader as xt
 from xtrader import _core
@@ -36,22 +37,6 @@ class Counter(xt.Strategy):
         self.books += 1
 
 
-def thread_cpu_s(prefix: str) -> float:
-    """CPU seconds (user + system) of this process's threads whose name starts with `prefix`."""
-    ticks = 0
-    for task in os.listdir("/proc/self/task"):
-        try:
-            with open(f"/proc/self/task/{task}/comm") as fh:
-                if not fh.read().startswith(prefix):
-                    continue
-            with open(f"/proc/self/task/{task}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except FileNotFoundError:  # the thread ended meanwhile
-            continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
 def run(rate: float, seconds: float, symbols: list[str]) -> dict[str, float]:
     """One load run; returns its figures."""
     sim = _core.Simulator(symbols=symbols, rate=rate, seed=7, worker_threads=1)
@@ -63,11 +48,11 @@ def run(rate: float, seconds: float, symbols: list[str]) -> dict[str, float]:
         rt.add_strategy(counter)
         t0 = time.perf_counter()
         cpu0 = time.process_time()
-        sim_cpu0 = thread_cpu_s("xtrader-sim")
+        sim_cpu0 = thread_cpu_seconds("xtrader-sim")
         rt.run(duration=seconds)
         wall = time.perf_counter() - t0
         cpu = time.process_time() - cpu0
-        sim_cpu = thread_cpu_s("xtrader-sim") - sim_cpu0
+        sim_cpu = thread_cpu_seconds("xtrader-sim") - sim_cpu0
         stats = rt.stats()
         frames_sent = sim.stats()["frames_sent"]
     finally:
