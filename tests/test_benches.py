@@ -74,7 +74,7 @@ def test_sim_throughput_run() -> None:
     for mod in _import("sim_throughput"):
         out = mod.run(0, 1.0, ["BTCUSDT"])
         assert out["messages_per_s"] > 0 and out["gaps"] == 0
-        # every message became at least one event, each delivered to a callback
+        # every data message became an event in the core
         assert out["events_per_s"] >= out["messages_per_s"] * 0.99
         # the simulator's threads were found by name (they did run); no other name matches
         assert 0 < out["sim_cpu_ns_per_frame"] < 1e9

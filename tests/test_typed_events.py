@@ -38,7 +38,8 @@ def test_events_are_left_out_of_the_cyclic_collector(captures: Path) -> None:
     rest = [str(captures / "BINANCE.http.0.0"), str(captures / "BINANCE.0")]
     raw = _core.replay_capture(str(captures / "BINANCE.ws.1.0"), rest, collect_events=True)
     assert raw.events
-    assert not any(gc.is_tracked(ev) for ev in raw.events)
+    assert raw.statuses
+    assert not any(gc.is_tracked(ev) for ev in [*raw.events, *raw.statuses])
     before = [ev.to_dict() for ev in raw.events]
     kept = list(raw.events)
     holder: list[object] = [kept]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use super::events::{to_py, PyBook, PyStatus};
+use super::events::{to_py, PyBook};
 use super::frames::tables;
 use super::ReplayError;
 use crate::model::Event;
@@ -93,7 +93,8 @@ pub fn replay_capture(
     let events = PyList::empty(py);
     for ev in out.events {
         if let Event::Status(s) = &ev {
-            statuses.append(PyStatus(s.clone()))?;
+            // through `to_py`, like every event object (it leaves the cyclic collector)
+            statuses.append(to_py(py, Event::Status(s.clone()))?)?;
         }
         if collect_events {
             events.append(to_py(py, ev)?)?;
