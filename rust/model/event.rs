@@ -595,9 +595,9 @@ pub enum Event {
     /// A status.
     Status(Status),
     /// A ticker.
-    Ticker(Ticker),
+    Ticker(Box<Ticker>),
     /// Funding and mark price.
-    Funding(Funding),
+    Funding(Box<Funding>),
     /// A liquidation.
     Liquidation(Liquidation),
     /// Open interest.
@@ -678,5 +678,21 @@ impl Event {
             Self::Liquidation(_) => "liquidations",
             Self::OpenInterest(_) => "open_interest",
         }
+    }
+}
+#[cfg(test)]
+mod size_tests {
+    use super::{Event, Funding, Ticker};
+
+    /// Events are moved by value through the batch, the bus queue and the Python hand-off, so
+    /// the enum is kept to the size of its common variants: the wide, rare ones are boxed.
+    #[test]
+    fn an_event_is_no_wider_than_a_book_delta_and_its_tag() {
+        assert!(
+            std::mem::size_of::<Event>() <= 96,
+            "{}",
+            std::mem::size_of::<Event>()
+        );
+        assert!(std::mem::size_of::<Ticker>() > 96 && std::mem::size_of::<Funding>() > 96);
     }
 }

@@ -442,8 +442,8 @@ pub fn to_py(py: Python<'_>, ev: Event) -> PyResult<Py<PyAny>> {
         Event::Bbo(b) => PyQuote(b).into_py_any(py),
         Event::Book(d) => PyBookUpdate(d).into_py_any(py),
         Event::Status(s) => PyStatus(s).into_py_any(py),
-        Event::Ticker(t) => PyTicker(t).into_py_any(py),
-        Event::Funding(f) => PyFunding(f).into_py_any(py),
+        Event::Ticker(t) => PyTicker(*t).into_py_any(py),
+        Event::Funding(f) => PyFunding(*f).into_py_any(py),
         Event::Liquidation(l) => PyLiquidation(l).into_py_any(py),
         Event::OpenInterest(o) => PyOpenInterest(o).into_py_any(py),
     }?;

@@ -49,7 +49,7 @@ impl BinanceProcessor {
             return;
         }
         self.counters.funding += 1;
-        out.push(Event::Funding(Funding {
+        out.push(Event::Funding(Box::new(Funding {
             sym: self.metas[idx].clone(),
             // `T` here is the next funding time, not a matching time: E stamps the event
             ts_exchange,
@@ -62,7 +62,7 @@ impl BinanceProcessor {
             next_funding_time: (m.next_funding_time > 0)
                 .then(|| ms_to_ns(m.next_funding_time))
                 .flatten(),
-        }));
+        })));
     }
 
     pub(super) fn on_force_order(

@@ -358,7 +358,7 @@ where
         kind::TICKER => {
             let last_price = r.f64()?;
             let o = r.opts16::<10>()?;
-            Event::Ticker(Ticker {
+            Event::Ticker(Box::new(Ticker {
                 sym: resolve(venue, symbol, native, false),
                 ts_exchange,
                 ts_recv,
@@ -373,7 +373,7 @@ where
                 low_24h: o[7],
                 volume_24h: o[8],
                 quote_volume_24h: o[9],
-            })
+            }))
         }
         kind::FUNDING => {
             let mask = r.u8()?;
@@ -389,7 +389,7 @@ where
                     *slot = Some(r.i64()?);
                 }
             }
-            Event::Funding(Funding {
+            Event::Funding(Box::new(Funding {
                 sym: resolve(venue, symbol, native, false),
                 ts_exchange,
                 ts_recv,
@@ -398,7 +398,7 @@ where
                 funding_rate: f[2],
                 funding_time: t[0],
                 next_funding_time: t[1],
-            })
+            }))
         }
         kind::LIQUIDATION => Event::Liquidation(Liquidation {
             sym: resolve(venue, symbol, native, false),
@@ -626,7 +626,7 @@ mod tests {
                 bids: vec![(100.0, 1.0), (99.5, 0.0)],
                 asks: vec![(101.0, 3.0)],
             }),
-            Event::Ticker(Ticker {
+            Event::Ticker(Box::new(Ticker {
                 sym: s.clone(),
                 ts_exchange: 7,
                 ts_recv: 8,
@@ -641,8 +641,8 @@ mod tests {
                 low_24h: None,
                 volume_24h: None,
                 quote_volume_24h: Some(1e9),
-            }),
-            Event::Funding(Funding {
+            })),
+            Event::Funding(Box::new(Funding {
                 sym: s.clone(),
                 ts_exchange: 9,
                 ts_recv: 10,
@@ -651,7 +651,7 @@ mod tests {
                 funding_rate: Some(0.0001),
                 funding_time: None,
                 next_funding_time: Some(1_700_000_000_000_000_000),
-            }),
+            })),
             Event::Liquidation(Liquidation {
                 sym: s.clone(),
                 ts_exchange: 11,

@@ -84,7 +84,7 @@ impl OkxProcessor {
                 (vol, vol_ccy)
             };
             self.counters.tickers += 1;
-            out.push(Event::Ticker(Ticker {
+            out.push(Event::Ticker(Box::new(Ticker {
                 sym: meta,
                 ts_exchange: ts_ex,
                 ts_recv: ts,
@@ -99,7 +99,7 @@ impl OkxProcessor {
                 low_24h: opt_num(t.low_24h),
                 volume_24h: volume,
                 quote_volume_24h: quote_volume,
-            }));
+            })));
         }
     }
 
@@ -120,7 +120,7 @@ impl OkxProcessor {
                 continue;
             };
             self.counters.funding += 1;
-            out.push(Event::Funding(Funding {
+            out.push(Event::Funding(Box::new(Funding {
                 sym: meta,
                 ts_exchange: f.ts.and_then(ms_to_ns).unwrap_or(0),
                 ts_recv: ts,
@@ -129,7 +129,7 @@ impl OkxProcessor {
                 funding_rate: opt_num(f.funding_rate),
                 funding_time: f.funding_time.and_then(ms_to_ns),
                 next_funding_time: f.next_funding_time.and_then(ms_to_ns),
-            }));
+            })));
         }
     }
 
@@ -153,7 +153,7 @@ impl OkxProcessor {
                 return self.malformed(frame, 0, ts, out);
             };
             self.counters.funding += 1;
-            out.push(Event::Funding(Funding {
+            out.push(Event::Funding(Box::new(Funding {
                 sym: meta,
                 ts_exchange: ts_ex,
                 ts_recv: ts,
@@ -162,7 +162,7 @@ impl OkxProcessor {
                 funding_rate: None,
                 funding_time: None,
                 next_funding_time: None,
-            }));
+            })));
         }
     }
 
