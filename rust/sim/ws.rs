@@ -138,10 +138,20 @@ fn start_capture(shared: &Shared) {
 }
 
 /// Runs a write, giving up when the client stalls for `pong_timeout` or the sim stops.
+///
+/// A write that completes on its first poll (room in the write buffer, or a socket that takes
+/// the flush at once: nearly every write) arms neither the stall timer nor a cancellation
+/// waiter; both cost a clock read and waiter bookkeeping per frame at full rate.
 async fn guarded<F>(shared: &Shared, fut: F) -> Flow
 where
     F: Future<Output = Result<(), tokio_tungstenite::tungstenite::Error>>,
 {
+    let mut fut = std::pin::pin!(fut);
+    match futures_util::future::poll_immediate(&mut fut).await {
+        Some(Ok(())) => return Flow::Continue,
+        Some(Err(_)) => return Flow::Stop,
+        None => {}
+    }
     tokio::select! {
         () = shared.cancel.cancelled() => Flow::Stop,
         r = tokio::time::timeout(shared.pong_timeout, fut) => match r {
