@@ -4,6 +4,7 @@
 
 pub mod book;
 pub mod event;
+pub mod hash;
 pub mod instrument;
 
 pub use book::{BookState, Level, OrderBook, SharedBook};

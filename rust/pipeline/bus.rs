@@ -19,7 +19,9 @@
 //! (kind, symbol) and one snapshot per overflowed symbol; the conflation index holds one
 //! entry per (kind, symbol).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use crate::model::hash::{FastMap, FastSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -195,9 +197,9 @@ struct Inner {
     /// Absolute position of `q[0]` (events ever popped or dropped from the front).
     head: u64,
     /// Absolute position of the queued quote of each key (checked before use).
-    latest: HashMap<QuoteKey, u64>,
+    latest: FastMap<QuoteKey, u64>,
     /// Symbols whose book deltas are held back until their fresh snapshot.
-    overflowed: HashSet<usize>,
+    overflowed: FastSet<usize>,
     spill: Option<Spill>,
 }
 
@@ -289,8 +291,8 @@ impl EventBus {
             inner: Mutex::new(Inner {
                 q: VecDeque::with_capacity(capacity.min(1 << 16)),
                 head: 0,
-                latest: HashMap::new(),
-                overflowed: HashSet::new(),
+                latest: FastMap::default(),
+                overflowed: FastSet::default(),
                 spill: None,
             }),
             capacity,

@@ -5,7 +5,9 @@
 //! in `futures.rs`, the per-symbol state and counters in `state.rs`. COIN-M sizes arrive in contracts and are multiplied by the symbol's contract
 //! size (exchanges.md 3.6) wherever a size appears.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::model::hash::FastMap;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -47,7 +49,7 @@ pub struct BinanceProcessor {
     pub(super) channels: Channels,
     pub(super) metas: Vec<Arc<SymbolMeta>>,
     pub(super) states: Vec<SymState>,
-    by_native: HashMap<Box<str>, usize>,
+    by_native: FastMap<Box<str>, usize>,
     pub(super) buffer_cap: usize,
     budget: StatusBudget,
     /// A rollover overlap is in progress: two sockets feed this processor.
@@ -82,7 +84,7 @@ impl BinanceProcessor {
             channels,
             metas: Vec::new(),
             states: Vec::new(),
-            by_native: HashMap::new(),
+            by_native: FastMap::default(),
             buffer_cap: DEFAULT_BUFFER_CAP,
             budget: StatusBudget::default(),
             overlap: false,

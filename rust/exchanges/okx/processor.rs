@@ -14,7 +14,9 @@ mod fuzz;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
+
+use crate::model::hash::FastMap;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
@@ -195,7 +197,7 @@ pub struct OkxProcessor {
     book_channel: BookChannel,
     metas: Vec<Arc<SymbolMeta>>,
     states: Vec<SymState>,
-    by_native: HashMap<Box<str>, usize>,
+    by_native: FastMap<Box<str>, usize>,
     extras: LruCache<Box<str>, Arc<SymbolMeta>>,
     instruments: SharedInstruments,
     pending: HashSet<Box<str>>,
@@ -227,7 +229,7 @@ impl OkxProcessor {
             book_channel: book,
             metas: Vec::new(),
             states: Vec::new(),
-            by_native: HashMap::new(),
+            by_native: FastMap::default(),
             extras: LruCache::new(cap(EXTRAS_CAPACITY)),
             instruments: Arc::new(Mutex::new(InstrumentCache::new(OWN_CACHE_CAPACITY))),
             pending: HashSet::new(),
