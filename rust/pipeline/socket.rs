@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -40,6 +40,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// `frame_too_large` status (the largest legitimate frames, full OKX books, are ~100 KiB).
 pub const MAX_FRAME_BYTES: usize = 16 << 20;
 const TICK: Duration = Duration::from_millis(250);
+/// After a frame's events go to the bus, at most this many more frames already read from the
+/// socket are handled in the same turn of the read loop, their events going to the bus
+/// together...
+const DRAIN_MAX_FRAMES: usize = 32;
+/// ...and for at most this long after the first one's receive stamp (ns): the first of them
+/// waits for the rest, so the run is kept short.
+const DRAIN_MAX_NS: i64 = 10_000;
 /// Longest lead a rollover takes before the venue's deadline (24 h: starts 10 min early).
 const MAX_ROLLOVER_MARGIN: Duration = Duration::from_secs(600);
 /// After the new socket's first frame, how long both run before the old may close: frames
@@ -452,7 +459,8 @@ fn close_reason(msg: Option<Result<Message, WsError>>) -> StatusReason {
 }
 
 /// Hand a data frame to the processor (`overlap`: it came from the rollover's new socket);
-/// count it per channel and stamp the parse and book stages.
+/// count it per channel and stamp the parse and book stages. Returns the frame's receive
+/// stamp (ns), 0 for a control frame.
 fn deliver(
     tally: &mut FrameTally,
     proc: &mut dyn ExchangeProcessor,
@@ -461,7 +469,7 @@ fn deliver(
     raw: Option<(&RawWriter, usize)>,
     out: &mut Vec<Event>,
     actions: &mut Vec<Action>,
-) {
+) -> i64 {
     let ts_recv = now_ns();
     let before = out.len();
     let text: std::borrow::Cow<'_, str> = match msg {
@@ -472,7 +480,7 @@ fn deliver(
             Err(e) => String::from_utf8_lossy(b.get(..e.valid_up_to()).unwrap_or_default()),
         },
         // tungstenite queues the pong itself and flushes it with the next read
-        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) | Message::Close(_) => return,
+        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) | Message::Close(_) => return 0,
     };
     if overlap {
         // the rollover's new socket repeats what the old one carries: replay of a raw
@@ -490,6 +498,7 @@ fn deliver(
         text.len(),
         out.get(before..).unwrap_or_default(),
     );
+    ts_recv
 }
 
 /// One socket's per-frame accounting: frames and bytes per channel, the stage histograms
@@ -599,6 +608,23 @@ fn resync_overflowed(
     }
 }
 
+/// Queue what `out` holds on the bus; symbols whose book updates the bus had to hold back
+/// resync (their statuses go out with the next publish).
+async fn publish(
+    env: &SocketEnv,
+    proc: &mut dyn ExchangeProcessor,
+    out: &mut Vec<Event>,
+    actions: &mut Vec<Action>,
+) {
+    if out.is_empty() {
+        return;
+    }
+    let overflowed = env.bus.publish(out).await;
+    if !overflowed.is_empty() {
+        resync_overflowed(env, proc, &overflowed, out, actions);
+    }
+}
+
 async fn next_message(ws: &mut Option<Ws>) -> Option<Result<Message, WsError>> {
     match ws {
         Some(ws) => ws.next().await,
@@ -635,7 +661,7 @@ async fn serve(
     let mut keepalive_sent = false;
     let raw = env.shared.raw.read().clone();
     let raw_ref = raw.as_deref().map(|r| (r, env.id));
-    let reason = loop {
+    let reason = 'serve: loop {
         let mut switch = false;
         tokio::select! {
             () = env.cancel.cancelled() => {
@@ -646,34 +672,59 @@ async fn serve(
                 break StatusReason::Closed { code: 1000 };
             }
             msg = ws.next() => {
-                // one clock read per message serves both silence watches
+                // one clock read per drained run of messages serves both silence watches
                 last_rx = Instant::now();
                 keepalive_sent = false;
-                match msg {
-                    Some(Ok(m)) if !matches!(m, Message::Close(_)) => {
-                        let data = match &m {
-                            Message::Text(t) => t.as_str() != "pong",
-                            Message::Binary(_) => true,
-                            _ => false,
-                        };
-                        if data {
-                            last_data = last_rx;
-                        }
-                        if !*healthy && data {
-                            // the venue answers with data: the breaker may close
-                            *healthy = true;
-                            if let Some(t) = env.shared.breaker.on_success() {
-                                out.push(breaker_status(env.spec.venue, t));
+                let mut msg = msg;
+                let mut drained = 0;
+                let mut first_ts = None;
+                loop {
+                    match msg {
+                        Some(Ok(m)) if !matches!(m, Message::Close(_)) => {
+                            let data = match &m {
+                                Message::Text(t) => t.as_str() != "pong",
+                                Message::Binary(_) => true,
+                                _ => false,
+                            };
+                            if data {
+                                last_data = last_rx;
+                            }
+                            if !*healthy && data {
+                                // the venue answers with data: the breaker may close
+                                *healthy = true;
+                                if let Some(t) = env.shared.breaker.on_success() {
+                                    out.push(breaker_status(env.spec.venue, t));
+                                }
+                            }
+                            let ts = deliver(&mut tally, proc, &m, false, raw_ref, out, &mut actions);
+                            if ts > 0 {
+                                first_ts.get_or_insert(ts);
+                            }
+                            drained += 1;
+                            if drained == 1 {
+                                // the first frame's events go out at once: a lone frame waits
+                                // for nothing (not even the look for more below)
+                                publish(env, proc, out, &mut actions).await;
+                            }
+                            let long = first_ts.is_some_and(|first| ts - first >= DRAIN_MAX_NS);
+                            if drained >= DRAIN_MAX_FRAMES || long || !actions.is_empty() {
+                                break;
                             }
                         }
-                        deliver(&mut tally, proc, &m, false, raw_ref, out, &mut actions);
-                    }
-                    other => {
-                        if roll.next.is_none() {
-                            break close_reason(other);
+                        other => {
+                            if roll.next.is_none() {
+                                break 'serve close_reason(other);
+                            }
+                            // the old socket died during the overlap: the new one takes over now
+                            switch = true;
+                            break;
                         }
-                        // the old socket died during the overlap: the new one takes over now
-                        switch = true;
+                    }
+                    // more frames already read from the socket: handle them before publishing,
+                    // so one bus hand-off and one turn of this select serve them all
+                    match ws.next().now_or_never() {
+                        Some(next) => msg = next,
+                        None => break,
                     }
                 }
             }
@@ -804,12 +855,7 @@ async fn serve(
                 }
             }
         }
-        if !out.is_empty() {
-            let overflowed = env.bus.publish(out).await;
-            if !overflowed.is_empty() {
-                resync_overflowed(env, proc, &overflowed, out, &mut actions);
-            }
-        }
+        publish(env, proc, out, &mut actions).await;
         // Frames already in the read buffer never make `ws.next()` wait, so without this the
         // task could run for thousands of frames in one poll. Every 128 frames it now yields:
         // the other sockets get their turn, and an inline consumer (worker_threads = 0), which
