@@ -24,6 +24,7 @@ __all__ = [
     "Trade",
     "XtraderError",
     "__version__",
+    "last_book_updates",
     "replay_capture",
 ]
 
@@ -476,6 +477,9 @@ class ReplayResult:
     stats: dict[str, int]
     statuses: list[Status]
     events: list[Event]
+
+def last_book_updates(updates: list[BookUpdate]) -> list[BookUpdate]:
+    """The last update of each book in `updates`, in the order the books first appear."""
 
 def replay_capture(
     capture: str,

@@ -29,6 +29,7 @@ from ._core import (
     Status,
     Ticker,
     Trade,
+    last_book_updates,
 )
 from .strategy import EVENT_CALLBACKS, Context, Strategy, Timers, filters, overrides
 
@@ -105,6 +106,17 @@ def _predicate(
     return accept
 
 
+def type_tally(batch: Sequence[Any]) -> Mapping[type, int]:
+    """How many items of each type `batch` holds; a batch of one type (the common case at
+    load) is one C-level scan."""
+    if not batch:
+        return {}
+    types = list(map(type, batch))
+    first = types[0]
+    same = types.count(first)
+    return {first: same} if same == len(types) else Counter(types)
+
+
 class Dispatcher:
     """Calls strategy callbacks for batches of events, columnar frames and timers.
 
@@ -174,8 +186,15 @@ class Dispatcher:
                 self._fast[cls] = self._fan_out(handlers)
         for cls in _ROUTES:
             self._fast.setdefault(cls, _ignore)
-        self._fast[BookUpdate] = self._on_book_update
-        self._pending: dict[tuple[str, str], tuple[Book, BookUpdate]] = {}
+        # live (coalesced) book updates are only collected during the loop, by a C-level
+        # append: no Python frame per update; the last one per book is picked after it
+        self._book_updates: list[BookUpdate] = []
+        if not self._book_handlers:
+            self._fast[BookUpdate] = _ignore
+        elif coalesce_books:
+            self._fast[BookUpdate] = self._book_updates.append
+        else:
+            self._fast[BookUpdate] = self._on_book_update
         self._started: list[Strategy] = []
         self._stopped = False
         self._reported: set[tuple[int, str]] = set()
@@ -240,21 +259,22 @@ class Dispatcher:
 
     # ------------------------------------------------------------------------------ delivery
 
-    def dispatch(self, batch: Sequence[Event]) -> None:
-        """Deliver one batch of event objects, in order.
+    def dispatch(self, batch: Sequence[Event]) -> Mapping[type, int]:
+        """Deliver one batch of event objects, in order; returns how many events of each type
+        the batch held (so the caller need not scan it again for, say, statuses).
 
         Hot path: one dict lookup and one call per event when a single unfiltered strategy
         handles that event type; the ``try`` is around the whole loop (free until something
         raises) and the loop resumes after the failing event.
         """
         if self.failure is not None:
-            return
+            return type_tally(batch)
         counters = self.counters
         counters["dispatched_batches"] += 1
         counters["dispatched_events"] += len(batch)
         deliver = self._fast
-        pending: dict[tuple[str, str], tuple[Book, BookUpdate]] = {}
-        self._pending = pending
+        books = self._book_updates
+        books.clear()
         events = iter(batch)
         while True:
             event: Any = None
@@ -263,7 +283,7 @@ class Dispatcher:
                     deliver[type(event)](event)
                 break
             except _Abort:
-                return
+                return type_tally(batch)
             except Exception as exc:
                 owner = self._owner.get(type(event))
                 if owner is None:  # not an event type: skip it
@@ -272,35 +292,27 @@ class Dispatcher:
                     continue
                 self._report(owner[0], owner[1], event, exc)
                 if self.failure is not None:
-                    return
-        for view, update in pending.values():
-            self._deliver_book(view, update)
-            if self.failure is not None:
-                return
-        self._count_types(batch)
-
-    def _count_types(self, batch: Sequence[Event]) -> None:
-        """Per-type counters; a batch of one type (the common case at load) is one C scan."""
-        if not batch:
-            return
-        types = list(map(type, batch))
-        first = types[0]
-        same = types.count(first)
-        tally = {first: same} if same == len(types) else Counter(types)
-        counters = self.counters
+                    return type_tally(batch)
+        if books:
+            last = last_book_updates(books)
+            books.clear()
+            for update in last:
+                self._deliver_book(self._book_view(update), update)
+                if self.failure is not None:
+                    return type_tally(batch)
+        # counted after the callbacks ran: this costs the batch's events no latency
+        tally = type_tally(batch)
         for cls, count in tally.items():
             route = _ROUTES.get(cls)
             if route is not None:
                 counters[route[2]] += count
+        return tally
 
     def _on_book_update(self, event: BookUpdate) -> None:
-        view = self._book_view(event)
-        if self._coalesce:
-            self._pending[(event.exchange, event.symbol)] = view, event
-        else:
-            self._deliver_book(view, event)
-            if self.failure is not None:
-                raise _Abort
+        """One book update delivered as it comes (replay: no coalescing)."""
+        self._deliver_book(self._book_view(event), event)
+        if self.failure is not None:
+            raise _Abort
 
     def _fan_out(self, handlers: list[Handler]) -> Callable[[Any], None]:
         """One callable delivering an event to several (or filtered) handlers, in order."""

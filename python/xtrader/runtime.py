@@ -692,10 +692,12 @@ class Runtime:
     ) -> None:
         """Hand one fetch to the strategies and sinks, then run due timers and sink ticks."""
         if events:
-            dispatcher.dispatch(events)
+            tally = dispatcher.dispatch(events)
             self._write_sinks(dispatcher, events)
-            # gap intervals come from statuses (events holds only statuses in frames-only runs)
-            self._gaps.observe([e for e in events if isinstance(e, Status)])
+            # gap intervals come from statuses (events holds only statuses in frames-only
+            # runs); the dispatcher's tally spares a second pass over a batch that has none
+            if Status in tally:
+                self._gaps.observe([e for e in events if isinstance(e, Status)])
         # one Arrow-to-polars conversion serves on_batch strategies and columnar sinks
         polars_frames = {ch: pl.DataFrame(t) for ch, t in frames.items()} if frames else {}
         if polars_frames:

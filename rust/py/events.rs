@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use pyo3::IntoPyObjectExt;
 
+use crate::model::hash::FastMap;
 use crate::model::{
     Bbo, BookDelta, BookState, Event, Funding, Liquidation, OpenInterest, Status, SymbolMeta,
     Ticker, Trade,
@@ -455,4 +456,51 @@ pub fn to_py(py: Python<'_>, ev: Event) -> PyResult<Py<PyAny>> {
     // SAFETY: `obj` is a live object of a GC type, owned here, and the GIL is held.
     unsafe { pyo3::ffi::PyObject_GC_UnTrack(obj.as_ptr().cast()) };
     Ok(obj)
+}
+
+/// The last update of each book in `updates`, in the order the books first appear: what a
+/// live ``on_book`` is called with, once per book per batch. The dispatcher collects a batch's
+/// book updates with a C-level ``list.append`` and keeps no Python frame per update; this
+/// picks the survivors without building an (exchange, symbol) key object per update.
+///
+/// Raises `TypeError` (naming the type) for an item that is not a `BookUpdate`.
+#[pyfunction]
+pub fn last_book_updates<'py>(
+    py: Python<'py>,
+    updates: &Bound<'py, PyList>,
+) -> PyResult<Bound<'py, PyList>> {
+    let mut kept: Vec<Bound<'py, PyBookUpdate>> = Vec::new();
+    // the interned symbol's address finds a book already seen; two metas for one book (the
+    // same symbol interned again after a feed restart) fall back to comparing names
+    let mut by_meta: FastMap<usize, usize> = FastMap::default();
+    for item in updates.iter() {
+        let update = item.cast_into::<PyBookUpdate>().map_err(|e| {
+            pyo3::exceptions::PyTypeError::new_err(format!(
+                "last_book_updates takes BookUpdate objects, got {}",
+                e.into_inner()
+                    .get_type()
+                    .name()
+                    .map_or_else(|_| "?".into(), |n| n.to_string())
+            ))
+        })?;
+        let sym = &update.get().0.sym;
+        let address = Arc::as_ptr(sym) as usize;
+        let slot = by_meta.get(&address).copied().or_else(|| {
+            kept.iter().position(|k| {
+                let other = &k.get().0.sym;
+                other.venue == sym.venue && other.symbol == sym.symbol
+            })
+        });
+        match slot {
+            Some(i) => {
+                by_meta.insert(address, i);
+                kept[i] = update;
+            }
+            None => {
+                by_meta.insert(address, kept.len());
+                kept.push(update);
+            }
+        }
+    }
+    PyList::new(py, kept)
 }

@@ -58,5 +58,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<sim::PySimulator>()?;
     m.add_class::<replay::PyReplayResult>()?;
     m.add_function(wrap_pyfunction!(replay::replay_capture, m)?)?;
+    m.add_function(wrap_pyfunction!(events::last_book_updates, m)?)?;
     Ok(())
 }
