@@ -259,6 +259,9 @@ impl LocalHistogram {
     }
 }
 
+/// From this many events on, [`StageLatency::record_batch`] counts locally and merges.
+const LOCAL_BATCH: usize = 16;
+
 /// Every stage histogram of the process, per venue.
 #[derive(Debug)]
 pub struct StageLatency {
@@ -298,6 +301,33 @@ impl StageLatency {
     #[inline]
     pub fn record(&self, venue: Venue, stage: Stage, ts_recv: i64, now: i64) {
         self.get(venue, stage).record(now - ts_recv);
+    }
+
+    /// Record `now - ts_recv` of each (venue, `ts_recv`) for `stage`.
+    ///
+    /// A large batch is counted in a local histogram per run of one venue and merged once
+    /// per run: four atomic read-modify-writes per event (bucket, count, sum, max) were about
+    /// 3 % of the flat-out process on the Python side. A small batch is recorded directly,
+    /// where the local histogram's allocation and merge would cost more.
+    pub fn record_batch(&self, stage: Stage, events: &[(Venue, i64)], now: i64) {
+        if events.len() < LOCAL_BATCH {
+            for &(venue, ts_recv) in events {
+                self.record(venue, stage, ts_recv, now);
+            }
+            return;
+        }
+        let mut local = LocalHistogram::default();
+        let mut run = None;
+        for &(venue, ts_recv) in events {
+            if let Some(v) = run.filter(|v| *v != venue) {
+                self.get(v, stage).absorb(&mut local);
+            }
+            run = Some(venue);
+            local.record(now - ts_recv);
+        }
+        if let Some(v) = run {
+            self.get(v, stage).absorb(&mut local);
+        }
     }
 
     /// Append the `xtrader_stage_latency_seconds` histogram family (venues and stages with
@@ -375,6 +405,47 @@ mod tests {
         local.record(200);
         merged.absorb(&mut local);
         assert_eq!(merged.count(), samples.len() as u64 + 1);
+    }
+
+    #[test]
+    fn a_batch_records_what_one_by_one_records_per_venue_and_stage() {
+        // runs of venues (merged per run), a venue coming back, and both sizes of batch
+        let mut events = Vec::new();
+        for (i, venue) in [
+            Venue::Binance,
+            Venue::Okx,
+            Venue::Binance,
+            Venue::BinanceUsdm,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            for k in 0..(10 + 7 * i as i64) {
+                events.push((venue, 1_000_000 - k * k * 97));
+            }
+        }
+        let now = 1_000_500;
+        for batch in [&events[..], &events[..LOCAL_BATCH - 1]] {
+            let (direct, batched) = (StageLatency::new(), StageLatency::new());
+            for &(venue, ts) in batch {
+                direct.record(venue, Stage::ToPython, ts, now);
+            }
+            batched.record_batch(Stage::ToPython, batch, now);
+            for venue in Venue::ALL {
+                for stage in [Stage::ToPython, Stage::CallbackDone] {
+                    let (d, b) = (direct.get(venue, stage), batched.get(venue, stage));
+                    assert_eq!(d.count(), b.count(), "{venue:?} {stage:?}");
+                    assert_eq!(d.sum_ns(), b.sum_ns());
+                    assert_eq!(d.max_ns(), b.max_ns());
+                    assert_eq!(d.cumulative(), b.cumulative());
+                }
+            }
+            let total: u64 = Venue::ALL
+                .into_iter()
+                .map(|v| batched.get(v, Stage::ToPython).count())
+                .sum();
+            assert_eq!(total, batch.len() as u64);
+        }
     }
 
     #[test]

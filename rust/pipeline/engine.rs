@@ -244,9 +244,7 @@ impl Engine {
     /// Record `now - ts_recv` of each event for `stage` (the Python side's stamps: handed
     /// over, callbacks returned).
     pub fn record_stage(&self, stage: Stage, events: &[(crate::model::Venue, i64)], now: i64) {
-        for (venue, ts_recv) in events {
-            self.stages.record(*venue, stage, *ts_recv, now);
-        }
+        self.stages.record_batch(stage, events, now);
     }
 
     /// Test hook: make a socket task of every feed of `venue` panic on its next tick.
