@@ -40,9 +40,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// `frame_too_large` status (the largest legitimate frames, full OKX books, are ~100 KiB).
 pub const MAX_FRAME_BYTES: usize = 16 << 20;
 const TICK: Duration = Duration::from_millis(250);
-/// After a frame's events go to the bus, at most this many more frames already read from the
-/// socket are handled in the same turn of the read loop, their events going to the bus
-/// together...
+/// After a frame's events go to the bus, frames already read from the socket are handled in
+/// the same turn of the read loop, their events going to the bus together: at most this many
+/// frames per turn in all...
 const DRAIN_MAX_FRAMES: usize = 32;
 /// ...and for at most this long after the first one's receive stamp (ns): the first of them
 /// waits for the rest, so the run is kept short.
