@@ -263,12 +263,28 @@ class Dispatcher:
         """Deliver one batch of event objects, in order; returns how many events of each type
         the batch held (so the caller need not scan it again for, say, statuses).
 
+        The per-type counters count a batch only when it was delivered whole (no failure
+        under ``on_error="stop"``). The tally is taken after the callbacks ran, so it costs the
+        batch's events no latency.
+        """
+        if self.failure is None:
+            self._deliver(batch)
+        tally = type_tally(batch)
+        if self.failure is None:
+            counters = self.counters
+            for cls, count in tally.items():
+                route = _ROUTES.get(cls)
+                if route is not None:
+                    counters[route[2]] += count
+        return tally
+
+    def _deliver(self, batch: Sequence[Event]) -> None:
+        """The callbacks of one batch; returns early once a failure stops delivery.
+
         Hot path: one dict lookup and one call per event when a single unfiltered strategy
         handles that event type; the ``try`` is around the whole loop (free until something
         raises) and the loop resumes after the failing event.
         """
-        if self.failure is not None:
-            return type_tally(batch)
         counters = self.counters
         counters["dispatched_batches"] += 1
         counters["dispatched_events"] += len(batch)
@@ -283,7 +299,7 @@ class Dispatcher:
                     deliver[type(event)](event)
                 break
             except _Abort:
-                return type_tally(batch)
+                return
             except Exception as exc:
                 owner = self._owner.get(type(event))
                 if owner is None:  # not an event type: skip it
@@ -292,21 +308,14 @@ class Dispatcher:
                     continue
                 self._report(owner[0], owner[1], event, exc)
                 if self.failure is not None:
-                    return type_tally(batch)
+                    return
         if books:
             last = last_book_updates(books)
             books.clear()
             for update in last:
                 self._deliver_book(self._book_view(update), update)
                 if self.failure is not None:
-                    return type_tally(batch)
-        # counted after the callbacks ran: this costs the batch's events no latency
-        tally = type_tally(batch)
-        for cls, count in tally.items():
-            route = _ROUTES.get(cls)
-            if route is not None:
-                counters[route[2]] += count
-        return tally
+                    return
 
     def _on_book_update(self, event: BookUpdate) -> None:
         """One book update delivered as it comes (replay: no coalescing)."""
