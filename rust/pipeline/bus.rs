@@ -20,8 +20,6 @@
 //! entry per (kind, symbol).
 
 use std::collections::VecDeque;
-
-use crate::model::hash::{FastMap, FastSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,6 +28,7 @@ use parking_lot::{Condvar, Mutex};
 use tokio::sync::Notify;
 
 use super::spill::{Spill, SpillConfig};
+use crate::model::hash::{FastMap, FastSet};
 use crate::model::{Event, SymbolMeta};
 
 /// What happens when the bus is full, for kinds without a policy of their own.

@@ -6,8 +6,6 @@
 //! size (exchanges.md 3.6) wherever a size appears.
 
 use std::collections::VecDeque;
-
-use crate::model::hash::FastMap;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -18,6 +16,7 @@ use super::streams::parse_trade;
 #[cfg(test)]
 pub(super) use crate::exchanges::STATUS_BUDGET_PER_S;
 use crate::exchanges::{Action, Channels, ExchangeProcessor, StatusBudget};
+use crate::model::hash::FastMap;
 use crate::model::{
     BookState, Event, OrderBook, Status, StatusKind, StatusReason, SymbolMeta, Venue,
 };

@@ -15,8 +15,6 @@ mod fuzz;
 mod tests;
 
 use std::collections::{HashSet, VecDeque};
-
-use crate::model::hash::FastMap;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
@@ -29,6 +27,7 @@ use super::instruments::parse_instruments;
 use super::messages::{OkxArg, OkxBookFrame, OkxEnvelope};
 use super::scan;
 use crate::exchanges::{Action, Channels, ExchangeProcessor, StatusBudget};
+use crate::model::hash::FastMap;
 use crate::model::{
     BookState, Event, InstrumentCache, OrderBook, SharedInstruments, Status, StatusKind,
     StatusReason, SymbolMeta, Venue,
