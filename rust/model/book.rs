@@ -1,12 +1,15 @@
 //! A price-level (L2) order book with sorted sides and its health state.
 //!
-//! Each side is a `Vec` sorted so that the best level sits at the end: updates cluster near
-//! the top of the book, so inserts and removals there move few elements, and the memory is
-//! contiguous. The book knows nothing about sequence rules: the venue processors own those.
+//! Each side is a [`Ladder`] sorted so that the best level sits at the end: a sorted
+//! sequence in chunks of at most 64 levels, so an insert or removal anywhere in a deep side
+//! shifts one chunk, not the whole side. The book knows nothing about sequence rules: the
+//! venue processors own those.
 
 use std::sync::Arc;
 
 use parking_lot::RwLock;
+
+use super::ladder::{Ladder, Rung};
 
 /// One price level: price and size (size > 0 while the level exists).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -70,9 +73,9 @@ impl BookState {
 #[derive(Debug, Clone)]
 pub struct OrderBook {
     /// Bids in ascending price order: the best bid is the last element.
-    bids: Vec<Level>,
+    bids: Ladder<Level>,
     /// Asks in descending price order: the best ask is the last element.
-    asks: Vec<Level>,
+    asks: Ladder<Level>,
     /// Last applied venue update id (`lastUpdateId`/`u`, `seqId`).
     pub seq: u64,
     /// Exchange time of the last applied update, ns (0 when the venue gives none).
@@ -94,8 +97,8 @@ impl OrderBook {
     #[must_use]
     pub fn new() -> Self {
         Self {
-            bids: Vec::new(),
-            asks: Vec::new(),
+            bids: Ladder::new(),
+            asks: Ladder::new(),
             seq: 0,
             ts_exchange: 0,
             ts_recv: 0,
@@ -111,41 +114,56 @@ impl OrderBook {
 
     /// Set a bid level to an absolute size; size 0 removes it (removing an absent level is normal).
     pub fn set_bid(&mut self, price: f64, size: f64) {
-        // ascending: search by price
-        let pos = self.bids.binary_search_by(|l| l.price.total_cmp(&price));
-        Self::set_at(&mut self.bids, pos, price, size);
+        self.set_bid_from(None, price, size);
     }
 
     /// Set an ask level to an absolute size; size 0 removes it.
     pub fn set_ask(&mut self, price: f64, size: f64) {
-        // descending: compare reversed
-        let pos = self.asks.binary_search_by(|l| price.total_cmp(&l.price));
-        Self::set_at(&mut self.asks, pos, price, size);
+        self.set_ask_from(None, price, size);
     }
 
-    /// [`OrderBook::set_bid`] where a book kept in step with this one (same prices, same
-    /// order of changes) says the level sits at `hint`: the hint is checked against its
-    /// neighbours in O(1), and a wrong one falls back to the search, so the result is always
-    /// that of `set_bid`.
-    pub fn set_bid_near(&mut self, hint: usize, price: f64, size: f64) {
-        let pos = locate(&self.bids, hint, |l| l.price.total_cmp(&price));
+    /// [`OrderBook::set_bid`] for levels given best first, as venues send them: `from` is
+    /// what this call returned for the level before (`None` for the first), and the search
+    /// walks back from there instead of over the whole side. Levels in another order cost
+    /// a full search each, never a wrong book.
+    pub fn set_bid_from(&mut self, from: Option<Rung>, price: f64, size: f64) -> Rung {
+        // ascending: compare by price
+        let pos = self.bids.search_back(from, |l| l.price.total_cmp(&price));
+        Self::set_at(&mut self.bids, pos, price, size);
+        pos.unwrap_or_else(|i| i)
+    }
+
+    /// [`OrderBook::set_bid_from`] for asks.
+    pub fn set_ask_from(&mut self, from: Option<Rung>, price: f64, size: f64) -> Rung {
+        // descending: compare reversed
+        let pos = self.asks.search_back(from, |l| price.total_cmp(&l.price));
+        Self::set_at(&mut self.asks, pos, price, size);
+        pos.unwrap_or_else(|i| i)
+    }
+
+    /// [`OrderBook::set_bid`] where a side kept in step with this one (same prices, same
+    /// order of changes, so the same chunks) says the level sits at `hint`: the hint is
+    /// checked against its neighbours in O(1), and a wrong one falls back to the search, so
+    /// the levels are always those `set_bid` gives.
+    pub fn set_bid_near(&mut self, hint: Rung, price: f64, size: f64) {
+        let pos = self.bids.search_near(hint, |l| l.price.total_cmp(&price));
         Self::set_at(&mut self.bids, pos, price, size);
     }
 
     /// [`OrderBook::set_ask`] with a position hint (see [`OrderBook::set_bid_near`]).
-    pub fn set_ask_near(&mut self, hint: usize, price: f64, size: f64) {
-        let pos = locate(&self.asks, hint, |l| price.total_cmp(&l.price));
+    pub fn set_ask_near(&mut self, hint: Rung, price: f64, size: f64) {
+        let pos = self.asks.search_near(hint, |l| price.total_cmp(&l.price));
         Self::set_at(&mut self.asks, pos, price, size);
     }
 
     #[inline]
-    fn set_at(side: &mut Vec<Level>, pos: Result<usize, usize>, price: f64, size: f64) {
+    fn set_at(side: &mut Ladder<Level>, pos: Result<Rung, Rung>, price: f64, size: f64) {
         match pos {
             Ok(i) => {
                 if size == 0.0 {
                     side.remove(i);
-                } else if let Some(l) = side.get_mut(i) {
-                    l.size = size;
+                } else {
+                    side.update(i, |l| l.size = size);
                 }
             }
             Err(i) => {
@@ -194,20 +212,12 @@ impl OrderBook {
 
     /// Bids from the best down, at most `n` (all when `None`).
     pub fn bids(&self, n: Option<usize>) -> impl Iterator<Item = Level> + '_ {
-        self.bids
-            .iter()
-            .rev()
-            .take(n.unwrap_or(usize::MAX))
-            .copied()
+        self.bids.iter_rev().take(n.unwrap_or(usize::MAX)).copied()
     }
 
     /// Asks from the best up, at most `n` (all when `None`).
     pub fn asks(&self, n: Option<usize>) -> impl Iterator<Item = Level> + '_ {
-        self.asks
-            .iter()
-            .rev()
-            .take(n.unwrap_or(usize::MAX))
-            .copied()
+        self.asks.iter_rev().take(n.unwrap_or(usize::MAX)).copied()
     }
 
     /// Verify the book's structure: finite positive prices and sizes, each side strictly
@@ -216,7 +226,7 @@ impl OrderBook {
     /// # Errors
     /// A description of the first broken invariant.
     pub fn check_invariants(&self) -> Result<(), &'static str> {
-        for l in self.bids.iter().chain(&self.asks) {
+        for l in self.bids.iter().chain(self.asks.iter()) {
             if !(l.price.is_finite() && l.price > 0.0) {
                 return Err("level price not finite and positive");
             }
@@ -224,10 +234,15 @@ impl OrderBook {
                 return Err("level size not finite and positive");
             }
         }
-        if self.bids.windows(2).any(|w| w[0].price >= w[1].price) {
+        let ordered = |side: &Ladder<Level>, before: fn(f64, f64) -> bool| {
+            side.iter()
+                .zip(side.iter().skip(1))
+                .all(|(a, b)| before(a.price, b.price))
+        };
+        if !ordered(&self.bids, |a, b| a < b) {
             return Err("bids not strictly ascending in storage");
         }
-        if self.asks.windows(2).any(|w| w[0].price <= w[1].price) {
+        if !ordered(&self.asks, |a, b| a > b) {
             return Err("asks not strictly descending in storage");
         }
         Ok(())
@@ -240,29 +255,6 @@ impl OrderBook {
     }
 }
 
-/// Where `binary_search_by(cmp)` would land in `side`, trying `hint` first: `Ok(hint)` when
-/// the level there matches, `Err(hint)` when the price falls between its neighbours, else
-/// the search.
-#[inline]
-fn locate(
-    side: &[Level],
-    hint: usize,
-    cmp: impl Fn(&Level) -> std::cmp::Ordering,
-) -> Result<usize, usize> {
-    use std::cmp::Ordering::{Equal, Greater, Less};
-    let at = side.get(hint).map(&cmp);
-    if at == Some(Equal) {
-        return Ok(hint);
-    }
-    // past the end, `below` holds only for `hint == len` (the level before must exist)
-    let above = at.is_none_or(|o| o == Greater);
-    let below = hint == 0 || side.get(hint - 1).map(&cmp) == Some(Less);
-    if above && below {
-        return Err(hint);
-    }
-    side.binary_search_by(cmp)
-}
-
 /// A book shared between the connection task (writer) and readers (Python, metrics).
 pub type SharedBook = Arc<RwLock<OrderBook>>;
 
@@ -272,31 +264,35 @@ mod tests {
 
     #[test]
     fn position_hints_never_change_the_result() {
-        // every hint, right or wrong, must give the book `set_bid`/`set_ask` give
-        let base: Vec<(f64, f64)> = (1..=9).map(|i| (f64::from(i) * 10.0, 1.0)).collect();
+        // every hint, right or wrong, must give the levels `set_bid`/`set_ask` give, on
+        // sides of three chunks (prices 10 to 1,500 in steps of 10), hints on chunk edges too
+        let base: Vec<(f64, f64)> = (1..=150).map(|i| (f64::from(i) * 10.0, 1.0)).collect();
+        let mut start = OrderBook::new();
+        for &(bp, bs) in &base {
+            start.set_bid(bp, bs);
+            start.set_ask(bp + 10_000.0, bs);
+        }
         let changes = [
             (45.0, 2.0),
             (50.0, 0.0),
             (10.0, 3.0),
-            (95.0, 1.0),
+            (640.0, 0.0),
+            (645.0, 1.0),
+            (1_285.0, 4.0),
+            (1_505.0, 1.0),
             (5.0, 0.0),
-            (60.0, 7.0),
+            (600.0, 7.0),
         ];
-        for &(p, s) in &changes {
-            for hint in 0..=12 {
-                let (mut a, mut b) = (OrderBook::new(), OrderBook::new());
-                for &(bp, bs) in &base {
-                    for book in [&mut a, &mut b] {
-                        book.set_bid(bp, bs);
-                        book.set_ask(bp + 100.0, bs);
-                    }
-                }
+        let hints = (0..4).flat_map(|c| (0..=66).map(move |i| Rung::new(c, i)));
+        for hint in hints {
+            for &(p, s) in &changes {
+                let (mut a, mut b) = (start.clone(), start.clone());
                 a.set_bid(p, s);
-                a.set_ask(p + 100.0, s);
+                a.set_ask(p + 10_000.0, s);
                 b.set_bid_near(hint, p, s);
-                b.set_ask_near(hint, p + 100.0, s);
-                assert_eq!(a.bids, b.bids, "bid {p} {s} hint {hint}");
-                assert_eq!(a.asks, b.asks, "ask {p} {s} hint {hint}");
+                b.set_ask_near(hint, p + 10_000.0, s);
+                assert_eq!(a.bids, b.bids, "bid {p} {s} hint {hint:?}");
+                assert_eq!(a.asks, b.asks, "ask {p} {s} hint {hint:?}");
                 assert!(b.check_invariants().is_ok());
             }
         }

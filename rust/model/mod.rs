@@ -6,6 +6,7 @@ pub mod book;
 pub mod event;
 pub mod hash;
 pub mod instrument;
+pub mod ladder;
 
 pub use book::{BookState, Level, OrderBook, SharedBook};
 pub use event::{
@@ -15,3 +16,4 @@ pub use event::{
 pub use instrument::{
     Instrument, InstrumentCache, InstrumentKind, OptionType, SharedInstruments, SymbolMeta, Venue,
 };
+pub use ladder::{Ladder, Rung};

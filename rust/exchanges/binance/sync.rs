@@ -252,11 +252,14 @@ impl BinanceProcessor {
                 b.state = BookState::Live;
                 back_from_stale = true;
             }
+            // levels come best first: each search starts from the place of the one before
+            let mut from = None;
             for &(p, s) in &diff.bids {
-                b.set_bid(p, s);
+                from = Some(b.set_bid_from(from, p, s));
             }
+            from = None;
             for &(p, s) in &diff.asks {
-                b.set_ask(p, s);
+                from = Some(b.set_ask_from(from, p, s));
             }
             b.seq = diff.last_id;
             b.ts_exchange = diff.ts_exchange;
@@ -373,11 +376,13 @@ impl BinanceProcessor {
         if let Some(book) = self.metas.get(idx).and_then(|m| m.book.as_ref()) {
             let mut b = book.write();
             b.clear();
+            let mut from = None;
             for &(p, s) in &bids {
-                b.set_bid(p, s);
+                from = Some(b.set_bid_from(from, p, s));
             }
+            from = None;
             for &(p, s) in &asks {
-                b.set_ask(p, s);
+                from = Some(b.set_ask_from(from, p, s));
             }
             b.seq = last;
             b.ts_exchange = ts_exchange;

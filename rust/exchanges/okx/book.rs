@@ -7,6 +7,8 @@
 //! and size text. Strings up to 22 bytes live inline (every price and size seen so far), so a
 //! level costs no heap allocation.
 
+use crate::model::{Ladder, Rung};
+
 /// A wire number kept verbatim: inline up to [`WireStr::INLINE`] bytes, boxed beyond.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WireStr {
@@ -65,11 +67,12 @@ struct Key {
 /// One side: keys sorted so that the best level is the last element, strings in a slab.
 ///
 /// Deep books (400 levels) change anywhere, so inserts and removals shift the sorted part:
-/// keeping it at 16 bytes an entry (the strings stay put in the slab) keeps those shifts
-/// as cheap as the f64 book's own.
+/// keeping it at 16 bytes an entry (the strings stay put in the slab), in the same chunked
+/// [`Ladder`] as the f64 book's, keeps those shifts as short as the f64 book's own, and the
+/// positions the same.
 #[derive(Debug, Default, Clone)]
 struct Side {
-    keys: Vec<Key>,
+    keys: Ladder<Key>,
     slab: Vec<WireLevel>,
     free: Vec<u32>,
 }
@@ -82,11 +85,12 @@ impl Side {
     }
 
     #[inline]
-    fn set(&mut self, pos: Result<usize, usize>, px: f64, px_s: &str, sz_s: &str, remove: bool) {
+    fn set(&mut self, pos: Result<Rung, Rung>, px: f64, px_s: &str, sz_s: &str, remove: bool) {
         match pos {
             Ok(i) if remove => {
-                let k = self.keys.remove(i);
-                self.free.push(k.slot);
+                if let Some(k) = self.keys.remove(i) {
+                    self.free.push(k.slot);
+                }
             }
             Ok(i) => {
                 let slot = self.keys.get(i).map_or(usize::MAX, |k| k.slot as usize);
@@ -95,19 +99,19 @@ impl Side {
                 }
             }
             Err(i) if !remove => {
-                let level = WireLevel {
-                    px_s: WireStr::new(px_s),
-                    sz_s: WireStr::new(sz_s),
-                };
                 let slot = match self.free.pop() {
                     Some(s) => {
                         if let Some(l) = self.slab.get_mut(s as usize) {
-                            *l = level;
+                            l.px_s.assign(px_s);
+                            l.sz_s = WireStr::new(sz_s);
                         }
                         s
                     }
                     None => {
-                        self.slab.push(level);
+                        self.slab.push(WireLevel {
+                            px_s: WireStr::new(px_s),
+                            sz_s: WireStr::new(sz_s),
+                        });
                         u32::try_from(self.slab.len() - 1).unwrap_or(u32::MAX)
                     }
                 };
@@ -120,8 +124,7 @@ impl Side {
     /// Levels from the best, at most `n`.
     fn best(&self, n: usize) -> impl Iterator<Item = &WireLevel> {
         self.keys
-            .iter()
-            .rev()
+            .iter_rev()
             .take(n)
             .filter_map(|k| self.slab.get(k.slot as usize))
     }
@@ -149,15 +152,40 @@ impl WireBook {
     /// Set a bid level (`remove` when the size is zero; removing an absent level is normal).
     /// Returns the level's position in the sorted side, which is its position in an f64
     /// book kept in step (a hint for [`OrderBook::set_bid_near`](crate::model::OrderBook)).
-    pub fn set_bid(&mut self, px: f64, px_s: &str, sz_s: &str, remove: bool) -> usize {
-        let pos = self.bids.keys.binary_search_by(|k| k.px.total_cmp(&px));
+    pub fn set_bid(&mut self, px: f64, px_s: &str, sz_s: &str, remove: bool) -> Rung {
+        self.set_bid_from(None, px, px_s, sz_s, remove)
+    }
+
+    /// Set an ask level (see [`WireBook::set_bid`]).
+    pub fn set_ask(&mut self, px: f64, px_s: &str, sz_s: &str, remove: bool) -> Rung {
+        self.set_ask_from(None, px, px_s, sz_s, remove)
+    }
+
+    /// [`WireBook::set_bid`] for levels given best first: `from` is the position returned
+    /// for the level before (see [`OrderBook::set_bid_from`](crate::model::OrderBook)).
+    pub fn set_bid_from(
+        &mut self,
+        from: Option<Rung>,
+        px: f64,
+        px_s: &str,
+        sz_s: &str,
+        remove: bool,
+    ) -> Rung {
+        let pos = self.bids.keys.search_back(from, |k| k.px.total_cmp(&px));
         self.bids.set(pos, px, px_s, sz_s, remove);
         pos.unwrap_or_else(|i| i)
     }
 
-    /// Set an ask level (see [`WireBook::set_bid`]).
-    pub fn set_ask(&mut self, px: f64, px_s: &str, sz_s: &str, remove: bool) -> usize {
-        let pos = self.asks.keys.binary_search_by(|k| px.total_cmp(&k.px));
+    /// [`WireBook::set_bid_from`] for asks.
+    pub fn set_ask_from(
+        &mut self,
+        from: Option<Rung>,
+        px: f64,
+        px_s: &str,
+        sz_s: &str,
+        remove: bool,
+    ) -> Rung {
+        let pos = self.asks.keys.search_back(from, |k| px.total_cmp(&k.px));
         self.asks.set(pos, px, px_s, sz_s, remove);
         pos.unwrap_or_else(|i| i)
     }

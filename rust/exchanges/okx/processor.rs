@@ -29,7 +29,7 @@ use super::scan;
 use crate::exchanges::{Action, Channels, ExchangeProcessor, StatusBudget};
 use crate::model::hash::FastMap;
 use crate::model::{
-    BookState, Event, InstrumentCache, OrderBook, SharedInstruments, Status, StatusKind,
+    BookState, Event, InstrumentCache, OrderBook, Rung, SharedInstruments, Status, StatusKind,
     StatusReason, SymbolMeta, Venue,
 };
 
@@ -204,7 +204,7 @@ pub struct OkxProcessor {
     scratch: Vec<u8>,
     /// Positions of the levels just applied to the wire book, per side (bids, asks): where
     /// they sit in the f64 book too, which is kept in step.
-    hints: (Vec<usize>, Vec<usize>),
+    hints: (Vec<Rung>, Vec<Rung>),
     budget: StatusBudget,
     requests_window: i64,
     requests_used: u32,

@@ -10,7 +10,7 @@ use crate::exchanges::okx::book::{self, BootVerdict, SeqVerdict, WireBook};
 use crate::exchanges::okx::connector::{inst_arg, op_frame};
 use crate::exchanges::okx::messages::{OkxBookData, OkxBookFrame, OkxLevels, OkxRest};
 use crate::exchanges::Action;
-use crate::model::{Bbo, BookDelta, BookState, Event, StatusKind, StatusReason};
+use crate::model::{Bbo, BookDelta, BookState, Event, Rung, StatusKind, StatusReason};
 
 use super::{ms_to_ns, wire_price, wire_size};
 
@@ -31,19 +31,23 @@ fn apply_side(
     mult: f64,
     wire: &mut WireBook,
     bid: bool,
-    hints: &mut Vec<usize>,
+    hints: &mut Vec<Rung>,
 ) -> Option<Levels> {
     let it = levels.iter();
     let mut v = Vec::with_capacity(it.size_hint().0.max(4));
     hints.clear();
+    // levels come best first: each search starts from the place of the one before
+    let mut from = None;
     for l in it {
         let l = l?;
         let (px, sz) = (wire_price(l.px)?, wire_size(l.sz)?);
-        hints.push(if bid {
-            wire.set_bid(px, l.px, l.sz, sz == 0.0)
+        let at = if bid {
+            wire.set_bid_from(from, px, l.px, l.sz, sz == 0.0)
         } else {
-            wire.set_ask(px, l.px, l.sz, sz == 0.0)
-        });
+            wire.set_ask_from(from, px, l.px, l.sz, sz == 0.0)
+        };
+        hints.push(at);
+        from = Some(at);
         v.push((px, sz * mult));
     }
     Some(v)
