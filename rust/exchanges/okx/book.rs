@@ -10,7 +10,8 @@
 use crate::model::{Ladder, Rung};
 
 /// A wire number kept verbatim: inline up to [`WireStr::INLINE`] bytes, boxed beyond.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Two are equal when their texts are (bytes past an inline text's length do not count).
+#[derive(Debug, Clone)]
 pub enum WireStr {
     /// Short text (the normal case): length and bytes.
     Inline(u8, [u8; WireStr::INLINE]),
@@ -38,6 +39,21 @@ impl WireStr {
         }
     }
 
+    /// Replace the text with `s`, in place when both are inline: copying into the slot
+    /// directly, instead of building a new value and moving it in, avoids reading back
+    /// bytes just written (a store-forwarding stall that profiling showed in the update path).
+    pub fn assign(&mut self, s: &str) {
+        let b = s.as_bytes();
+        if let Self::Inline(n, buf) = self {
+            if let (Ok(len), Some(dst)) = (u8::try_from(b.len()), buf.get_mut(..b.len())) {
+                dst.copy_from_slice(b);
+                *n = len;
+                return;
+            }
+        }
+        *self = Self::new(s);
+    }
+
     /// The text as bytes.
     #[must_use]
     pub fn as_bytes(&self) -> &[u8] {
@@ -47,6 +63,14 @@ impl WireStr {
         }
     }
 }
+
+impl PartialEq for WireStr {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for WireStr {}
 
 /// A level's wire strings (price and size, as sent).
 #[derive(Debug, Clone, PartialEq)]
@@ -95,7 +119,7 @@ impl Side {
             Ok(i) => {
                 let slot = self.keys.get(i).map_or(usize::MAX, |k| k.slot as usize);
                 if let Some(l) = self.slab.get_mut(slot) {
-                    l.sz_s = WireStr::new(sz_s);
+                    l.sz_s.assign(sz_s);
                 }
             }
             Err(i) if !remove => {
@@ -103,7 +127,7 @@ impl Side {
                     Some(s) => {
                         if let Some(l) = self.slab.get_mut(s as usize) {
                             l.px_s.assign(px_s);
-                            l.sz_s = WireStr::new(sz_s);
+                            l.sz_s.assign(sz_s);
                         }
                         s
                     }
@@ -388,6 +412,17 @@ mod tests {
         assert!(matches!(WireStr::new(long), WireStr::Heap(_)));
         assert_eq!(WireStr::new(long).as_bytes(), long.as_bytes());
         assert_eq!(WireStr::new("30316").as_bytes(), b"30316");
+        // in-place replacement: shorter, longer, to and from the heap; equality by text
+        let mut w = WireStr::new("30316.25");
+        w.assign("7");
+        assert_eq!(w.as_bytes(), b"7");
+        assert_eq!(w, WireStr::new("7"));
+        w.assign(long);
+        assert!(matches!(w, WireStr::Heap(_)));
+        assert_eq!(w.as_bytes(), long.as_bytes());
+        w.assign("12.5");
+        assert_eq!(w, WireStr::new("12.5"));
+        assert_ne!(w, WireStr::new("12.50"));
     }
 
     #[test]
