@@ -6,6 +6,8 @@
 //! - `binance_deep_depth`: synthetic Binance depth frames (10 changes each) against a
 //!   5,000-level snapshot, through the full processor, beside the bare sonic-rs parse of the
 //!   same bytes.
+//! - `binance_deep_snapshot`: that 5,000-level snapshot applied through the processor (parse
+//!   and book fill, best level first as the venue sends it).
 //! - `okx_checksum`: the CRC32 checksum (best 25 levels per side, over the wire strings) of
 //!   the three recorded OKX books and of a synthetic 5,000-level one, and the bare CRC32 of the
 //!   checksum string.
@@ -215,6 +217,18 @@ fn bench_deep_depth(c: &mut Criterion) {
             },
             BatchSize::LargeInput,
         );
+    });
+    g.finish();
+    // the snapshot itself: 5,000 levels per side arrive best first, each one worse than the
+    // one before, so in a side stored best last each lands in front of the previous one
+    let mut g = c.benchmark_group("binance_deep_snapshot");
+    g.throughput(Throughput::Elements(u64::from(2 * DEPTH)));
+    g.bench_function("apply_5000_levels_per_side", |b| {
+        b.iter(|| {
+            let p = deep_processor(black_box(&snap));
+            assert_eq!(p.counters.book_updates, 1);
+            p
+        });
     });
     g.finish();
     eprintln!(

@@ -22,6 +22,13 @@ pub const CHUNK: usize = 64;
 /// half a chunk, so the chunk count stays within a small multiple of `len / CHUNK`.
 const MERGE_BELOW: usize = CHUNK / 4;
 
+/// Emptied chunks a ladder keeps for reuse: enough for a 4,096-level side.
+const SPARE_MAX: usize = 64;
+
+/// The longest step of [`Ladder::search_back`]'s walk back in a chunk before it binary
+/// searches the rest (probes at 1, 2, 4 and 8 back).
+const GALLOP_STEPS: usize = 8;
+
 /// A position in a [`Ladder`]: chunk and index in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Rung {
@@ -50,6 +57,9 @@ pub struct Ladder<T> {
     chunks: Vec<Vec<T>>,
     /// `tails[k]` is a copy of the last element of `chunks[k]`.
     tails: Vec<T>,
+    /// Emptied chunks kept for reuse (at most [`SPARE_MAX`]): a book cleared and filled
+    /// again from a snapshot takes its chunks back instead of allocating them anew.
+    spare: Vec<Vec<T>>,
     len: usize,
 }
 
@@ -76,6 +86,7 @@ impl<T: Copy> Ladder<T> {
         Self {
             chunks: Vec::new(),
             tails: Vec::new(),
+            spare: Vec::new(),
             len: 0,
         }
     }
@@ -94,9 +105,19 @@ impl<T: Copy> Ladder<T> {
 
     /// Remove every element.
     pub fn clear(&mut self) {
-        self.chunks.clear();
+        while let Some(ch) = self.chunks.pop() {
+            self.keep_spare(ch);
+        }
         self.tails.clear();
         self.len = 0;
+    }
+
+    /// Keep an emptied chunk for reuse, unless enough are kept already.
+    fn keep_spare(&mut self, mut ch: Vec<T>) {
+        if self.spare.len() < SPARE_MAX {
+            ch.clear();
+            self.spare.push(ch);
+        }
     }
 
     /// The last element (the best level of a book side).
@@ -199,10 +220,12 @@ impl<T: Copy> Ladder<T> {
         let Some(ch) = self.chunks.get(c) else {
             return self.search(cmp);
         };
-        // gallop back in the chunk: everything at or after `hi` is after the target
+        // gallop back in the chunk (everything at or after `hi` is after the target) for a
+        // few steps, then a binary search over what is left: a near target costs a probe or
+        // two, a far one no more than a few probes beyond the plain search
         let mut lo = 0;
         let mut step = 1;
-        while hi > 0 {
+        while hi > 0 && step <= GALLOP_STEPS {
             let p = hi.saturating_sub(step);
             match ch.get(p).map(&cmp) {
                 Some(Less) => {
@@ -275,7 +298,9 @@ impl<T: Copy> Ladder<T> {
             return false;
         };
         f(v);
-        self.refresh_tail(c);
+        if i + 1 == ch.len() {
+            self.refresh_tail(c);
+        }
         true
     }
 
@@ -293,14 +318,17 @@ impl<T: Copy> Ladder<T> {
         };
         let i = i.min(ch.len());
         if ch.len() < CHUNK {
+            let at_end = i == ch.len();
             ch.insert(i, v);
-            self.refresh_tail(c);
+            if at_end {
+                self.refresh_tail(c);
+            }
         } else if i == ch.len() && c + 1 == n_chunks {
             self.push_chunk(v);
             return;
         } else {
             let half = CHUNK / 2;
-            let mut tail = Vec::with_capacity(CHUNK);
+            let mut tail = take_chunk(&mut self.spare);
             tail.extend(ch.drain(half..));
             if i <= half {
                 ch.insert(i, v);
@@ -328,10 +356,13 @@ impl<T: Copy> Ladder<T> {
         self.len -= 1;
         let left = ch.len();
         if left == 0 {
-            self.chunks.remove(c);
+            let emptied = self.chunks.remove(c);
             self.tails.remove(c);
+            self.keep_spare(emptied);
         } else {
-            self.refresh_tail(c);
+            if i == left {
+                self.refresh_tail(c);
+            }
             if left < MERGE_BELOW {
                 self.merge_small(c);
             }
@@ -341,7 +372,7 @@ impl<T: Copy> Ladder<T> {
 
     /// A new last chunk holding `v`.
     fn push_chunk(&mut self, v: T) {
-        let mut fresh = Vec::with_capacity(CHUNK);
+        let mut fresh = take_chunk(&mut self.spare);
         fresh.push(v);
         self.chunks.push(fresh);
         self.tails.push(v);
@@ -375,9 +406,10 @@ impl<T: Copy> Ladder<T> {
         let moved = self.chunks.remove(into + 1);
         let tail = self.tails.remove(into + 1);
         if let (Some(dst), Some(t)) = (self.chunks.get_mut(into), self.tails.get_mut(into)) {
-            dst.extend(moved);
+            dst.extend(moved.iter().copied());
             *t = tail;
         }
+        self.keep_spare(moved);
     }
 
     /// Number of chunks (for tests and the layout checks).
@@ -385,6 +417,11 @@ impl<T: Copy> Ladder<T> {
     pub fn chunk_count(&self) -> usize {
         self.chunks.len()
     }
+}
+
+/// A kept chunk, else a new one with room for [`CHUNK`] elements.
+fn take_chunk<T>(spare: &mut Vec<Vec<T>>) -> Vec<T> {
+    spare.pop().unwrap_or_else(|| Vec::with_capacity(CHUNK))
 }
 
 #[cfg(test)]
@@ -415,6 +452,7 @@ mod tests {
         assert!(l.chunks.iter().all(|c| !c.is_empty() && c.len() <= CHUNK));
         let lasts: Vec<u32> = l.chunks.iter().filter_map(|c| c.last().copied()).collect();
         assert_eq!(l.tails, lasts);
+        assert!(l.spare.len() <= SPARE_MAX && l.spare.iter().all(Vec::is_empty));
         assert!(l.chunk_count() <= 2 * want.len().div_ceil(MERGE_BELOW).max(1) + 2);
     }
 
@@ -452,6 +490,13 @@ mod tests {
             set(&mut filled, k, false);
         }
         assert_eq!(filled.chunk_count(), 10);
+        // cleared and filled again, it takes its chunks back
+        filled.clear();
+        assert_eq!(filled.spare.len(), 10);
+        for k in 0..(10 * CHUNK as u32) {
+            set(&mut filled, k, false);
+        }
+        assert_eq!((filled.chunk_count(), filled.spare.len()), (10, 0));
     }
 
     #[test]
