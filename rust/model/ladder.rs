@@ -456,6 +456,24 @@ mod tests {
         assert!(l.chunk_count() <= 2 * want.len().div_ceil(MERGE_BELOW).max(1) + 2);
     }
 
+    /// `got` (from a search with a hint or a bound) must be what the plain search finds:
+    /// the same element, or a place where inserting `target` keeps the order.
+    fn agrees(l: &Ladder<u32>, target: u32, got: Result<Rung, Rung>, how: &str) {
+        match (l.search(|e| e.cmp(&target)), got) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "target {target} {how}"),
+            (Err(_), Err(at)) => {
+                let mut m = l.clone();
+                m.insert(at, target);
+                let v: Vec<u32> = m.iter().copied().collect();
+                assert!(
+                    v.windows(2).all(|w| w[0] < w[1]),
+                    "{target} {how} at {at:?}"
+                );
+            }
+            (want, _) => panic!("target {target} {how}: {want:?} vs {got:?}"),
+        }
+    }
+
     #[test]
     fn random_changes_match_an_ordered_set() {
         // a deterministic mix of inserts and removals over keys 0..3000, against BTreeSet
@@ -519,20 +537,9 @@ mod tests {
         for target in [
             0u32, 1, 2, 5, 64, 127, 128, 130, 254, 256, 797, 798, 799, 1000,
         ] {
-            let want = base.search(|e| e.cmp(&target));
             for &hint in &places {
                 let got = base.search_near(hint, |e| e.cmp(&target));
-                match (want, got) {
-                    (Ok(a), Ok(b)) => assert_eq!(a, b, "target {target} hint {hint:?}"),
-                    (Err(_), Err(at)) => {
-                        // any right place keeps the order
-                        let mut l = base.clone();
-                        l.insert(at, target);
-                        let v: Vec<u32> = l.iter().copied().collect();
-                        assert!(v.windows(2).all(|w| w[0] < w[1]), "{target} at {at:?}");
-                    }
-                    _ => panic!("target {target} hint {hint:?}: {want:?} vs {got:?}"),
-                }
+                agrees(&base, target, got, &format!("hint {hint:?}"));
             }
         }
         // an empty ladder takes the default place
@@ -563,19 +570,9 @@ mod tests {
         for target in [
             0u32, 1, 2, 4, 6, 7, 100, 601, 602, 640, 1200, 1998, 1999, 2500,
         ] {
-            let want = l.search(|e| e.cmp(&target));
             for &bound in &bounds {
                 let got = l.search_back(bound, |e| e.cmp(&target));
-                match (want, got) {
-                    (Ok(a), Ok(b)) => assert_eq!(a, b, "target {target} bound {bound:?}"),
-                    (Err(_), Err(at)) => {
-                        let mut m = l.clone();
-                        m.insert(at, target);
-                        let v: Vec<u32> = m.iter().copied().collect();
-                        assert!(v.windows(2).all(|w| w[0] < w[1]), "{target} at {at:?}");
-                    }
-                    _ => panic!("target {target} bound {bound:?}: {want:?} vs {got:?}"),
-                }
+                agrees(&l, target, got, &format!("bound {bound:?}"));
             }
         }
         // levels best first (descending keys), each search bounded by the last place

@@ -177,40 +177,35 @@ impl WireBook {
     /// Returns the level's position in the sorted side, which is its position in an f64
     /// book kept in step (a hint for [`OrderBook::set_bid_near`](crate::model::OrderBook)).
     pub fn set_bid(&mut self, px: f64, px_s: &str, sz_s: &str, remove: bool) -> Rung {
-        self.set_bid_from(None, px, px_s, sz_s, remove)
+        self.set_level(true, None, px, px_s, sz_s, remove)
     }
 
     /// Set an ask level (see [`WireBook::set_bid`]).
     pub fn set_ask(&mut self, px: f64, px_s: &str, sz_s: &str, remove: bool) -> Rung {
-        self.set_ask_from(None, px, px_s, sz_s, remove)
+        self.set_level(false, None, px, px_s, sz_s, remove)
     }
 
-    /// [`WireBook::set_bid`] for levels given best first: `from` is the position returned
-    /// for the level before (see [`OrderBook::set_bid_from`](crate::model::OrderBook)).
-    pub fn set_bid_from(
+    /// [`WireBook::set_bid`] (`bid`) or [`WireBook::set_ask`] for levels given best first:
+    /// `from` is the position returned for the level before on the same side (see
+    /// [`OrderBook::set_bid_from`](crate::model::OrderBook)).
+    pub fn set_level(
         &mut self,
+        bid: bool,
         from: Option<Rung>,
         px: f64,
         px_s: &str,
         sz_s: &str,
         remove: bool,
     ) -> Rung {
-        let pos = self.bids.keys.search_back(from, |k| k.px.total_cmp(&px));
-        self.bids.set(pos, px, px_s, sz_s, remove);
-        pos.unwrap_or_else(|i| i)
-    }
-
-    /// [`WireBook::set_bid_from`] for asks.
-    pub fn set_ask_from(
-        &mut self,
-        from: Option<Rung>,
-        px: f64,
-        px_s: &str,
-        sz_s: &str,
-        remove: bool,
-    ) -> Rung {
-        let pos = self.asks.keys.search_back(from, |k| px.total_cmp(&k.px));
-        self.asks.set(pos, px, px_s, sz_s, remove);
+        // bids ascend and asks descend in storage, so the asks compare reversed
+        let (side, pos) = if bid {
+            let pos = self.bids.keys.search_back(from, |k| k.px.total_cmp(&px));
+            (&mut self.bids, pos)
+        } else {
+            let pos = self.asks.keys.search_back(from, |k| px.total_cmp(&k.px));
+            (&mut self.asks, pos)
+        };
+        side.set(pos, px, px_s, sz_s, remove);
         pos.unwrap_or_else(|i| i)
     }
 

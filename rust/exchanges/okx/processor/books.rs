@@ -41,11 +41,7 @@ fn apply_side(
     for l in it {
         let l = l?;
         let (px, sz) = (wire_price(l.px)?, wire_size(l.sz)?);
-        let at = if bid {
-            wire.set_bid_from(from, px, l.px, l.sz, sz == 0.0)
-        } else {
-            wire.set_ask_from(from, px, l.px, l.sz, sz == 0.0)
-        };
+        let at = wire.set_level(bid, from, px, l.px, l.sz, sz == 0.0);
         hints.push(at);
         from = Some(at);
         v.push((px, sz * mult));
