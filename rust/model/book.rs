@@ -141,6 +141,30 @@ impl OrderBook {
         pos.unwrap_or_else(|i| i)
     }
 
+    /// Set one side's levels (`bid`: the bids) from a venue's list, best first whatever
+    /// order the list is in, so each search starts from the place of the level before.
+    /// Binance spot lists bids from the best down; its futures markets list both sides by
+    /// ascending price, so their bids come worst first. A list strictly in the worst-first
+    /// order is walked backwards (its prices are distinct, so the order of application does
+    /// not change the book); any other list is applied as given.
+    pub fn set_levels(&mut self, bid: bool, levels: &[(f64, f64)]) {
+        let better = |a: f64, than: f64| if bid { a > than } else { a < than };
+        let worst_first = levels.windows(2).all(|w| better(w[1].0, w[0].0));
+        let mut from = None;
+        let mut put = |&(p, s): &(f64, f64)| {
+            from = Some(if bid {
+                self.set_bid_from(from, p, s)
+            } else {
+                self.set_ask_from(from, p, s)
+            });
+        };
+        if worst_first && levels.len() > 1 {
+            levels.iter().rev().for_each(&mut put);
+        } else {
+            levels.iter().for_each(&mut put);
+        }
+    }
+
     /// [`OrderBook::set_bid`] where a side kept in step with this one (same prices, same
     /// order of changes, so the same chunks) says the level sits at `hint`: the hint is
     /// checked against its neighbours in O(1), and a wrong one falls back to the search, so
@@ -295,6 +319,44 @@ mod tests {
                 assert_eq!(a.asks, b.asks, "ask {p} {s} hint {hint:?}");
                 assert!(b.check_invariants().is_ok());
             }
+        }
+    }
+
+    #[test]
+    fn a_side_list_in_any_order_gives_the_same_book() {
+        // best first, worst first (Binance futures bids), shuffled, and with a repeated
+        // price (applied as listed, the last one wins), against one `set_bid`/`set_ask` each
+        let start = {
+            let mut b = OrderBook::new();
+            for i in 1..=300 {
+                b.set_bid(f64::from(i), 1.0);
+                b.set_ask(1_000.0 + f64::from(i), 1.0);
+            }
+            b
+        };
+        let best_first: Vec<(f64, f64)> = (0..40)
+            .map(|k| (f64::from(310 - 7 * k), f64::from(k % 3)))
+            .collect();
+        let mut worst_first = best_first.clone();
+        worst_first.reverse();
+        let mut shuffled = best_first.clone();
+        shuffled.swap(3, 30);
+        shuffled.swap(10, 20);
+        let repeated = vec![(50.0, 2.0), (40.0, 0.0), (50.0, 3.0)];
+        for list in [&best_first, &worst_first, &shuffled, &repeated] {
+            let asks: Vec<(f64, f64)> = list.iter().map(|&(p, s)| (1_311.0 - p, s)).collect();
+            let (mut want, mut got) = (start.clone(), start.clone());
+            for &(p, s) in list.iter() {
+                want.set_bid(p, s);
+            }
+            for &(p, s) in &asks {
+                want.set_ask(p, s);
+            }
+            got.set_levels(true, list);
+            got.set_levels(false, &asks);
+            assert_eq!(got.bids, want.bids);
+            assert_eq!(got.asks, want.asks);
+            assert!(got.check_invariants().is_ok());
         }
     }
 

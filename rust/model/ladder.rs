@@ -157,8 +157,10 @@ impl<T: Copy> Ladder<T> {
     /// [`Ladder::search`] for a target at or before `bound` (the end when `None`), walking
     /// back from there: the cost grows with the distance, not with the length.
     ///
-    /// Venues send a side's levels best first, and the best is stored last, so each level of
-    /// an update sits at or before the place of the one before it: passing that place as
+    /// Venues list a side's levels in price order (OKX and Binance spot best first; Binance
+    /// futures bids worst first, which `OrderBook::set_levels` walks backwards), and the best
+    /// is stored last, so taken best first each level of an update sits at or before the
+    /// place of the one before it: passing that place as
     /// `bound` makes a run of levels near each other cheap, and levels near the best (most
     /// of them) cheap with `None`. A bound that is wrong (the element there is before the
     /// target) is detected and the full search runs, so the answer is always right.

@@ -252,15 +252,8 @@ impl BinanceProcessor {
                 b.state = BookState::Live;
                 back_from_stale = true;
             }
-            // levels come best first: each search starts from the place of the one before
-            let mut from = None;
-            for &(p, s) in &diff.bids {
-                from = Some(b.set_bid_from(from, p, s));
-            }
-            from = None;
-            for &(p, s) in &diff.asks {
-                from = Some(b.set_ask_from(from, p, s));
-            }
+            b.set_levels(true, &diff.bids);
+            b.set_levels(false, &diff.asks);
             b.seq = diff.last_id;
             b.ts_exchange = diff.ts_exchange;
             b.ts_recv = diff.ts_recv;
@@ -376,14 +369,8 @@ impl BinanceProcessor {
         if let Some(book) = self.metas.get(idx).and_then(|m| m.book.as_ref()) {
             let mut b = book.write();
             b.clear();
-            let mut from = None;
-            for &(p, s) in &bids {
-                from = Some(b.set_bid_from(from, p, s));
-            }
-            from = None;
-            for &(p, s) in &asks {
-                from = Some(b.set_ask_from(from, p, s));
-            }
+            b.set_levels(true, &bids);
+            b.set_levels(false, &asks);
             b.seq = last;
             b.ts_exchange = ts_exchange;
             b.ts_recv = ts_recv;
