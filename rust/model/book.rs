@@ -114,30 +114,29 @@ impl OrderBook {
 
     /// Set a bid level to an absolute size; size 0 removes it (removing an absent level is normal).
     pub fn set_bid(&mut self, price: f64, size: f64) {
-        self.set_bid_from(None, price, size);
+        self.set_level(true, None, price, size);
     }
 
     /// Set an ask level to an absolute size; size 0 removes it.
     pub fn set_ask(&mut self, price: f64, size: f64) {
-        self.set_ask_from(None, price, size);
+        self.set_level(false, None, price, size);
     }
 
-    /// [`OrderBook::set_bid`] for levels given best first, as venues send them: `from` is
-    /// what this call returned for the level before (`None` for the first), and the search
-    /// walks back from there instead of over the whole side. Levels in another order cost
-    /// a full search each, never a wrong book.
-    pub fn set_bid_from(&mut self, from: Option<Rung>, price: f64, size: f64) -> Rung {
-        // ascending: compare by price
-        let pos = self.bids.search_back(from, |l| l.price.total_cmp(&price));
-        Self::set_at(&mut self.bids, pos, price, size);
-        pos.unwrap_or_else(|i| i)
-    }
-
-    /// [`OrderBook::set_bid_from`] for asks.
-    pub fn set_ask_from(&mut self, from: Option<Rung>, price: f64, size: f64) -> Rung {
-        // descending: compare reversed
-        let pos = self.asks.search_back(from, |l| price.total_cmp(&l.price));
-        Self::set_at(&mut self.asks, pos, price, size);
+    /// [`OrderBook::set_bid`] (`bid`) or [`OrderBook::set_ask`] for levels given best first,
+    /// as venues send them: `from` is what this call returned for the level before on the
+    /// same side (`None` for the first), and the search walks back from there instead of
+    /// over the whole side. Levels in another order cost a full search each, never a wrong
+    /// book.
+    pub fn set_level(&mut self, bid: bool, from: Option<Rung>, price: f64, size: f64) -> Rung {
+        // bids ascend and asks descend in storage, so the asks compare reversed
+        let (side, pos) = if bid {
+            let pos = self.bids.search_back(from, |l| l.price.total_cmp(&price));
+            (&mut self.bids, pos)
+        } else {
+            let pos = self.asks.search_back(from, |l| price.total_cmp(&l.price));
+            (&mut self.asks, pos)
+        };
+        Self::set_at(side, pos, price, size);
         pos.unwrap_or_else(|i| i)
     }
 
@@ -151,13 +150,7 @@ impl OrderBook {
         let better = |a: f64, than: f64| if bid { a > than } else { a < than };
         let worst_first = levels.windows(2).all(|w| better(w[1].0, w[0].0));
         let mut from = None;
-        let mut put = |&(p, s): &(f64, f64)| {
-            from = Some(if bid {
-                self.set_bid_from(from, p, s)
-            } else {
-                self.set_ask_from(from, p, s)
-            });
-        };
+        let mut put = |&(p, s): &(f64, f64)| from = Some(self.set_level(bid, from, p, s));
         if worst_first && levels.len() > 1 {
             levels.iter().rev().for_each(&mut put);
         } else {

@@ -187,7 +187,7 @@ impl WireBook {
 
     /// [`WireBook::set_bid`] (`bid`) or [`WireBook::set_ask`] for levels given best first:
     /// `from` is the position returned for the level before on the same side (see
-    /// [`OrderBook::set_bid_from`](crate::model::OrderBook)).
+    /// [`OrderBook::set_level`](crate::model::OrderBook)).
     pub fn set_level(
         &mut self,
         bid: bool,
