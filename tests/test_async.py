@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import pytest
@@ -140,3 +141,48 @@ def test_cancel_while_starting_stops_the_engine(sim: xt.Simulator) -> None:
 
     rt = asyncio.run(main())
     assert not rt.running and not rt._engine.running
+
+
+class _SignallingEngine:
+    """The real engine, with `start` signalling from its executor thread when it returned."""
+
+    def __init__(self, engine: object) -> None:
+        self._engine = engine
+        self.started = threading.Event()
+
+    def start(self) -> None:
+        self._engine.start()  # type: ignore[attr-defined]
+        self.started.set()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._engine, name)
+
+
+@pytest.mark.parametrize("turns", [0, 1, 2, 3, 4])
+def test_cancel_right_after_the_engine_started_stops_it(sim: xt.Simulator, turns: int) -> None:
+    # The engine start has returned on its executor thread; the cancellation lands after
+    # `turns` turns of the event loop: before the task saw the start finish, while its wakeup
+    # is queued, or after it resumed. Every case must stop the engine.
+    async def main() -> tuple[xt.Runtime, _SignallingEngine]:
+        rt = _runtime(sim)
+        engine = _SignallingEngine(rt._engine)
+        rt._engine = engine  # type: ignore[assignment]
+
+        async def consume() -> None:
+            async with rt:
+                async for _ in rt.events():
+                    pass
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0)  # the task submits the start
+        assert engine.started.wait(10)
+        time.sleep(0.05)  # blocks the loop: the executor posts the start's result meanwhile
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return rt, engine
+
+    rt, engine = asyncio.run(main())
+    assert not rt.running and not engine._engine.running  # type: ignore[attr-defined]

@@ -873,9 +873,11 @@ class Runtime:
         finally:
             # Also on cancellation and aclose(): the awaits below are not cancelled again.
             try:
-                if not started and not starting.done():
-                    # cancelled while the engine was starting: let it finish, then stop it
-                    await asyncio.wait([starting])
+                if not started:
+                    # Cancelled while the engine was starting, or after the start finished but
+                    # before this task resumed: let the start finish, then stop the engine.
+                    if not starting.done():
+                        await asyncio.wait([starting])
                     started = starting.exception() is None
                 if pending is not None:
                     # a wait in flight when cancelled: its events still reach the strategies
