@@ -158,19 +158,20 @@ impl OrderBook {
         }
     }
 
-    /// [`OrderBook::set_bid`] where a side kept in step with this one (same prices, same
-    /// order of changes, so the same chunks) says the level sits at `hint`: the hint is
-    /// checked against its neighbours in O(1), and a wrong one falls back to the search, so
-    /// the levels are always those `set_bid` gives.
-    pub fn set_bid_near(&mut self, hint: Rung, price: f64, size: f64) {
-        let pos = self.bids.search_near(hint, |l| l.price.total_cmp(&price));
-        Self::set_at(&mut self.bids, pos, price, size);
-    }
-
-    /// [`OrderBook::set_ask`] with a position hint (see [`OrderBook::set_bid_near`]).
-    pub fn set_ask_near(&mut self, hint: Rung, price: f64, size: f64) {
-        let pos = self.asks.search_near(hint, |l| price.total_cmp(&l.price));
-        Self::set_at(&mut self.asks, pos, price, size);
+    /// [`OrderBook::set_bid`] (`bid`) or [`OrderBook::set_ask`] where a side kept in step
+    /// with this one (same prices, same order of changes, so the same chunks) says the level
+    /// sits at `hint`: the hint is checked against its neighbours in O(1), and a wrong one
+    /// falls back to the search, so the levels are always those `set_bid`/`set_ask` give.
+    pub fn set_level_near(&mut self, bid: bool, hint: Rung, price: f64, size: f64) {
+        // the same comparisons as `set_level`
+        let (side, pos) = if bid {
+            let pos = self.bids.search_near(hint, |l| l.price.total_cmp(&price));
+            (&mut self.bids, pos)
+        } else {
+            let pos = self.asks.search_near(hint, |l| price.total_cmp(&l.price));
+            (&mut self.asks, pos)
+        };
+        Self::set_at(side, pos, price, size);
     }
 
     #[inline]
@@ -306,8 +307,8 @@ mod tests {
                 let (mut a, mut b) = (start.clone(), start.clone());
                 a.set_bid(p, s);
                 a.set_ask(p + 10_000.0, s);
-                b.set_bid_near(hint, p, s);
-                b.set_ask_near(hint, p + 10_000.0, s);
+                b.set_level_near(true, hint, p, s);
+                b.set_level_near(false, hint, p + 10_000.0, s);
                 assert_eq!(a.bids, b.bids, "bid {p} {s} hint {hint:?}");
                 assert_eq!(a.asks, b.asks, "ask {p} {s} hint {hint:?}");
                 assert!(b.check_invariants().is_ok());

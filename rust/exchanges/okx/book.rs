@@ -175,7 +175,7 @@ impl WireBook {
 
     /// Set a bid level (`remove` when the size is zero; removing an absent level is normal).
     /// Returns the level's position in the sorted side, which is its position in an f64
-    /// book kept in step (a hint for [`OrderBook::set_bid_near`](crate::model::OrderBook)).
+    /// book kept in step (a hint for [`OrderBook::set_level_near`](crate::model::OrderBook)).
     pub fn set_bid(&mut self, px: f64, px_s: &str, sz_s: &str, remove: bool) -> Rung {
         self.set_level(true, None, px, px_s, sz_s, remove)
     }

@@ -186,11 +186,12 @@ impl OkxProcessor {
                 }
             } else {
                 // the wire book's positions (checked, so a book out of step stays right)
-                for (&(p, s), &at) in bids.iter().zip(&self.hints.0) {
-                    b.set_bid_near(at, p, s);
-                }
-                for (&(p, s), &at) in asks.iter().zip(&self.hints.1) {
-                    b.set_ask_near(at, p, s);
+                for (bid, levels, hints) in
+                    [(true, &bids, &self.hints.0), (false, &asks, &self.hints.1)]
+                {
+                    for (&(p, s), &at) in levels.iter().zip(hints) {
+                        b.set_level_near(bid, at, p, s);
+                    }
                 }
             }
             if replace || d.seq_id.is_some() {
