@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -28,6 +27,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from ports import free_port
+
 __all__ = ["NATS_SERVER_DEFAULT", "NatsCluster", "NatsClusterError", "nats_server_binary"]
 
 NATS_SERVER_DEFAULT = "/usr/sbin/nats-server"
@@ -35,6 +36,8 @@ NATS_SERVER_DEFAULT = "/usr/sbin/nats-server"
 
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0
+START_ATTEMPTS = 3
+"""Starts tried when a node finds one of its ports taken (new ports each time)."""
 
 
 class NatsClusterError(RuntimeError):
@@ -51,14 +54,6 @@ def nats_server_binary() -> str | None:
     if found:
         return found
     return NATS_SERVER_DEFAULT if Path(NATS_SERVER_DEFAULT).is_file() else None
-
-
-def _free_port() -> int:
-    # The port is free when returned; another process could take it before the server binds,
-    # which start() then reports with the node's log.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -110,9 +105,9 @@ class NatsCluster:
             self.nodes.append(
                 _Node(
                     name=name,
-                    client_port=_free_port(),
-                    cluster_port=_free_port(),
-                    http_port=_free_port(),
+                    client_port=free_port(),
+                    cluster_port=free_port(),
+                    http_port=free_port(),
                     store_dir=self.root / name / "store",  # the server adds /jetstream
                     config=self.root / name / "nats.conf",
                     log=self.root / name / "nats.log",
@@ -182,13 +177,28 @@ class NatsCluster:
         Raises:
             NatsClusterError: After `timeout` seconds, or when a node exits early.
         """
-        try:
-            for node in self.nodes:
-                self._spawn(node)
-            self.wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                for node in self.nodes:
+                    self._spawn(node)
+                self.wait_ready(timeout)
+                return
+            except NatsClusterError as exc:
+                self.stop()
+                if "address already in use" not in str(exc) or attempt == START_ATTEMPTS:
+                    raise
+                # another process took a port after free_port() checked it: new ports
+                for node in self.nodes:
+                    node.client_port, node.cluster_port, node.http_port = (
+                        free_port(),
+                        free_port(),
+                        free_port(),
+                    )
+                for node in self.nodes:
+                    self._write_config(node)
+            except BaseException:
+                self.stop()
+                raise
 
     def _spawn(self, node: _Node) -> None:
         if node.alive:

@@ -9,23 +9,16 @@ failures (status ``circuit_open``, gauge 1 in ``/metrics``), probe once per cool
 
 from __future__ import annotations
 
-import socket
 import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
 import xtrader as xt
 from conftest import EventLog, RunningRuntime, symbol_names, wait_until
+from ports import free_port
 from xtrader import Simulator
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _circuit_state(addr: str) -> float:
@@ -46,7 +39,7 @@ def _reasons(log: EventLog) -> list[str]:
 def test_circuit_breaker_opens_probes_and_closes_when_the_venue_returns() -> None:
     rest = Simulator(symbols=SYMBOLS, rate=500.0, seed=3, port=0)
     rest.start()
-    port = _free_port()
+    port = free_port()
     ws = Simulator(symbols=SYMBOLS, rate=500.0, seed=3, port=port)
     try:
         rt = xt.Runtime(metrics="127.0.0.1:0")
