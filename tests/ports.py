@@ -26,10 +26,11 @@ def free_port() -> int:
     """A 127.0.0.1 TCP port that is free now, for a server started later, outside the kernel's
     ephemeral range when there is room below it, and never the same one twice per process.
 
-    A port from ``bind(("127.0.0.1", 0))`` lies in the ephemeral range, where the kernel also
-    picks the local port of every outgoing connection: between this check and the server's
-    own bind, a client connection of the same test run could take it ("address already in
-    use", seen in CI). Below that range, ports are only taken by listeners that ask for them.
+    A port from ``bind(("127.0.0.1", 0))``, closed at once, can come back from the next such
+    call: in CI, a three-node cluster got 37841 as n1's route port and as n2's monitoring
+    port, and n1 failed with "address already in use". That range is also where the kernel
+    picks the local port of every outgoing connection, any of which could take the port before
+    the server binds it. Below the range, ports are only taken by listeners that ask for them.
     """
     low, _ = _ephemeral_range()
     if low > 11_000:
