@@ -90,6 +90,9 @@ def test_run_async_in_a_running_loop_and_cancel(sim: xt.Simulator) -> None:
         for _ in range(20):  # the loop stays responsive while the runtime runs
             await asyncio.sleep(0.05)
             ticks += 1
+        deadline = time.monotonic() + 20
+        while watch.trades == 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -108,7 +111,9 @@ def test_run_async_duration_and_events_duration(sim: xt.Simulator) -> None:
             await rt.run_async(duration=0.5)
         count = 0
         async with _runtime(sim) as rt2:
-            async for _ in rt2.events(duration=0.5):
+            # long enough for the connect and snapshot on a loaded machine: events fetched
+            # after the deadline go to the strategies' drain, not to this loop
+            async for _ in rt2.events(duration=3.0):
                 count += 1
         return watch, count
 

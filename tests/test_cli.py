@@ -56,12 +56,19 @@ def _port_busy(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _message_count(text: str) -> float:
-    total = 0.0
+RECORDED = [(x, c) for x in ("binance", "okx") for c in ("trades", "bbo")]
+"""(exchange, channel) pairs the default run records, each checked for Parquet files."""
+
+
+def _missing_events(text: str) -> list[tuple[str, str]]:
+    """The `RECORDED` pairs with no event yet in ``xtrader_events_total``."""
+    seen = set()
     for family in text_string_to_metric_families(text):
-        if "messages" in family.name:
-            total += sum(sample.value for sample in family.samples)
-    return total
+        if family.name == "xtrader_events":
+            for sample in family.samples:
+                if sample.value > 0:
+                    seen.add((sample.labels.get("exchange"), sample.labels.get("channel")))
+    return [pair for pair in RECORDED if pair not in seen]
 
 
 def test_cli_default_run_sigint_exit_0(tmp_path: Path) -> None:
@@ -78,20 +85,22 @@ def test_cli_default_run_sigint_exit_0(tmp_path: Path) -> None:
     )
     try:
         deadline = time.monotonic() + 60
-        count, text = 0.0, ""
+        missing, text = RECORDED, ""
+        # until both venues delivered trades and quotes (the OKX feed first fetches its
+        # instruments), bounded
         while time.monotonic() < deadline and proc.poll() is None:
             try:
                 with urllib.request.urlopen(METRICS_URL, timeout=2) as resp:
                     text = resp.read().decode()
-                count = _message_count(text)
-                if count > 0:
+                missing = _missing_events(text)
+                if not missing:
                     break
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             time.sleep(0.25)
         assert proc.poll() is None, f"exited early: {(tmp_path / 'stderr.txt').read_text()}"
-        assert count > 0, f"no message counter in /metrics:\n{text[:2000]}"
-        time.sleep(1.0)  # let some trades and quotes through
+        assert not missing, f"no events yet for {missing} in /metrics:\n{text[:2000]}"
+        time.sleep(1.0)  # let more trades and quotes through
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=30)
     finally:
@@ -103,14 +112,14 @@ def test_cli_default_run_sigint_exit_0(tmp_path: Path) -> None:
     stderr = (tmp_path / "stderr.txt").read_text()
     assert code == 0, stderr
     data = tmp_path / "xtrader-data"
-    for exchange in ("binance", "okx"):  # the default serves and records both venues
-        for channel, columns in (("trades", TRADES_COLUMNS), ("bbo", BBO_COLUMNS)):
-            files = sorted((data / channel).glob(f"exchange={exchange}/date=*/*.parquet"))
-            assert files, f"no {exchange} {channel} Parquet files under {data}: {stderr}"
-            frame = pl.concat([pl.read_parquet(f) for f in files])
-            assert frame.columns == columns
-            assert frame.height > 0
-            assert frame["symbol"].n_unique() >= 1
+    columns_of = {"trades": TRADES_COLUMNS, "bbo": BBO_COLUMNS}
+    for exchange, channel in RECORDED:  # the default serves and records both venues
+        files = sorted((data / channel).glob(f"exchange={exchange}/date=*/*.parquet"))
+        assert files, f"no {exchange} {channel} Parquet files under {data}: {stderr}"
+        frame = pl.concat([pl.read_parquet(f) for f in files])
+        assert frame.columns == columns_of[channel]
+        assert frame.height > 0
+        assert frame["symbol"].n_unique() >= 1
     assert not list(data.glob("**/*.tmp")), "only whole files are visible"
 
 

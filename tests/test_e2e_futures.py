@@ -223,10 +223,12 @@ def test_e2e_futures_gap_resyncs_one_symbol_only_and_disconnect_recovers() -> No
 
 def test_e2e_futures_rollover_loses_and_duplicates_nothing() -> None:
     symbols = ["BTCUSDT", "ETHUSDT"]
-    # the venue's 24 h compressed to 2.5 s: every socket must roll over several times
-    with simulator("usdm", symbols, connection_lifetime_ms=2500, rate=800.0) as sim:
+    # the venue's 24 h compressed to 4 s: every socket must roll over several times. The new
+    # socket starts a quarter of the lifetime (1 s) before the venue cuts the old one, room
+    # for its connect and catch-up on a loaded machine
+    with simulator("usdm", symbols, connection_lifetime_ms=4000, rate=800.0) as sim:
         with running(
-            sim, "usdm", symbols, channels=("book", "trades", "funding"), connection_lifetime_s=2.5
+            sim, "usdm", symbols, channels=("book", "trades", "funding"), connection_lifetime_s=4.0
         ) as run:
             run.wait_live(symbols)
             wait_until(

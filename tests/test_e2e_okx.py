@@ -111,30 +111,37 @@ def rest_book(sim: Simulator, inst: str) -> dict[str, Any]:
     return data
 
 
-def assert_books_match_sim(run: OkxRun, sim: Simulator, insts: Sequence[str]) -> None:
-    """Silence the market, let in-flight frames land, compare every level with the sim."""
-    sim.inject_fault("stall", duration_ms=1500)
-
-    def settled() -> bool:
-        for inst in insts:
-            book = run.book(inst)
-            if (
-                book is None
-                or book.state != "live"
-                or book.seq != int(rest_book(sim, inst)["seqId"])
-            ):
-                return False
-        return True
-
-    wait_until(settled, 10, "books to reach the simulator's sequence id")
+def _mismatch(run: OkxRun, sim: Simulator, insts: Sequence[str]) -> str | None:
+    """What differs between our books and the simulator's (one REST answer per book, so the
+    sequence id and the levels compared are the same moment's), or None."""
     for inst in insts:
         want = rest_book(sim, inst)
-        ct = CONTRACT.get(inst, 1.0)
         book = run.book(inst)
-        assert book is not None
-        for got, side in ((book.bids(), want["bids"]), (book.asks(), want["asks"])):
-            assert [p for p, _ in got] == [float(p) for p, *_ in side], inst
-            assert [s for _, s in got] == pytest.approx([float(s) * ct for _, s, *_ in side])
+        if book is None or book.state != "live":
+            return f"{inst}: not live ({book and book.state})"
+        if book.seq != int(want["seqId"]):
+            return f"{inst}: sequence id {book.seq}, simulator {want['seqId']}"
+        ct = CONTRACT.get(inst, 1.0)
+        for name, got, side in (
+            ("bids", book.bids(), want["bids"]),
+            ("asks", book.asks(), want["asks"]),
+        ):
+            if [p for p, _ in got] != [float(p) for p, *_ in side]:
+                return f"{inst}: {name} prices differ"
+            if [s for _, s in got] != pytest.approx([float(s) * ct for _, s, *_ in side]):
+                return f"{inst}: {name} sizes differ"
+    return None
+
+
+def assert_books_match_sim(run: OkxRun, sim: Simulator, insts: Sequence[str]) -> None:
+    """Silence the market, let in-flight frames land, compare every level with the sim."""
+    sim.inject_fault("stall", duration_ms=3000)
+    deadline = time.monotonic() + 10
+    problem = _mismatch(run, sim, insts)
+    while problem is not None and time.monotonic() < deadline:
+        time.sleep(0.02)
+        problem = _mismatch(run, sim, insts)
+    assert problem is None, problem
 
 
 def test_e2e_okx_every_instrument_type(okx_sim: Simulator) -> None:
@@ -204,7 +211,9 @@ def test_e2e_okx_fault_resyncs_only_that_symbol(
 
 
 def test_e2e_okx_idle_keepalive_keeps_a_quiet_connection_open() -> None:
-    sim = make_sim(okx_idle_timeout_ms=1500)
+    # our ping goes out 800 to 1,050 ms into a silence (a third of stale_after, on a 250 ms
+    # tick): a 3 s idle timeout leaves room for a loaded machine
+    sim = make_sim(okx_idle_timeout_ms=3000)
     try:
         with run_okx(sim, symbols=["BTC-USDT"], stale_after_ms=2400) as run:
             run.wait_live(["BTC-USDT"])
@@ -216,7 +225,7 @@ def test_e2e_okx_idle_keepalive_keeps_a_quiet_connection_open() -> None:
         # without our ping the simulator closes an idle connection (code 4004): reconnects
         with run_okx(sim, symbols=["BTC-USDT"], stale_after_ms=30000) as run:
             run.wait_live(["BTC-USDT"])
-            sim.inject_fault("stall", duration_ms=2500)
+            sim.inject_fault("stall", duration_ms=4500)  # past the 3 s idle timeout
             wait_until(lambda: sim.stats()["okx_idle_closes"] >= 1, 10, "the idle close")
             wait_until(lambda: run.stat("reconnects") >= 1, 10, "a reconnect")
             run.wait_live(["BTC-USDT"])

@@ -13,6 +13,8 @@ from xtrader import _core
 
 IDLE = 1000
 SLOW = 1000
+BLOCKED_S = 1.0
+"""An answer this slow means the server waited on the slow clients (their header timeout is 2 s)."""
 
 
 def _rss_kib() -> int:
@@ -51,7 +53,9 @@ def test_metrics_server_answers_under_2000_idle_and_slow_connections() -> None:
                 s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # never finishes the headers
             socks.append(s)
         latencies = [_get(url)[0] for _ in range(5)]
-        assert max(latencies) < 0.1, latencies
+        # a server held up by the slow clients would answer only after their 2 s header
+        # timeout; 1 s leaves room for a loaded machine
+        assert max(latencies) < BLOCKED_S, latencies
         # a slow client is cut by the header read timeout (2 s), not held forever
         slow = socks[-1]
         slow.settimeout(6)
@@ -59,7 +63,7 @@ def test_metrics_server_answers_under_2000_idle_and_slow_connections() -> None:
         # memory stays bounded: 2000 connections cost well under 64 MiB
         assert _rss_kib() - rss_before < 64 * 1024
         elapsed, body = _get(url)
-        assert elapsed < 0.1
+        assert elapsed < BLOCKED_S
         names = {f.name for f in text_string_to_metric_families(body)}
         assert "xtrader_queue_depth" in names
     finally:

@@ -16,13 +16,14 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import require_nats_server
+from conftest import require_nats_server, wait_until
 from natscluster import NatsCluster
 from xtrader import Runtime, Simulator
 from xtrader.exceptions import XtraderError
@@ -306,7 +307,29 @@ def test_in_process_publish_and_consume(tmp_path: Path) -> None:
 
         sub = Runtime()
         sub.consume_jetstream(cluster.urls, "T1", durable="inproc", gap_timeout_s=0.5)
-        sub.run(duration=3.0)
+        # run until every published message arrived (bounded), not for a fixed time that the
+        # connect and consumer set-up eat into on a loaded machine
+        failure: list[BaseException] = []
+
+        def consume() -> None:
+            try:
+                sub.run(duration=60.0)
+            except BaseException as exc:  # reported below, not lost in the thread
+                failure.append(exc)
+
+        thread = threading.Thread(target=consume, name="consumer", daemon=True)
+        thread.start()
+        try:
+            wait_until(
+                lambda: bool(failure) or sub.stats()["bus_received"] >= stats["bus_published"],
+                30,
+                "the consumer to receive every published message",
+            )
+            time.sleep(1.0)  # past the 0.5 s gap timeout: a late duplicate or gap would show
+        finally:
+            sub.stop()
+            thread.join(20)
+        assert not thread.is_alive() and not failure, failure
         got = sub.stats()
         assert got["bus_received"] == stats["bus_published"]
         assert got["bus_gaps"] == 0

@@ -78,10 +78,13 @@ def test_recording_killed_is_recovered(tmp_path: Path) -> None:
     )
     try:
         deadline = time.monotonic() + 30
-        while not list(data.glob("book/**/.inprogress/*/seg-*.arrow")):
+        # killed once every recorded channel has a segment on disk (bounded)
+        while not all(
+            list(data.glob(f"{channel}/**/.inprogress/*/seg-*.arrow"))
+            for channel in ("trades", "book", "bbo")
+        ):
             assert time.monotonic() < deadline and proc.poll() is None
             time.sleep(0.05)
-        time.sleep(0.5)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
