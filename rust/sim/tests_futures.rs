@@ -217,8 +217,9 @@ async fn test_sim_faults_lifetime_disconnect_stall_and_rest_limits() {
     let sim = start(cfg).await.unwrap();
     let addr = sim.local_addr();
     // lifetime: the venue closes the connection on its own
-    let mut ws = connect(addr, "/public/ws/btcusdt@depth@100ms").await;
+    // timed from before the connection: the venue's clock starts at its accept, after this
     let t0 = Instant::now();
+    let mut ws = connect(addr, "/public/ws/btcusdt@depth@100ms").await;
     let closed = timeout(WAIT, async {
         while let Some(Ok(m)) = ws.next().await {
             if matches!(m, Message::Close(_)) {
@@ -268,8 +269,11 @@ async fn test_sim_faults_lifetime_disconnect_stall_and_rest_limits() {
     sim.rest_errors(418, 1, 7);
     let (status, _, _) = http_get(addr, "/fapi/v1/openInterest?symbol=BTCUSDT").await;
     assert_eq!(status, 418);
-    // weight limit of 30 per 2 s: depth limit 1000 weighs 20, so the second is refused
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // weight limit of 30 per 2 s: depth limit 1000 weighs 20, so the second is refused. The
+    // windows are aligned to the clock: start just after a boundary, so all three requests
+    // fall in one window however slow they are on a loaded machine
+    let into = crate::sim::feed::now_ms() % 2000;
+    tokio::time::sleep(Duration::from_millis(2000 - into + 20)).await;
     let mut statuses = Vec::new();
     for _ in 0..3 {
         let (status, headers, _) = http_get(addr, "/fapi/v1/depth?symbol=BTCUSDT&limit=1000").await;

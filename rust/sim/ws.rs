@@ -90,7 +90,6 @@ enum Flow {
 /// Runs a session until the client leaves, breaks a rule, or the sim shuts down.
 pub(crate) async fn run(upgraded: Upgraded, params: WsParams, shared: Arc<Shared>) {
     bump(&shared.stats.ws_sessions);
-    bump(&shared.stats.ws_open);
     let cfg = WebSocketConfig::default()
         .max_message_size(Some(MAX_INCOMING))
         .max_frame_size(Some(MAX_INCOMING))
@@ -99,6 +98,8 @@ pub(crate) async fn run(upgraded: Upgraded, params: WsParams, shared: Arc<Shared
         WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(cfg)).await;
     // Subscribe to the broadcast before registering streams so no frame falls in between.
     let rx = shared.tx.subscribe();
+    // open = receiving the broadcast: a caller that waits for it can inject at once
+    bump(&shared.stats.ws_open);
     let mut subs = Subs::new(
         &shared.topics,
         params.combined,

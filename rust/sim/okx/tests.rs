@@ -184,7 +184,8 @@ async fn test_okx_sim_faults_checksum_break_and_subscribe_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_okx_sim_control_errors_ping_and_idle_close() {
     let mut cfg = okx_config(false);
-    cfg.okx.idle_timeout = Duration::from_millis(400);
+    // 1 s: a late wake-up of this task between two pings must not look like silence
+    cfg.okx.idle_timeout = Duration::from_millis(1000);
     let sim = start(cfg).await.unwrap();
     let mut ws = connect(sim.local_addr(), "/ws/v5/public").await;
     for (req, code) in [
@@ -215,7 +216,7 @@ async fn test_okx_sim_control_errors_ping_and_idle_close() {
         );
     }
     // a client that pings stays connected well past the idle timeout
-    let until = Instant::now() + Duration::from_millis(1200);
+    let until = Instant::now() + Duration::from_millis(2500);
     let mut pongs = 0;
     while Instant::now() < until {
         send_text(&mut ws, "ping").await;
