@@ -19,6 +19,8 @@ from xtrader import Simulator
 
 BINANCE = ["BTCUSDT", "ETHUSDT"]
 OKX = ["BTC-USDT", "ETH-USDT-SWAP"]
+STALL_S = 5.0
+"""How long the simulator withholds data (the client's data deadline is 1 s)."""
 
 
 def _stale_disconnects(log: EventLog, start: int) -> list[xt.Status]:
@@ -63,15 +65,27 @@ def test_half_open_stall_reconnects_and_books_heal(venue: str) -> None:
 
             wait_until(all_live, 30, "books live before the stall")
             start = len(log.snapshot())
+            # 5 s against a 1 s data deadline: room for a client that runs late on a loaded
+            # machine and still reads frames sent before the stall
+            stall_end = time.monotonic() + STALL_S
             if venue == "binance":
-                sim.stall(2500)
+                sim.stall(int(STALL_S * 1000))
             else:
-                sim.inject_fault("stall", duration_ms=2500)
-            wait_until(lambda: bool(_stale_disconnects(log, start)), 10, "the stall to be detected")
+                sim.inject_fault("stall", duration_ms=int(STALL_S * 1000))
+            deadline = time.monotonic() + 10
+            while not _stale_disconnects(log, start) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if not _stale_disconnects(log, start):
+                seen = [ev for i, (_, ev) in enumerate(log.snapshot()) if i >= start]
+                statuses = [ev.to_dict() for ev in seen if isinstance(ev, xt.Status)]
+                pytest.fail(
+                    f"the stall was not detected within 10 s: {len(seen)} events since it"
+                    f" began, statuses {statuses}, stats {rt.stats()}"
+                )
             stale = _stale_disconnects(log, start)[0]
             assert "no data for" in stale.message
             assert stale.exchange == venue
-            time.sleep(2.5)
+            time.sleep(max(0.0, stall_end - time.monotonic()))
             wait_until(all_live, 30, "books live again after the stall")
             # data flows again on the new connection
             n = len(log.snapshot())
