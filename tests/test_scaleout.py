@@ -321,7 +321,9 @@ def test_in_process_publish_and_consume(tmp_path: Path) -> None:
         thread.start()
         try:
             wait_until(
-                lambda: bool(failure) or sub.stats()["bus_received"] >= stats["bus_published"],
+                lambda: (
+                    bool(failure) or sub.stats().get("bus_received", 0) >= stats["bus_published"]
+                ),
                 30,
                 "the consumer to receive every published message",
             )
