@@ -332,7 +332,9 @@ impl BinanceProcessor {
         match stream_kind(stream) {
             k if NORMALIZED_STREAMS.contains(&k) => {
                 if let Err(e) = self.on_stream(k, data, frame, ts_recv, out, actions) {
-                    self.malformed(frame, e.offset(), ts_recv, out);
+                    // the error's offset is in the payload; the status gives it in the frame
+                    let at = start_in(frame, data).saturating_add(e.offset());
+                    self.malformed(frame, at, ts_recv, out);
                 }
             }
             // offered by the venue, not part of the normalized model (yet): counted, not errors
@@ -381,6 +383,16 @@ fn split_envelope(frame: &str) -> Option<(&str, &str)> {
     let data = tail.strip_prefix("\",\"data\":")?;
     let data = data.strip_suffix('}')?;
     data.starts_with('{').then_some((stream, data))
+}
+
+/// Where `part` starts in `whole`, when it is a slice of it (0 when it is not).
+fn start_in(whole: &str, part: &str) -> usize {
+    let (w, p) = (whole.as_ptr() as usize, part.as_ptr() as usize);
+    if p >= w && p + part.len() <= w + whole.len() {
+        p - w
+    } else {
+        0
+    }
 }
 
 /// Binance streams that are valid but not normalized by this processor.
