@@ -488,7 +488,7 @@ impl StatusReason {
                 format!("diff buffer full ({capacity} diffs) while waiting for a snapshot; restarting sync")
             }
             Self::MalformedFrame { len, offset } => {
-                format!("malformed frame ({len} bytes): invalid JSON or missing fields near byte {offset}")
+                format!("malformed frame ({len} bytes): invalid JSON, a missing field or a bad number near byte {offset}")
             }
             Self::UnknownEvent { name } => format!("unknown event type or stream '{name}'"),
             Self::UnknownSymbol { symbol } => format!("unknown symbol '{symbol}'"),

@@ -1,10 +1,67 @@
 //! Binance wire structs (spot, USD-M, COIN-M), borrowing `&str` from the frame.
 //!
 //! See shared/docs/exchanges.md §2.2–2.7 (spot) and §3.3–3.6 (futures). Prices and sizes stay
-//! strings here; the processor parses them with fast_float.
+//! strings here, and the processor parses them with fast_float, except in book levels
+//! ([`Levels`]), which are parsed as the list is read.
 
+use std::fmt;
+
+use serde::de::{Deserializer, Error as _, SeqAccess, Visitor};
 use serde::Deserialize;
 use sonic_rs::LazyValue;
+
+use crate::exchanges::wire::{wire_price, wire_size};
+
+/// One side's `[price, qty]` book levels, parsed to numbers as the list is read: one list
+/// and one pass, no list of strings in between. A price that is not a finite number above 0,
+/// or a quantity that is not a finite number of at least 0, fails the whole parse with an
+/// error naming the level, so a frame with one bad level changes no book.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Levels(pub Vec<(f64, f64)>);
+
+impl Levels {
+    /// The levels with every quantity multiplied by `mult` (COIN-M contract size; 1 keeps
+    /// them as they are).
+    #[must_use]
+    pub fn scaled(mut self, mult: f64) -> Vec<(f64, f64)> {
+        if mult != 1.0 {
+            self.0.iter_mut().for_each(|l| l.1 *= mult);
+        }
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Levels {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct List;
+        impl<'de> Visitor<'de> for List {
+            type Value = Levels;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of [price, quantity] string pairs")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Levels, A::Error> {
+                let mut v = Vec::new();
+                while let Some([p, q]) = seq.next_element::<[&'de str; 2]>()? {
+                    let (Some(price), Some(qty)) = (wire_price(p), wire_size(q)) else {
+                        return Err(A::Error::custom(format_args!(
+                            "bad book level [{p:?}, {q:?}]: the price must be a finite number \
+                             above 0 and the quantity a finite number of at least 0"
+                        )));
+                    };
+                    if v.capacity() == 0 {
+                        // one allocation for a usual diff instead of growing from 4
+                        v.reserve(seq.size_hint().unwrap_or(0).max(8));
+                    }
+                    v.push((price, qty));
+                }
+                Ok(Levels(v))
+            }
+        }
+        d.deserialize_seq(List)
+    }
+}
 
 /// Combined-stream envelope or control reply.
 ///
@@ -57,11 +114,11 @@ pub struct BinanceDepthUpdate<'a> {
     #[serde(rename = "pu", default)]
     pub prev_last_id: Option<u64>,
     /// Bid changes `[price, qty]`, absolute quantities.
-    #[serde(rename = "b", borrow)]
-    pub bids: Vec<[&'a str; 2]>,
+    #[serde(rename = "b")]
+    pub bids: Levels,
     /// Ask changes.
-    #[serde(rename = "a", borrow)]
-    pub asks: Vec<[&'a str; 2]>,
+    #[serde(rename = "a")]
+    pub asks: Levels,
 }
 
 /// Raw trade (`<symbol>@trade`).
@@ -150,7 +207,7 @@ pub struct BinanceBookTicker<'a> {
 ///
 /// `{"lastUpdateId":499869752,"bids":[["0.35210000","672.00000000"]],"asks":[...]}`
 #[derive(Debug, Deserialize)]
-pub struct BinanceDepthSnapshot<'a> {
+pub struct BinanceDepthSnapshot {
     /// Update id the snapshot reflects.
     #[serde(rename = "lastUpdateId")]
     pub last_update_id: u64,
@@ -158,11 +215,9 @@ pub struct BinanceDepthSnapshot<'a> {
     #[serde(rename = "T", default)]
     pub tx_time: Option<i64>,
     /// Bids, best first.
-    #[serde(borrow)]
-    pub bids: Vec<[&'a str; 2]>,
+    pub bids: Levels,
     /// Asks, best first.
-    #[serde(borrow)]
-    pub asks: Vec<[&'a str; 2]>,
+    pub asks: Levels,
 }
 
 /// REST `exchangeInfo` (only what a market-data client needs).
@@ -343,8 +398,8 @@ mod tests {
             (d.first_id, d.last_id, d.symbol),
             (499869750, 499869752, "NKNUSDT")
         );
-        assert_eq!(d.bids[1], ["0.34750000", "5548.00000000"]);
-        assert!(d.asks.is_empty() && d.prev_last_id.is_none());
+        assert_eq!(d.bids.0, vec![(0.3513, 6195.0), (0.3475, 5548.0)]);
+        assert!(d.asks.0.is_empty() && d.prev_last_id.is_none());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 
 use super::book::Verdict;
 use super::messages::{BinanceDepthSnapshot, BinanceDepthUpdate};
-use super::processor::{ms_to_ns, wire_price, wire_size, BinanceProcessor, Dedupe};
+use super::processor::{ms_to_ns, BinanceProcessor, Dedupe};
 use crate::exchanges::Action;
 use crate::model::{BookDelta, BookState, Event, StatusKind, StatusReason};
 
@@ -45,15 +45,6 @@ pub enum Phase {
     Live,
 }
 
-/// Parse `[price, qty]` levels, multiplying quantities by `mult` (COIN-M contract size).
-pub(super) fn parse_levels(levels: &[[&str; 2]], mult: f64) -> Option<Vec<(f64, f64)>> {
-    let mut v = Vec::with_capacity(levels.len());
-    for [p, q] in levels {
-        v.push((wire_price(p)?, wire_size(q)? * mult));
-    }
-    Some(v)
-}
-
 impl BinanceProcessor {
     pub(super) fn on_depth(
         &mut self,
@@ -66,15 +57,12 @@ impl BinanceProcessor {
         let Some(idx) = self.lookup(d.symbol, ts_recv, out) else {
             return;
         };
-        let mult = self.size_mult(idx);
-        let (Some(bids), Some(asks), Some(ts_exchange)) = (
-            parse_levels(&d.bids, mult),
-            parse_levels(&d.asks, mult),
-            // futures: T (matching time) is preferred over E (exchanges.md 7)
-            ms_to_ns(d.tx_time.unwrap_or(d.event_time)),
-        ) else {
+        // futures: T (matching time) is preferred over E (exchanges.md 7)
+        let Some(ts_exchange) = ms_to_ns(d.tx_time.unwrap_or(d.event_time)) else {
             return self.malformed(frame, 0, ts_recv, out);
         };
+        let mult = self.size_mult(idx);
+        let (bids, asks) = (d.bids.scaled(mult), d.asks.scaled(mult));
         self.parsed_at = crate::net::now_ns();
         if let Some(st) = self.states.get_mut(idx) {
             st.last_seen[super::futures::W_BOOK] = ts_recv;
@@ -328,13 +316,7 @@ impl BinanceProcessor {
             }
         };
         let mult = self.size_mult(idx);
-        let (Some(bids), Some(asks)) = (
-            parse_levels(&snap.bids, mult),
-            parse_levels(&snap.asks, mult),
-        ) else {
-            self.malformed(body, 0, ts_recv, out);
-            return self.on_snapshot_failed(idx, 200, 0, ts_recv, out);
-        };
+        let (bids, asks) = (snap.bids.scaled(mult), snap.asks.scaled(mult));
         let Some(st) = self.states.get_mut(idx) else {
             return;
         };

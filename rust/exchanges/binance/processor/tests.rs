@@ -156,6 +156,80 @@ fn bad_input_is_reported_and_the_stream_goes_on() {
 }
 
 #[test]
+fn a_diff_or_snapshot_with_a_bad_level_is_malformed_and_changes_no_book() {
+    let mut p = proc2();
+    let (mut out, mut act) = (Vec::new(), Vec::new());
+    p.on_frame(
+        &depth("AAAUSDT", 10, 12, r#"["1.0","5"]"#, ""),
+        1,
+        &mut out,
+        &mut act,
+    );
+    act.clear();
+    // a snapshot with a negative quantity is refused and fetched again
+    let bad_snap = r#"{"lastUpdateId":11,"bids":[["1.0","1"],["0.9","-2"]],"asks":[]}"#;
+    p.on_snapshot(0, bad_snap, 2, &mut out, &mut act);
+    let book = p.symbols()[0].book.clone().unwrap();
+    assert_ne!(book.read().state, BookState::Live);
+    assert_eq!(p.counters.parse_errors, 1);
+    p.on_snapshot(
+        0,
+        r#"{"lastUpdateId":11,"bids":[["1.0","1"],["0.9","2"]],"asks":[["2.0","1"]]}"#,
+        3,
+        &mut out,
+        &mut act,
+    );
+    assert_eq!(book.read().state, BookState::Live);
+    let before = (
+        book.read().best_bid(),
+        book.read().best_ask(),
+        book.read().seq,
+    );
+    out.clear();
+    // the second level's price is not a number: the whole diff is refused, the first level
+    // included, and the status points at the bad level
+    for bad in [
+        r#"["1.0","7"],["x","1"]"#,
+        r#"["1.0","7"],["0","1"]"#,
+        r#"["1.0","7"],["0.5","1e400"]"#,
+        r#"["1.0","7"],["0.5"]"#,
+    ] {
+        let frame = depth("AAAUSDT", 13, 13, bad, "");
+        p.on_frame(&frame, 4, &mut out, &mut act);
+        let Some(Event::Status(s)) = out.last() else {
+            panic!("no status for {bad}");
+        };
+        let StatusReason::MalformedFrame { len, offset } = s.reason else {
+            panic!("not malformed for {bad}: {:?}", s.reason);
+        };
+        assert_eq!(len, frame.len());
+        let level = frame.find(bad).unwrap() + r#"["1.0","7"],"#.len();
+        assert!(
+            offset >= level && offset < frame.len(),
+            "{bad}: offset {offset}"
+        );
+    }
+    assert_eq!(
+        (
+            book.read().best_bid(),
+            book.read().best_ask(),
+            book.read().seq
+        ),
+        before
+    );
+    assert_eq!(p.counters.parse_errors, 5);
+    // the refused diff's ids were never applied: the next one is a gap, not a silent skip
+    p.on_frame(
+        &depth("AAAUSDT", 14, 14, r#"["1.0","3"]"#, ""),
+        5,
+        &mut out,
+        &mut act,
+    );
+    assert_eq!(p.counters.gaps, 1);
+    assert_eq!(book.read().state, BookState::Resyncing);
+}
+
+#[test]
 fn error_statuses_are_budgeted_per_second() {
     let mut p = proc2();
     let (mut out, mut act) = (Vec::new(), Vec::new());
