@@ -4,6 +4,7 @@
 //! strings here, and the processor parses them with fast_float, except in book levels
 //! ([`Levels`]), which are parsed as the list is read.
 
+use std::cell::Cell;
 use std::fmt;
 
 use serde::de::{Deserializer, Error as _, SeqAccess, Visitor};
@@ -12,12 +13,23 @@ use sonic_rs::LazyValue;
 
 use crate::exchanges::wire::{wire_price, wire_size};
 
-/// One side's `[price, qty]` book levels, parsed to numbers as the list is read: one list
-/// and one pass, no list of strings in between. A price that is not a finite number above 0,
-/// or a quantity that is not a finite number of at least 0, fails the whole parse with an
-/// error naming the level, so a frame with one bad level changes no book.
+/// One side's `[price, qty]` book levels, parsed to numbers as the list is read: one pass,
+/// no list of strings in between. A price that is not a finite number above 0, or a
+/// quantity that is not a finite number of at least 0, fails the whole parse with an error
+/// naming the level, so a frame with one bad level changes no book.
+///
+/// The levels are gathered in a per-thread scratch list and copied out at their exact
+/// length: the list travels with the book event to the Python thread, which frees it, so it
+/// is kept as small as the levels it holds.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Levels(pub Vec<(f64, f64)>);
+
+/// Scratch lists up to this many levels are kept for the thread's next parse.
+const SCRATCH_KEEP: usize = 1024;
+
+thread_local! {
+    static SCRATCH: Cell<Vec<(f64, f64)>> = const { Cell::new(Vec::new()) };
+}
 
 impl Levels {
     /// The levels with every quantity multiplied by `mult` (COIN-M contract size; 1 keeps
@@ -42,25 +54,33 @@ impl<'de> Deserialize<'de> for Levels {
             }
 
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Levels, A::Error> {
-                let mut v = Vec::new();
-                while let Some([p, q]) = seq.next_element::<[&'de str; 2]>()? {
-                    let (Some(price), Some(qty)) = (wire_price(p), wire_size(q)) else {
-                        return Err(A::Error::custom(format_args!(
-                            "bad book level [{p:?}, {q:?}]: the price must be a finite number \
-                             above 0 and the quantity a finite number of at least 0"
-                        )));
-                    };
-                    if v.capacity() == 0 {
-                        // one allocation for a usual diff instead of growing from 4
-                        v.reserve(seq.size_hint().unwrap_or(0).max(8));
-                    }
-                    v.push((price, qty));
+                let mut buf = SCRATCH.take();
+                buf.clear();
+                let levels = read_levels(&mut seq, &mut buf).map(|()| Levels(buf.to_vec()));
+                if buf.capacity() <= SCRATCH_KEEP {
+                    SCRATCH.set(buf);
                 }
-                Ok(Levels(v))
+                levels
             }
         }
         d.deserialize_seq(List)
     }
+}
+
+fn read_levels<'de, A: SeqAccess<'de>>(
+    seq: &mut A,
+    buf: &mut Vec<(f64, f64)>,
+) -> Result<(), A::Error> {
+    while let Some([p, q]) = seq.next_element::<[&'de str; 2]>()? {
+        let (Some(price), Some(qty)) = (wire_price(p), wire_size(q)) else {
+            return Err(A::Error::custom(format_args!(
+                "bad book level [{p:?}, {q:?}]: the price must be a finite number above 0 \
+                 and the quantity a finite number of at least 0"
+            )));
+        };
+        buf.push((price, qty));
+    }
+    Ok(())
 }
 
 /// Combined-stream envelope or control reply.
@@ -399,6 +419,8 @@ mod tests {
             (499869750, 499869752, "NKNUSDT")
         );
         assert_eq!(d.bids.0, vec![(0.3513, 6195.0), (0.3475, 5548.0)]);
+        // the list goes to the Python thread with the book event: no spare room
+        assert_eq!(d.bids.0.capacity(), 2);
         assert!(d.asks.0.is_empty() && d.prev_last_id.is_none());
     }
 
