@@ -89,9 +89,14 @@ def nats_cluster(tmp_path: Path) -> Iterator[NatsCluster]:
 
 
 def wait_until(
-    predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.02
+    predicate: Callable[[], bool],
+    timeout: float,
+    what: str,
+    interval: float = 0.02,
+    detail: Callable[[], str] | None = None,
 ) -> None:
-    """Poll `predicate` until true; fail naming `what` after `timeout` seconds."""
+    """Poll `predicate` until true; fail naming `what` after `timeout` seconds, with what
+    `detail` says of the state at that moment when it is given."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -99,7 +104,8 @@ def wait_until(
         time.sleep(interval)
     if predicate():
         return
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+    why = f": {detail()}" if detail is not None else ""
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}{why}")
 
 
 def spawn_run(config: Path, stats_file: Path) -> subprocess.Popen[str]:

@@ -136,12 +136,12 @@ def _mismatch(run: OkxRun, sim: Simulator, insts: Sequence[str]) -> str | None:
 def assert_books_match_sim(run: OkxRun, sim: Simulator, insts: Sequence[str]) -> None:
     """Silence the market, let in-flight frames land, compare every level with the sim."""
     sim.inject_fault("stall", duration_ms=3000)
-    deadline = time.monotonic() + 10
-    problem = _mismatch(run, sim, insts)
-    while problem is not None and time.monotonic() < deadline:
-        time.sleep(0.02)
-        problem = _mismatch(run, sim, insts)
-    assert problem is None, problem
+    wait_until(
+        lambda: _mismatch(run, sim, insts) is None,
+        10,
+        "our books to match the simulator's",
+        detail=lambda: _mismatch(run, sim, insts) or "they match now",
+    )
 
 
 def test_e2e_okx_every_instrument_type(okx_sim: Simulator) -> None:
