@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use _core::exchanges::binance::messages::BinanceEnvelope;
+use _core::exchanges::binance::messages::{BinanceDepthUpdate, BinanceEnvelope};
 use _core::exchanges::binance::{instruments_from_exchange_info, BinanceProcessor, Market};
 use _core::exchanges::okx::{parse_instruments, BookChannel, OkxProcessor};
 use std::hint::black_box;
@@ -245,36 +245,14 @@ pub fn bare_beside_processor(
     g.finish();
 }
 
-/// A depth update's wire fields with the levels left as strings: the bare parse's target.
-/// The processor's `BinanceDepthUpdate` parses the level numbers as it reads them
-/// (`messages::Levels`), which is normalization work, so the bare parse reads the same fields
-/// into this struct instead.
-#[derive(serde::Deserialize)]
-struct BareDepthUpdate<'a> {
-    #[serde(rename = "E")]
-    event_time: i64,
-    #[serde(rename = "T", default)]
-    tx_time: Option<i64>,
-    #[serde(rename = "s")]
-    symbol: &'a str,
-    #[serde(rename = "U")]
-    first_id: u64,
-    #[serde(rename = "u")]
-    last_id: u64,
-    #[serde(rename = "pu", default)]
-    prev_last_id: Option<u64>,
-    #[serde(rename = "b", borrow)]
-    bids: Vec<[&'a str; 2]>,
-    #[serde(rename = "a", borrow)]
-    asks: Vec<[&'a str; 2]>,
-}
-
 /// The bare parse of a Binance depth frame (spot or futures): the envelope, then the depth
 /// update's fields, prices and quantities as strings; the limit the full processing is
 /// measured against.
 pub fn bare_depth(frame: &str) {
     let env: BinanceEnvelope = sonic_rs::from_str(frame).expect("valid frame");
     let data = env.data.expect("data");
-    let d: BareDepthUpdate = sonic_rs::from_str(data.as_raw_str()).expect("depth");
+    // the levels as strings: parsing their numbers is the processor's normalization work
+    let d: BinanceDepthUpdate<'_, Vec<[&str; 2]>> =
+        sonic_rs::from_str(data.as_raw_str()).expect("depth");
     black_box(d);
 }

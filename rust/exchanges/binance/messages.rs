@@ -113,8 +113,11 @@ pub struct BinanceEnvelope<'a> {
 ///
 /// `{"e":"depthUpdate","E":1633998512068,"s":"NKNUSDT","U":499869750,"u":499869752,
 ///   "b":[["0.35130000","6195.00000000"]],"a":[]}`
+///
+/// `L` is how a side's levels are read: [`Levels`] (numbers) for the processor; the bare
+/// parse benchmarks read them as `Vec<[&str; 2]>`, the JSON alone.
 #[derive(Debug, Deserialize)]
-pub struct BinanceDepthUpdate<'a> {
+pub struct BinanceDepthUpdate<'a, L = Levels> {
     /// Event time, ms.
     #[serde(rename = "E")]
     pub event_time: i64,
@@ -135,10 +138,10 @@ pub struct BinanceDepthUpdate<'a> {
     pub prev_last_id: Option<u64>,
     /// Bid changes `[price, qty]`, absolute quantities.
     #[serde(rename = "b")]
-    pub bids: Levels,
+    pub bids: L,
     /// Ask changes.
     #[serde(rename = "a")]
-    pub asks: Levels,
+    pub asks: L,
 }
 
 /// Raw trade (`<symbol>@trade`).
