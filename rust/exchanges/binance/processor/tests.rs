@@ -208,6 +208,13 @@ fn a_diff_or_snapshot_with_a_bad_level_is_malformed_and_changes_no_book() {
             offset >= level && offset < frame.len(),
             "{bad}: offset {offset}"
         );
+        assert_eq!(
+            s.reason.render(),
+            format!(
+                "malformed frame ({len} bytes): invalid JSON, a missing field or a bad number \
+                 near byte {offset}"
+            )
+        );
     }
     assert_eq!(
         (
